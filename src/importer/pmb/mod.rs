@@ -1,0 +1,1 @@
+//! PMB bulletin displays → Dublin Core (placeholder, being written).
