@@ -2,4 +2,11 @@
 #![warn(missing_docs)]
 
 pub mod dc;
+pub mod protocol;
+pub mod store;
+pub mod config;
+pub mod http;
+pub mod cli;
+pub mod demo;
+pub mod telemetry;
 pub mod importer;

@@ -1,3 +1,88 @@
-//! Importers: turn catalogue exports into Dublin Core records for the store.
+//! Importers: turn files into [`RecordInput`](crate::store::RecordInput)s for a
+//! [`RecordSink`](crate::store::RecordSink), reporting every rejected line by file and line.
 
+pub mod jsonl;
 pub mod pmb;
+
+use std::path::PathBuf;
+
+use crate::store::StoreError;
+
+/// An import failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// One record could not be read; the others go on.
+    #[error("{path}:{line}: {message}")]
+    Parse {
+        /// The input file (`-` for standard input).
+        path: PathBuf,
+        /// 1-based line where the record starts.
+        line: usize,
+        /// Why it was rejected.
+        message: String,
+    },
+    /// The input could not be read at all.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The input file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store failed; nothing of the failed batch was written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Counts reported after an import.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportSummary {
+    /// New records.
+    pub added: u64,
+    /// Changed records (new datestamp).
+    pub updated: u64,
+    /// Records turned into tombstones.
+    pub deleted: u64,
+    /// Records whose content did not change (datestamp kept).
+    pub unchanged: u64,
+    /// Records refused, each reported with file and line.
+    pub rejected: u64,
+    /// Set definitions written.
+    pub sets: u64,
+    /// Characters illegal in XML 1.0 removed.
+    pub stripped_characters: u64,
+}
+
+impl ImportSummary {
+    /// Adds the outcomes of one written batch.
+    pub fn record(&mut self, outcome: &crate::store::BatchOutcome) {
+        use crate::store::PutOutcome;
+        for o in &outcome.outcomes {
+            match o {
+                PutOutcome::Added => self.added += 1,
+                PutOutcome::Updated => self.updated += 1,
+                PutOutcome::Deleted => self.deleted += 1,
+                PutOutcome::Unchanged => self.unchanged += 1,
+            }
+        }
+        self.stripped_characters += outcome.stripped_characters as u64;
+    }
+}
+
+impl std::fmt::Display for ImportSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "added {}, updated {}, deleted {}, unchanged {}, rejected {}",
+            self.added, self.updated, self.deleted, self.unchanged, self.rejected
+        )?;
+        if self.sets > 0 {
+            write!(f, ", sets {}", self.sets)?;
+        }
+        if self.stripped_characters > 0 {
+            write!(f, ", {} characters illegal in XML removed", self.stripped_characters)?;
+        }
+        Ok(())
+    }
+}

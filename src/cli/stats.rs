@@ -1,0 +1,36 @@
+//! `moisson stats`
+
+use anyhow::Context as _;
+use clap::Args;
+
+use super::{open_store, ExitCode};
+use crate::config::Settings;
+
+/// Flags of `moisson stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl StatsArgs {
+    /// Prints the store's counts.
+    pub fn run(self, settings: &Settings) -> anyhow::Result<ExitCode> {
+        let dir = &settings.store.data_dir;
+        anyhow::ensure!(dir.exists(), "no store at {}", dir.display());
+        let store = open_store(settings).with_context(|| format!("Failed to open the store at {}", dir.display()))?;
+        let stats = store.stats()?;
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&stats)?);
+        } else {
+            println!("records:  {}", stats.records);
+            println!("deleted:  {}", stats.deleted);
+            println!("sets:     {}", stats.sets);
+            println!("earliest: {}", stats.earliest.as_deref().unwrap_or("-"));
+            println!("latest:   {}", stats.latest.as_deref().unwrap_or("-"));
+            println!("characters illegal in XML removed: {}", stats.stripped_characters);
+        }
+        Ok(ExitCode::Ok)
+    }
+}

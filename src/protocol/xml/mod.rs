@@ -1,0 +1,3 @@
+//! OAI-PMH XML: writing responses (§3.2) and reading them back (for the harvester).
+
+pub mod write;

@@ -1,0 +1,702 @@
+//! The record store on sled: records, their rendered forms, the datestamp and set indexes, sets,
+//! list-size counters and repository metadata, all changed together in one transaction.
+//!
+//! Trees:
+//! - `records`: identifier → [`StoredRecord`] (datestamp, sets, deleted, formats, content hash);
+//! - `by_datestamp`: `prefix \0 datestamp identifier` → the rendered `<record>` in that format
+//!   (clustered, so a list page is one range scan and a copy);
+//! - `by_set`: `prefix \0 setSpec \0 datestamp identifier` → () for each set and its ancestors;
+//! - `counts`: bucketed counters per scope ([`counts`]), for exact completeListSize;
+//! - `sets`: setSpec → name and description; `meta`: the token secret and metadata formats;
+//! - `harvest_state`: per-source harvesting state.
+//!
+//! A record and all its index entries and counters change in ONE multi-tree transaction, so
+//! nothing is ever half-written, also after `kill -9`. A deletion leaves a tombstone forever
+//! (deletedRecord = persistent) that keeps its setSpecs.
+
+pub mod codec;
+pub mod counts;
+pub mod error;
+pub mod keys;
+mod repository;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use sled::Transactional;
+
+pub use codec::StoredRecord;
+pub use error::StoreError;
+
+use crate::dc::DcRecord;
+use crate::protocol::xml::write::{render_record, Payload};
+use crate::protocol::{Datestamp, Header, MetadataFormat, MetadataPrefix, OaiIdentifier, SetInfo, SetSpec};
+
+const OAI_DC: &str = "oai_dc";
+const SECRET_KEY: &[u8] = b"token_secret";
+const STRIPPED_KEY: &[u8] = b"stripped_characters";
+const FORMAT_KEY_PREFIX: &[u8] = b"format:";
+
+/// A record to write: what an importer or the harvester produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordInput {
+    /// The item's identifier.
+    pub identifier: OaiIdentifier,
+    /// The datestamp to give it if it changed; `None` means now.
+    pub datestamp: Option<Datestamp>,
+    /// Its sets (ancestors are implied).
+    pub sets: Vec<SetSpec>,
+    /// True to write a tombstone.
+    pub deleted: bool,
+    /// Its Dublin Core description, served as `oai_dc`.
+    pub dc: Option<DcRecord>,
+    /// Payloads in other formats, each a complete XML element as harvested.
+    pub other_formats: Vec<(MetadataPrefix, Vec<u8>)>,
+    /// `<about>` containers (each a complete XML element), such as provenance.
+    pub about: Vec<Vec<u8>>,
+    /// Source fields with no place in Dublin Core.
+    pub local_fields: Vec<(String, String)>,
+}
+
+impl RecordInput {
+    /// A Dublin Core record with no sets, stamped now if it changed.
+    pub fn dc(identifier: OaiIdentifier, dc: DcRecord) -> Self {
+        RecordInput {
+            identifier,
+            datestamp: None,
+            sets: Vec::new(),
+            deleted: false,
+            dc: Some(dc),
+            other_formats: Vec::new(),
+            about: Vec::new(),
+            local_fields: Vec::new(),
+        }
+    }
+}
+
+/// What writing one record did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PutOutcome {
+    /// A new record.
+    Added,
+    /// An existing record with new content (and a new datestamp).
+    Updated,
+    /// A record became a tombstone.
+    Deleted,
+    /// Same content as stored: nothing written, datestamp kept.
+    Unchanged,
+}
+
+/// Outcomes of a batch, in input order, and the characters illegal in XML that were removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// One outcome per input record.
+    pub outcomes: Vec<PutOutcome>,
+    /// Characters removed because XML 1.0 forbids them.
+    pub stripped_characters: usize,
+}
+
+/// Where importers and the harvester put records (`store::RecordSink`).
+pub trait RecordSink {
+    /// Writes records, each with its index entries, atomically.
+    fn put_batch(&mut self, records: Vec<RecordInput>) -> Result<BatchOutcome, StoreError>;
+}
+
+/// Counts for `moisson stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Records, tombstones included.
+    pub records: u64,
+    /// Tombstones.
+    pub deleted: u64,
+    /// Sets.
+    pub sets: u64,
+    /// Earliest datestamp.
+    pub earliest: Option<String>,
+    /// Latest datestamp.
+    pub latest: Option<String>,
+    /// Characters illegal in XML removed from records since the store was created.
+    pub stripped_characters: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct StoredSet {
+    name: String,
+    /// The description as `moisson import dc` JSON, since it is rarely read.
+    description: Option<String>,
+}
+
+/// The store (cheap to clone: every clone shares the same sled database).
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    records: sled::Tree,
+    by_datestamp: sled::Tree,
+    by_set: sled::Tree,
+    counts: sled::Tree,
+    sets: sled::Tree,
+    meta: sled::Tree,
+    harvest_state: sled::Tree,
+    write_lock: Arc<Mutex<()>>,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+struct Prepared {
+    identifier: String,
+    new: StoredRecord,
+    /// (format, value) of `by_datestamp`.
+    rendered: Vec<(String, Vec<u8>)>,
+    outcome: PutOutcome,
+}
+
+fn expand_sets(sets: &[String]) -> BTreeSet<String> {
+    sets.iter()
+        .filter_map(|s| SetSpec::parse(s))
+        .flat_map(|s| s.with_ancestors().map(str::to_owned).collect::<Vec<_>>())
+        .collect()
+}
+
+fn content_hash(input: &RecordInput, sets: &[String]) -> [u8; 16] {
+    let mut h = Sha256::new();
+    h.update([u8::from(input.deleted)]);
+    for s in sets {
+        h.update(s.as_bytes());
+        h.update([0]);
+    }
+    h.update([1]);
+    if !input.deleted {
+        if let Some(dc) = &input.dc {
+            h.update(serde_json::to_vec(dc).expect("A DcRecord always serializes."));
+        }
+        h.update([1]);
+        for (prefix, xml) in &input.other_formats {
+            h.update(prefix.as_ref().as_bytes());
+            h.update([0]);
+            h.update(xml);
+            h.update([0]);
+        }
+        h.update([1]);
+        for about in &input.about {
+            h.update(about);
+            h.update([0]);
+        }
+        h.update([1]);
+        for (k, v) in &input.local_fields {
+            h.update(k.as_bytes());
+            h.update([0]);
+            h.update(v.as_bytes());
+            h.update([0]);
+        }
+    }
+    let full = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+fn tx_decode<T: serde::de::DeserializeOwned>(key: &[u8], bytes: &[u8]) -> TxResult<T> {
+    codec::decode(key, bytes).map_err(ConflictableTransactionError::Abort)
+}
+
+impl Store {
+    /// Opens (or creates) the store in `path`, with a page cache of `cache_capacity_bytes`.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] when another process has it open.
+    pub fn open(path: &Path, cache_capacity_bytes: u64) -> Result<Store, StoreError> {
+        let config = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_capacity_bytes)
+            .flush_every_ms(Some(500));
+        let db = config.open().map_err(|e| match e {
+            sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => StoreError::Locked {
+                path: path.to_path_buf(),
+            },
+            other => StoreError::Sled(other),
+        })?;
+        Store::from_db(db, Some(path.to_path_buf()))
+    }
+
+    /// A store that lives in a temporary directory and vanishes when dropped (for tests).
+    pub fn temporary() -> Result<Store, StoreError> {
+        let db = sled::Config::new().temporary(true).open()?;
+        Store::from_db(db, None)
+    }
+
+    fn from_db(db: sled::Db, path: Option<PathBuf>) -> Result<Store, StoreError> {
+        let store = Store {
+            records: db.open_tree("records")?,
+            by_datestamp: db.open_tree("by_datestamp")?,
+            by_set: db.open_tree("by_set")?,
+            counts: db.open_tree("counts")?,
+            sets: db.open_tree("sets")?,
+            meta: db.open_tree("meta")?,
+            harvest_state: db.open_tree("harvest_state")?,
+            db,
+            write_lock: Arc::new(Mutex::new(())),
+            path,
+        };
+        if store.meta.get(SECRET_KEY)?.is_none() {
+            let secret: [u8; 32] = rand::random();
+            store
+                .meta
+                .compare_and_swap(SECRET_KEY, None as Option<&[u8]>, Some(&secret[..]))?
+                .ok();
+        }
+        Ok(store)
+    }
+
+    /// The directory of the store, unless temporary.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The secret resumption tokens are signed with, made when the store was created.
+    pub fn token_secret(&self) -> Result<Vec<u8>, StoreError> {
+        Ok(self
+            .meta
+            .get(SECRET_KEY)?
+            .map(|v| v.to_vec())
+            .ok_or_else(|| StoreError::Invalid("the store has no token secret".into()))?)
+    }
+
+    /// True when no record has ever been written.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Writes everything to disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The harvesting-state tree (owned by the harvester).
+    pub fn harvest_state_tree(&self) -> &sled::Tree {
+        &self.harvest_state
+    }
+
+    /// Defines or renames a set, with an optional Dublin Core description.
+    pub fn define_set(&self, spec: &SetSpec, name: &str, description: Option<&DcRecord>) -> Result<(), StoreError> {
+        let value = StoredSet {
+            name: name.to_owned(),
+            description: description.map(|d| serde_json::to_string(d).expect("A DcRecord always serializes.")),
+        };
+        self.sets.insert(spec.as_ref().as_bytes(), codec::encode(&value))?;
+        Ok(())
+    }
+
+    /// Makes a metadata format (other than `oai_dc`) known, for ListMetadataFormats.
+    pub fn register_format(&self, format: &MetadataFormat) -> Result<(), StoreError> {
+        if format.prefix.as_ref() == OAI_DC {
+            return Ok(());
+        }
+        let mut key = FORMAT_KEY_PREFIX.to_vec();
+        key.extend_from_slice(format.prefix.as_ref().as_bytes());
+        self.meta.insert(key, codec::encode(format))?;
+        Ok(())
+    }
+
+    /// The stored metadata of one record.
+    pub fn get(&self, identifier: &str) -> Result<Option<StoredRecord>, StoreError> {
+        self.records
+            .get(identifier.as_bytes())?
+            .map(|v| codec::decode(identifier.as_bytes(), &v))
+            .transpose()
+    }
+
+    /// The rendered `<record>` of one record in one format.
+    pub fn rendered(&self, identifier: &str, prefix: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(record) = self.get(identifier)? else {
+            return Ok(None);
+        };
+        let key = keys::entry(&keys::format_scope(prefix), Datestamp::from_unix(record.datestamp), identifier);
+        Ok(self.by_datestamp.get(key)?.map(|v| v.get(4..).unwrap_or_default().to_vec()))
+    }
+
+    /// The Dublin Core of a record, read back from its rendered `oai_dc`.
+    pub fn dc(&self, identifier: &str) -> Result<Option<DcRecord>, StoreError> {
+        let Some(bytes) = self.rendered(identifier, OAI_DC)? else {
+            return Ok(None);
+        };
+        let text = String::from_utf8(bytes).map_err(|e| StoreError::Corrupt {
+            key: identifier.to_owned(),
+            message: e.to_string(),
+        })?;
+        match crate::dc::xml::read_oai_dc(&text) {
+            Ok(dc) => Ok(Some(dc)),
+            Err(crate::dc::xml::ParseError::NoDcElement) => Ok(None),
+            Err(e) => Err(StoreError::Corrupt {
+                key: identifier.to_owned(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// Every record's identifier and metadata, in identifier order (lazily).
+    pub fn iter_records(&self) -> impl Iterator<Item = Result<(String, StoredRecord), StoreError>> + '_ {
+        self.records.iter().map(|item| {
+            let (k, v) = item?;
+            let record = codec::decode(&k, &v)?;
+            Ok((String::from_utf8_lossy(&k).into_owned(), record))
+        })
+    }
+
+    /// Every set, in setSpec order.
+    pub fn iter_sets(&self) -> impl Iterator<Item = Result<SetInfo, StoreError>> + '_ {
+        self.sets.iter().map(|item| {
+            let (k, v) = item?;
+            set_info(&k, &v)
+        })
+    }
+
+    /// Counts for `moisson stats` (reads every record's metadata once).
+    pub fn stats(&self) -> Result<Stats, StoreError> {
+        let mut stats = Stats::default();
+        let (mut min, mut max) = (None::<i64>, None::<i64>);
+        for item in self.iter_records() {
+            let (_, r) = item?;
+            stats.records += 1;
+            stats.deleted += u64::from(r.deleted);
+            min = Some(min.map_or(r.datestamp, |m| m.min(r.datestamp)));
+            max = Some(max.map_or(r.datestamp, |m| m.max(r.datestamp)));
+        }
+        stats.sets = self.sets.len() as u64;
+        stats.earliest = min.map(|d| Datestamp::from_unix(d).to_string());
+        stats.latest = max.map(|d| Datestamp::from_unix(d).to_string());
+        stats.stripped_characters = self.stripped_characters()?;
+        Ok(stats)
+    }
+
+    /// Characters illegal in XML removed from records since the store was created.
+    pub fn stripped_characters(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .meta
+            .get(STRIPPED_KEY)?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_le_bytes))
+            .unwrap_or(0))
+    }
+
+    fn prepare(&self, mut input: RecordInput, old: Option<StoredRecord>, now: Datestamp) -> (Prepared, usize) {
+        let mut stripped = 0;
+        if let Some(dc) = input.dc.as_mut() {
+            stripped += dc.strip_illegal_xml_chars();
+        }
+        for (k, v) in &mut input.local_fields {
+            stripped += crate::dc::strip_illegal_xml_chars(k) + crate::dc::strip_illegal_xml_chars(v);
+        }
+        let mut sets: Vec<String> = Vec::new();
+        for s in &input.sets {
+            if !sets.iter().any(|x| x == s.as_ref()) {
+                sets.push(s.as_ref().to_owned());
+            }
+        }
+        // A tombstone keeps the setSpecs and formats the record had.
+        if input.deleted {
+            if let Some(old) = &old {
+                if sets.is_empty() {
+                    sets.clone_from(&old.sets);
+                }
+            }
+        }
+        let hash = content_hash(&input, &sets);
+        let identifier = input.identifier.as_ref().to_owned();
+        if let Some(old) = &old {
+            if old.content_hash == hash {
+                let outcome = PutOutcome::Unchanged;
+                return (
+                    Prepared {
+                        identifier,
+                        new: old.clone(),
+                        rendered: Vec::new(),
+                        outcome,
+                    },
+                    stripped,
+                );
+            }
+        }
+        let formats: Vec<String> = if input.deleted {
+            old.as_ref()
+                .map(|o| o.formats.clone())
+                .filter(|f| !f.is_empty())
+                .unwrap_or_else(|| vec![OAI_DC.to_owned()])
+        } else {
+            input
+                .dc
+                .iter()
+                .map(|_| OAI_DC.to_owned())
+                .chain(input.other_formats.iter().map(|(p, _)| p.as_ref().to_owned()))
+                .collect()
+        };
+        let datestamp = input.datestamp.unwrap_or(now);
+        let header = Header {
+            identifier: input.identifier.clone(),
+            datestamp,
+            set_specs: sets.iter().filter_map(|s| SetSpec::parse(s)).collect(),
+            deleted: input.deleted,
+        };
+        let about: Vec<&[u8]> = input.about.iter().map(Vec::as_slice).collect();
+        let rendered = formats
+            .iter()
+            .map(|f| {
+                let payload = if f == OAI_DC {
+                    input.dc.as_ref().map(Payload::Dc)
+                } else {
+                    input
+                        .other_formats
+                        .iter()
+                        .find(|(p, _)| p.as_ref() == f)
+                        .map(|(_, xml)| Payload::Xml(xml))
+                };
+                let r = render_record(&header, payload, &about);
+                let header_end = u32::try_from(r.header.end).unwrap_or(u32::MAX);
+                let mut value = Vec::with_capacity(4 + r.bytes.len());
+                value.extend_from_slice(&header_end.to_le_bytes());
+                value.extend_from_slice(&r.bytes);
+                (f.clone(), value)
+            })
+            .collect();
+        let outcome = match (&old, input.deleted) {
+            (None, _) => PutOutcome::Added,
+            (Some(_), true) => PutOutcome::Deleted,
+            (Some(_), false) => PutOutcome::Updated,
+        };
+        let new = StoredRecord {
+            datestamp: datestamp.unix(),
+            sets,
+            deleted: input.deleted,
+            formats,
+            content_hash: hash,
+            local_fields: input.local_fields,
+        };
+        (
+            Prepared {
+                identifier,
+                new,
+                rendered,
+                outcome,
+            },
+            stripped,
+        )
+    }
+
+    /// Writes records; each one, with all its index entries and counters, lands atomically (the
+    /// whole batch is one transaction). Unchanged records keep their datestamp.
+    ///
+    /// # Errors
+    /// A storage failure, after which nothing of the batch is written.
+    pub fn put_batch(&self, records: Vec<RecordInput>) -> Result<BatchOutcome, StoreError> {
+        let _guard = self.write_lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Datestamp::now();
+        let mut prepared = Vec::with_capacity(records.len());
+        let mut overlay: BTreeMap<String, Option<StoredRecord>> = BTreeMap::new();
+        let mut stripped_total = 0;
+        for input in records {
+            let id = input.identifier.as_ref().to_owned();
+            let old = match overlay.get(&id) {
+                Some(o) => o.clone(),
+                None => self.get(&id)?,
+            };
+            let (p, stripped) = self.prepare(input, old, now);
+            stripped_total += stripped;
+            overlay.insert(id, Some(p.new.clone()));
+            prepared.push(p);
+        }
+        let outcomes = prepared.iter().map(|p| p.outcome).collect();
+        let changed: Vec<&Prepared> = prepared.iter().filter(|p| p.outcome != PutOutcome::Unchanged).collect();
+        if changed.is_empty() && stripped_total == 0 {
+            return Ok(BatchOutcome {
+                outcomes,
+                stripped_characters: stripped_total,
+            });
+        }
+        (
+            &self.records,
+            &self.by_datestamp,
+            &self.by_set,
+            &self.counts,
+            &self.sets,
+            &self.meta,
+        )
+            .transaction(|(records, by_ds, by_set, counts, sets, meta)| {
+                let mut deltas = BTreeMap::new();
+                for p in &changed {
+                    write_one(p, records, by_ds, by_set, sets, &mut deltas)?;
+                }
+                for (key, delta) in deltas {
+                    if delta == 0 {
+                        continue;
+                    }
+                    let current = counts
+                        .get(&key)?
+                        .and_then(|v| v.as_ref().try_into().ok().map(i64::from_le_bytes))
+                        .unwrap_or(0);
+                    let next = current + delta;
+                    if next == 0 {
+                        counts.remove(key)?;
+                    } else {
+                        counts.insert(key, &next.to_le_bytes())?;
+                    }
+                }
+                if stripped_total > 0 {
+                    let current = meta
+                        .get(STRIPPED_KEY)?
+                        .and_then(|v| v.as_ref().try_into().ok().map(u64::from_le_bytes))
+                        .unwrap_or(0);
+                    meta.insert(STRIPPED_KEY, &(current + stripped_total as u64).to_le_bytes())?;
+                }
+                Ok(())
+            })?;
+        Ok(BatchOutcome {
+            outcomes,
+            stripped_characters: stripped_total,
+        })
+    }
+
+    /// Writes one record (see [`Store::put_batch`]).
+    pub fn put(&self, record: RecordInput) -> Result<PutOutcome, StoreError> {
+        Ok(self.put_batch(vec![record])?.outcomes[0])
+    }
+
+    /// Checks every index entry against its record and every record against its index entries
+    /// and rendered forms; returns a description of each problem found.
+    pub fn check(&self) -> Result<Vec<String>, StoreError> {
+        let mut problems = Vec::new();
+        for item in self.iter_records() {
+            let (id, r) = item?;
+            let d = Datestamp::from_unix(r.datestamp);
+            for f in &r.formats {
+                if !self.by_datestamp.contains_key(keys::entry(&keys::format_scope(f), d, &id))? {
+                    problems.push(format!("record {id} has no datestamp index entry for {f}"));
+                }
+                for s in expand_sets(&r.sets) {
+                    if !self.by_set.contains_key(keys::entry(&keys::set_scope(f, &s), d, &id))? {
+                        problems.push(format!("record {id} has no index entry for set {s} ({f})"));
+                    }
+                }
+            }
+        }
+        for item in self.by_datestamp.iter() {
+            let (k, _) = item?;
+            if !self.index_entry_matches(&k, false)? {
+                problems.push(format!("datestamp index entry {} points to no record", String::from_utf8_lossy(&k)));
+            }
+        }
+        for item in self.by_set.iter() {
+            let (k, _) = item?;
+            if !self.index_entry_matches(&k, true)? {
+                problems.push(format!("set index entry {} points to no record", String::from_utf8_lossy(&k)));
+            }
+        }
+        Ok(problems)
+    }
+
+    fn index_entry_matches(&self, key: &[u8], with_set: bool) -> Result<bool, StoreError> {
+        let mut parts = key.splitn(if with_set { 3 } else { 2 }, |b| *b == 0);
+        let Some(format) = parts.next() else { return Ok(false) };
+        let set = if with_set { parts.next() } else { None };
+        let Some((d, id)) = parts.next().and_then(keys::split_entry) else {
+            return Ok(false);
+        };
+        let Some(r) = self.get(id)? else { return Ok(false) };
+        let format = String::from_utf8_lossy(format);
+        let set_ok = set.is_none_or(|s| expand_sets(&r.sets).contains(&*String::from_utf8_lossy(s)));
+        Ok(r.datestamp == d.unix() && r.formats.iter().any(|f| *f == format) && set_ok)
+    }
+}
+
+fn write_one(
+    p: &Prepared,
+    records: &TransactionalTree,
+    by_ds: &TransactionalTree,
+    by_set: &TransactionalTree,
+    sets: &TransactionalTree,
+    deltas: &mut BTreeMap<Vec<u8>, i64>,
+) -> TxResult<()> {
+    let id = p.identifier.as_str();
+    // Read the record again inside the transaction: the batch may have changed it already.
+    let old: Option<StoredRecord> = match records.get(id.as_bytes())? {
+        Some(v) => Some(tx_decode(id.as_bytes(), &v)?),
+        None => None,
+    };
+    if let Some(old) = &old {
+        let d = Datestamp::from_unix(old.datestamp);
+        let old_sets = expand_sets(&old.sets);
+        for f in &old.formats {
+            let scope = keys::format_scope(f);
+            by_ds.remove(keys::entry(&scope, d, id))?;
+            counts::add(deltas, &scope, old.datestamp, -1);
+            for s in &old_sets {
+                let scope = keys::set_scope(f, s);
+                by_set.remove(keys::entry(&scope, d, id))?;
+                counts::add(deltas, &scope, old.datestamp, -1);
+            }
+        }
+    }
+    let d = Datestamp::from_unix(p.new.datestamp);
+    let new_sets = expand_sets(&p.new.sets);
+    for (f, value) in &p.rendered {
+        let scope = keys::format_scope(f);
+        by_ds.insert(keys::entry(&scope, d, id), value.as_slice())?;
+        counts::add(deltas, &scope, p.new.datestamp, 1);
+        for s in &new_sets {
+            let scope = keys::set_scope(f, s);
+            by_set.insert(keys::entry(&scope, d, id), &[] as &[u8])?;
+            counts::add(deltas, &scope, p.new.datestamp, 1);
+        }
+    }
+    for s in &new_sets {
+        if sets.get(s.as_bytes())?.is_none() {
+            let set = StoredSet {
+                name: s.clone(),
+                description: None,
+            };
+            sets.insert(s.as_bytes(), codec::encode(&set))?;
+        }
+    }
+    records.insert(id.as_bytes(), codec::encode(&p.new))?;
+    Ok(())
+}
+
+fn set_info(key: &[u8], value: &[u8]) -> Result<SetInfo, StoreError> {
+    let stored: StoredSet = codec::decode(key, value)?;
+    let spec = std::str::from_utf8(key)
+        .ok()
+        .and_then(SetSpec::parse)
+        .ok_or_else(|| StoreError::Corrupt {
+            key: String::from_utf8_lossy(key).into_owned(),
+            message: "not a setSpec".into(),
+        })?;
+    let description = stored
+        .description
+        .map(|d| serde_json::from_str::<DcRecord>(&d))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt {
+            key: spec.to_string(),
+            message: e.to_string(),
+        })?;
+    Ok(SetInfo {
+        spec,
+        name: stored.name,
+        description,
+    })
+}
+
+impl RecordSink for Store {
+    fn put_batch(&mut self, records: Vec<RecordInput>) -> Result<BatchOutcome, StoreError> {
+        Store::put_batch(self, records)
+    }
+}
