@@ -25,6 +25,12 @@ pub struct Settings {
     pub repository: RepositorySettings,
     /// `[store]`: where and how records are kept.
     pub store: StoreSettings,
+    /// `[admin]`: the admin API of a running server.
+    pub admin: crate::harvester::config::AdminSettings,
+    /// `[harvest]`: harvesting defaults.
+    pub harvest: crate::harvester::config::HarvestSettings,
+    /// `[[source]]`: the upstream repositories to harvest.
+    pub source: Vec<crate::harvester::config::SourceSettings>,
 }
 
 impl Default for Settings {
@@ -33,6 +39,9 @@ impl Default for Settings {
             server: ServerSettings::default(),
             repository: RepositorySettings::default(),
             store: StoreSettings::default(),
+            admin: crate::harvester::config::AdminSettings::default(),
+            harvest: crate::harvester::config::HarvestSettings::default(),
+            source: Vec::new(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP face of the repository (OAI-PMH 2.0 §3.1.1): `/oai` over GET and POST, `/` and
 //! `/health`. It only moves bytes: every protocol decision is in [`crate::protocol`].
 
+pub mod admin;
 pub mod error;
 mod routes;
 
@@ -73,7 +74,8 @@ pub fn configure(state: AppState, max_body_bytes: usize) -> impl FnOnce(&mut web
                     .route(web::post().to(routes::oai_post)),
             )
             .route("/", web::get().to(routes::index))
-            .route("/health", web::get().to(routes::health));
+            .route("/health", web::get().to(routes::health))
+            .configure(admin::configure);
     }
 }
 

@@ -1,1 +1,4 @@
+//! Integration tests: the real server on port 0 over a temporary sled store, spoken to over HTTP.
 
+mod helpers;
+mod identify;
