@@ -2,3 +2,7 @@
 
 mod helpers;
 mod identify;
+mod list_records;
+mod errors;
+mod get_record;
+mod cli;
