@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{DcElement, DcRecord, DcValue};
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 #[serde(untagged)]
 enum JsonValue {
     Plain(String),
@@ -23,19 +23,74 @@ enum JsonValue {
     },
 }
 
+/// `"…"`, `{"value": "…", "lang": "…"}`, or a list of those, read without buffering (serde's
+/// untagged enums buffer every value, which made import twice as slow).
+struct OneOrMany(Vec<DcValue>);
+
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(JsonValue),
-    Many(Vec<JsonValue>),
+#[serde(deny_unknown_fields)]
+struct TaggedValue {
+    value: String,
+    #[serde(default)]
+    lang: Option<String>,
 }
 
-impl From<JsonValue> for DcValue {
-    fn from(v: JsonValue) -> Self {
-        match v {
-            JsonValue::Plain(value) => DcValue { value, lang: None },
-            JsonValue::Tagged { value, lang } => DcValue { value, lang },
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = DcValue;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or {\"value\": …, \"lang\": …}")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<DcValue, E> {
+        Ok(DcValue::new(v))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<DcValue, E> {
+        Ok(DcValue::new(v))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<DcValue, A::Error> {
+        let t = TaggedValue::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(DcValue {
+            value: t.value,
+            lang: t.lang,
+        })
+    }
+}
+
+struct OneValue(DcValue);
+
+impl<'de> Deserialize<'de> for OneValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValueVisitor).map(OneValue)
+    }
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ListVisitor;
+        impl<'de> Visitor<'de> for ListVisitor {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a value or a list of values")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![DcValue::new(v)]))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![DcValue::new(v)]))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<OneOrMany, A::Error> {
+                ValueVisitor.visit_map(map).map(|v| OneOrMany(vec![v]))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+                let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+                while let Some(OneValue(v)) = seq.next_element()? {
+                    values.push(v);
+                }
+                Ok(OneOrMany(values))
+            }
         }
+        d.deserialize_any(ListVisitor)
     }
 }
 
@@ -80,13 +135,8 @@ impl<'de> Deserialize<'de> for DcRecord {
                             "unknown Dublin Core element \"{key}\" (expected one of the 15 DCMES 1.1 names)"
                         ))
                     })?;
-                    match map.next_value::<OneOrMany>()? {
-                        OneOrMany::One(v) => dc.push(element, v.into()),
-                        OneOrMany::Many(vs) => {
-                            for v in vs {
-                                dc.push(element, v.into());
-                            }
-                        }
+                    for v in map.next_value::<OneOrMany>()?.0 {
+                        dc.push(element, v);
                     }
                 }
                 Ok(dc)
@@ -113,6 +163,10 @@ mod tests {
         let dc: DcRecord = serde_json::from_str(r#"{"title":"T"}"#).unwrap();
         assert_eq!(dc.get(DcElement::Title), [DcValue::new("T")]);
         let err = serde_json::from_str::<DcRecord>(r#"{"titel":["T"]}"#).unwrap_err();
-        assert!(err.to_string().contains("unknown Dublin Core element \"titel\""), "{err}");
+        assert!(
+            err.to_string()
+                .contains("unknown Dublin Core element \"titel\""),
+            "{err}"
+        );
     }
 }

@@ -87,7 +87,11 @@ pub fn write_oai_dc<W: Write>(w: &mut Writer<W>, dc: &DcRecord) -> io::Result<()
     Ok(())
 }
 
-fn write_dc_value<W: Write>(w: &mut Writer<W>, element: DcElement, value: &DcValue) -> io::Result<()> {
+fn write_dc_value<W: Write>(
+    w: &mut Writer<W>,
+    element: DcElement,
+    value: &DcValue,
+) -> io::Result<()> {
     let name = match element {
         DcElement::Title => "dc:title",
         DcElement::Creator => "dc:creator",
@@ -192,7 +196,8 @@ pub fn read_oai_dc(xml: &str) -> Result<DcRecord, ParseError> {
                 if current.is_some() {
                     continue;
                 }
-                let in_dc = matches!(ns, ResolveResult::Bound(n) if n.as_ref() == DC_NAMESPACE.as_bytes());
+                let in_dc =
+                    matches!(ns, ResolveResult::Bound(n) if n.as_ref() == DC_NAMESPACE.as_bytes());
                 let element = std::str::from_utf8(local.as_ref())
                     .ok()
                     .and_then(DcElement::from_name);
@@ -210,7 +215,13 @@ pub fn read_oai_dc(xml: &str) -> Result<DcRecord, ParseError> {
                         }
                     }
                     if empty {
-                        dc.push(element, DcValue { value: String::new(), lang });
+                        dc.push(
+                            element,
+                            DcValue {
+                                value: String::new(),
+                                lang,
+                            },
+                        );
                     } else {
                         current = Some((element, lang, String::new(), depth));
                     }
@@ -233,7 +244,10 @@ pub fn read_oai_dc(xml: &str) -> Result<DcRecord, ParseError> {
             }
             Event::Eof => {
                 return if inside {
-                    Err(xml_err(&reader, "unexpected end of document inside <oai_dc:dc>".into()))
+                    Err(xml_err(
+                        &reader,
+                        "unexpected end of document inside <oai_dc:dc>".into(),
+                    ))
                 } else {
                     Err(ParseError::NoDcElement)
                 };
@@ -255,7 +269,10 @@ mod tests {
     #[test]
     fn markup_characters_and_carriage_returns_survive_a_round_trip() {
         let mut dc = DcRecord::new();
-        dc.push(DcElement::Source, DcValue::with_lang("Revue, < 79/93 > & \"x\"\r\nfin", "fr"));
+        dc.push(
+            DcElement::Source,
+            DcValue::with_lang("Revue, < 79/93 > & \"x\"\r\nfin", "fr"),
+        );
         dc.push_str(DcElement::Identifier, "https://x.example/?a=1&b=2");
         let xml = to_oai_dc_string(&dc);
         assert!(xml.contains("&lt; 79/93 &gt; &amp;"));
@@ -269,7 +286,10 @@ mod tests {
             <e:title xml:lang="es">Hola &amp; <![CDATA[<b>]]>&#233;</e:title>
             <x:title>not dc</x:title><e:subject/><e:nonsense>n</e:nonsense></d:dc>"#;
         let dc = read_oai_dc(xml).unwrap();
-        assert_eq!(dc.get(DcElement::Title), [DcValue::with_lang("Hola & <b>é", "es")]);
+        assert_eq!(
+            dc.get(DcElement::Title),
+            [DcValue::with_lang("Hola & <b>é", "es")]
+        );
         assert_eq!(dc.get(DcElement::Subject), [DcValue::new("")]);
         assert_eq!(dc.len(), 2);
     }
@@ -278,7 +298,9 @@ mod tests {
     fn a_document_without_oai_dc_is_an_error() {
         assert!(matches!(read_oai_dc("<a/>"), Err(ParseError::NoDcElement)));
         assert!(matches!(
-            read_oai_dc(r#"<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/"><x>"#),
+            read_oai_dc(
+                r#"<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/"><x>"#
+            ),
             Err(ParseError::Xml { .. })
         ));
     }

@@ -36,15 +36,17 @@ struct RecordLine {
 #[serde(deny_unknown_fields)]
 struct SetLine {
     #[serde(rename = "setSpec")]
-    set_spec: String,
+    spec: String,
     #[serde(rename = "setName")]
-    set_name: String,
-    #[serde(rename = "setDescription", default, skip_serializing_if = "Option::is_none")]
-    set_description: Option<DcRecord>,
+    name: String,
+    #[serde(
+        rename = "setDescription",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    description: Option<DcRecord>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
 enum Line {
     Set(SetLine),
     Record(RecordLine),
@@ -59,30 +61,42 @@ pub enum Item {
     Set(SetInfo),
 }
 
+fn json_error(what: &str, e: &serde_json::Error) -> String {
+    if e.is_syntax() || e.is_eof() {
+        format!("not JSON: {e}")
+    } else {
+        format!("{what}: {e}")
+    }
+}
+
 /// Parses one line; the error says what is wrong with it.
 pub fn parse_line(line: &str) -> Result<Item, String> {
-    let value: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-    let is_set = value.get("setSpec").is_some();
-    let parsed: Line = if is_set {
-        Line::Set(serde_json::from_value(value).map_err(|e| format!("bad set line: {e}"))?)
+    // Set lines are rare: look for their key before parsing, so records are parsed once.
+    let parsed: Line = if line.contains("\"setSpec\"") {
+        Line::Set(serde_json::from_str(line).map_err(|e| json_error("bad set line", &e))?)
     } else {
-        Line::Record(serde_json::from_value(value).map_err(|e| format!("bad record: {e}"))?)
+        Line::Record(serde_json::from_str(line).map_err(|e| json_error("bad record", &e))?)
     };
     match parsed {
         Line::Set(s) => {
-            let spec = SetSpec::parse(&s.set_spec).ok_or_else(|| format!("\"{}\" is not a valid setSpec", s.set_spec))?;
-            if s.set_name.trim().is_empty() {
+            let spec = SetSpec::parse(&s.spec)
+                .ok_or_else(|| format!("\"{}\" is not a valid setSpec", s.spec))?;
+            if s.name.trim().is_empty() {
                 return Err("setName is empty".into());
             }
             Ok(Item::Set(SetInfo {
                 spec,
-                name: s.set_name,
-                description: s.set_description,
+                name: s.name,
+                description: s.description,
             }))
         }
         Line::Record(r) => {
-            let identifier = OaiIdentifier::parse(&r.id)
-                .ok_or_else(|| format!("\"{}\" is not a valid identifier (a URI such as oai:example.org:1)", r.id))?;
+            let identifier = OaiIdentifier::parse(&r.id).ok_or_else(|| {
+                format!(
+                    "\"{}\" is not a valid identifier (a URI such as oai:example.org:1)",
+                    r.id
+                )
+            })?;
             let datestamp = r
                 .datestamp
                 .as_deref()
@@ -97,7 +111,9 @@ pub fn parse_line(line: &str) -> Result<Item, String> {
                 .map(|s| SetSpec::parse(s).ok_or_else(|| format!("\"{s}\" is not a valid setSpec")))
                 .collect::<Result<Vec<_>, _>>()?;
             if !r.deleted && r.dc.is_empty() {
-                return Err("the record has no Dublin Core element (\"dc\" is missing or empty)".into());
+                return Err(
+                    "the record has no Dublin Core element (\"dc\" is missing or empty)".into(),
+                );
             }
             Ok(Item::Record(RecordInput {
                 identifier,
@@ -121,9 +137,9 @@ pub fn export(store: &Store, out: &mut dyn Write) -> anyhow::Result<u64> {
     for set in store.iter_sets() {
         let set = set?;
         let line = SetLine {
-            set_spec: set.spec.to_string(),
-            set_name: set.name,
-            set_description: set.description,
+            spec: set.spec.to_string(),
+            name: set.name,
+            description: set.description,
         };
         serde_json::to_writer(&mut *out, &line)?;
         out.write_all(b"\n")?;
@@ -141,7 +157,11 @@ pub fn export(store: &Store, out: &mut dyn Write) -> anyhow::Result<u64> {
 }
 
 fn record_line(store: &Store, id: String, record: StoredRecord) -> Result<RecordLine, StoreError> {
-    let dc = if record.deleted { DcRecord::new() } else { store.dc(&id)?.unwrap_or_default() };
+    let dc = if record.deleted {
+        DcRecord::new()
+    } else {
+        store.dc(&id)?.unwrap_or_default()
+    };
     Ok(RecordLine {
         datestamp: Some(Datestamp::from_unix(record.datestamp).to_string()),
         id,
@@ -159,17 +179,29 @@ mod tests {
     #[test]
     fn a_bad_line_says_why() {
         assert!(parse_line("{").unwrap_err().contains("not JSON"));
-        assert!(parse_line(r#"{"id":"nope","dc":{"title":"t"}}"#).unwrap_err().contains("not a valid identifier"));
-        assert!(parse_line(r#"{"id":"oai:x:1","dc":{}}"#).unwrap_err().contains("no Dublin Core"));
-        assert!(parse_line(r#"{"id":"oai:x:1","datestamp":"yesterday","dc":{"title":"t"}}"#)
+        assert!(parse_line(r#"{"id":"nope","dc":{"title":"t"}}"#)
             .unwrap_err()
-            .contains("datestamp"));
-        assert!(parse_line(r#"{"id":"oai:x:1","dc":{"title":"t"},"color":"red"}"#).unwrap_err().contains("color"));
+            .contains("not a valid identifier"));
+        assert!(parse_line(r#"{"id":"oai:x:1","dc":{}}"#)
+            .unwrap_err()
+            .contains("no Dublin Core"));
+        assert!(
+            parse_line(r#"{"id":"oai:x:1","datestamp":"yesterday","dc":{"title":"t"}}"#)
+                .unwrap_err()
+                .contains("datestamp")
+        );
+        assert!(
+            parse_line(r#"{"id":"oai:x:1","dc":{"title":"t"},"color":"red"}"#)
+                .unwrap_err()
+                .contains("color")
+        );
     }
 
     #[test]
     fn a_deleted_record_needs_no_metadata() {
-        let Item::Record(r) = parse_line(r#"{"id":"oai:x:1","deleted":true,"sets":["a:b"]}"#).unwrap() else {
+        let Item::Record(r) =
+            parse_line(r#"{"id":"oai:x:1","deleted":true,"sets":["a:b"]}"#).unwrap()
+        else {
             panic!("a record line");
         };
         assert!(r.deleted);

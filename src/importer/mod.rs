@@ -57,16 +57,21 @@ pub struct ImportSummary {
 impl ImportSummary {
     /// Adds the outcomes of one written batch.
     pub fn record(&mut self, outcome: &crate::store::BatchOutcome) {
-        use crate::store::PutOutcome;
         for o in &outcome.outcomes {
-            match o {
-                PutOutcome::Added => self.added += 1,
-                PutOutcome::Updated => self.updated += 1,
-                PutOutcome::Deleted => self.deleted += 1,
-                PutOutcome::Unchanged => self.unchanged += 1,
-            }
+            self.count(*o);
         }
         self.stripped_characters += outcome.stripped_characters as u64;
+    }
+
+    /// Counts one outcome.
+    pub fn count(&mut self, outcome: crate::store::PutOutcome) {
+        use crate::store::PutOutcome;
+        match outcome {
+            PutOutcome::Added => self.added += 1,
+            PutOutcome::Updated => self.updated += 1,
+            PutOutcome::Deleted => self.deleted += 1,
+            PutOutcome::Unchanged => self.unchanged += 1,
+        }
     }
 }
 
@@ -81,7 +86,11 @@ impl std::fmt::Display for ImportSummary {
             write!(f, ", sets {}", self.sets)?;
         }
         if self.stripped_characters > 0 {
-            write!(f, ", {} characters illegal in XML removed", self.stripped_characters)?;
+            write!(
+                f,
+                ", {} characters illegal in XML removed",
+                self.stripped_characters
+            )?;
         }
         Ok(())
     }

@@ -49,7 +49,12 @@ type Out = Writer<Vec<u8>>;
 ///
 /// # Errors
 /// Only when the repository fails; every protocol problem is written into the response.
-pub fn handle<R: Repository>(repo: &R, ctx: &Context, raw: &RawRequest, now: Datestamp) -> Result<Response, R::Error> {
+pub fn handle<R: Repository>(
+    repo: &R,
+    ctx: &Context,
+    raw: &RawRequest,
+    now: Datestamp,
+) -> Result<Response, R::Error> {
     let mut w = Writer::new(Vec::with_capacity(16 * 1024));
     let stylesheet = ctx.stylesheet.as_deref();
     let base_url = ctx.identity.base_url.as_str();
@@ -61,7 +66,8 @@ pub fn handle<R: Repository>(repo: &R, ctx: &Context, raw: &RawRequest, now: Dat
             return Ok(finish_with_errors(w, None, &errors));
         }
     };
-    xml::write_envelope_start(&mut w, now, base_url, Some(raw.pairs()), stylesheet).expect("Vec write");
+    xml::write_envelope_start(&mut w, now, base_url, Some(raw.pairs()), stylesheet)
+        .expect("Vec write");
     let mark = w.get_ref().len();
     let verb = request.verb();
     let outcome = match request {
@@ -70,8 +76,12 @@ pub fn handle<R: Repository>(repo: &R, ctx: &Context, raw: &RawRequest, now: Dat
             identifier,
             metadata_prefix,
         } => get_record(repo, &mut w, &identifier, &metadata_prefix),
-        Request::ListMetadataFormats { identifier } => list_metadata_formats(repo, &mut w, identifier.as_ref()),
-        Request::ListSets { resumption_token } => list_sets(repo, ctx, &mut w, resumption_token, now),
+        Request::ListMetadataFormats { identifier } => {
+            list_metadata_formats(repo, &mut w, identifier.as_ref())
+        }
+        Request::ListSets { resumption_token } => {
+            list_sets(repo, ctx, &mut w, resumption_token.as_ref(), now)
+        }
         Request::ListIdentifiers(list) => list_records(repo, ctx, &mut w, list, true, now),
         Request::ListRecords(list) => list_records(repo, ctx, &mut w, list, false, now),
     }?;
@@ -115,7 +125,9 @@ struct Done {
 type Outcome<E> = Result<Result<Done, OaiErrors>, E>;
 
 fn identify<R: Repository>(repo: &R, ctx: &Context, w: &mut Out) -> Outcome<R::Error> {
-    let earliest = repo.earliest_datestamp()?.unwrap_or(Datestamp::from_unix(0));
+    let earliest = repo
+        .earliest_datestamp()?
+        .unwrap_or(Datestamp::from_unix(0));
     let repo_id = &ctx.identity.repository_identifier;
     let sample = repo
         .sample_identifier()?
@@ -141,7 +153,9 @@ fn format_supported<R: Repository>(repo: &R, prefix: &MetadataPrefix) -> Result<
 }
 
 fn cannot_disseminate(prefix: &MetadataPrefix) -> OaiError {
-    OaiError::CannotDisseminateFormat(format!("the metadata format \"{prefix}\" is not supported by this repository"))
+    OaiError::CannotDisseminateFormat(format!(
+        "the metadata format \"{prefix}\" is not supported by this repository"
+    ))
 }
 
 fn get_record<R: Repository>(
@@ -156,15 +170,19 @@ fn get_record<R: Repository>(
         errors.push(cannot_disseminate(prefix));
     }
     xml::write_verb_start(w, Verb::GetRecord).expect("Vec write");
-    let lookup_prefix = if supported { prefix.clone() } else { MetadataPrefix::oai_dc() };
+    let lookup_prefix = if supported {
+        prefix.clone()
+    } else {
+        MetadataPrefix::oai_dc()
+    };
     match repo.write_record(identifier, &lookup_prefix, false, w.get_mut())? {
         Lookup::NoSuchItem => errors.insert(
             0,
             OaiError::IdDoesNotExist(format!("no item has the identifier \"{identifier}\"")),
         ),
-        Lookup::NoSuchFormat if supported => errors.push(OaiError::CannotDisseminateFormat(format!(
-            "the item \"{identifier}\" is not available as \"{prefix}\""
-        ))),
+        Lookup::NoSuchFormat if supported => errors.push(OaiError::CannotDisseminateFormat(
+            format!("the item \"{identifier}\" is not available as \"{prefix}\""),
+        )),
         Lookup::NoSuchFormat | Lookup::Written => {}
     }
     if let Some(errors) = OaiErrors::from_vec(errors) {
@@ -177,11 +195,18 @@ fn get_record<R: Repository>(
     }))
 }
 
-fn list_metadata_formats<R: Repository>(repo: &R, w: &mut Out, identifier: Option<&OaiIdentifier>) -> Outcome<R::Error> {
+fn list_metadata_formats<R: Repository>(
+    repo: &R,
+    w: &mut Out,
+    identifier: Option<&OaiIdentifier>,
+) -> Outcome<R::Error> {
     let mut formats = repo.metadata_formats()?;
     if let Some(id) = identifier {
         let Some(available) = repo.item_formats(id)? else {
-            return Ok(Err(OaiError::IdDoesNotExist(format!("no item has the identifier \"{id}\"")).into()));
+            return Ok(Err(OaiError::IdDoesNotExist(format!(
+                "no item has the identifier \"{id}\""
+            ))
+            .into()));
         };
         formats.retain(|f| available.contains(&f.prefix));
         if formats.is_empty() {
@@ -210,19 +235,22 @@ fn list_sets<R: Repository>(
     repo: &R,
     ctx: &Context,
     w: &mut Out,
-    token: Option<ResumptionToken>,
+    token: Option<&ResumptionToken>,
     now: Datestamp,
 ) -> Outcome<R::Error> {
     if !repo.has_sets()? {
         return Ok(Err(no_set_hierarchy().into()));
     }
-    let after = match &token {
+    let after = match token {
         Some(ResumptionToken {
             after: Position::Set(spec),
             ..
         }) => Some(spec.as_str()),
         Some(_) => {
-            return Ok(Err(OaiError::BadResumptionToken("the resumptionToken is not one of ListSets".into()).into()))
+            return Ok(Err(OaiError::BadResumptionToken(
+                "the resumptionToken is not one of ListSets".into(),
+            )
+            .into()))
         }
         None => None,
     };
@@ -235,9 +263,12 @@ fn list_sets<R: Repository>(
         last = Some(set.spec.as_ref().to_owned());
     })?;
     if written == 0 {
-        return Ok(Err(OaiError::NoRecordsMatch("the list of sets has no more entries".into()).into()));
+        return Ok(Err(OaiError::NoRecordsMatch(
+            "the list of sets has no more entries".into(),
+        )
+        .into()));
     }
-    let (cursor, size) = match &token {
+    let (cursor, size) = match token {
         Some(t) => (t.cursor, t.complete_list_size),
         None => (0, repo.count_sets()?),
     };
@@ -251,7 +282,13 @@ fn list_sets<R: Repository>(
             complete_list_size: size,
             expires: Datestamp::from_unix(now.unix() + ctx.token_lifetime_secs),
         };
-        xml::write_resumption_token(w, Some((&ctx.tokens.encode(&next), next.expires)), size, cursor).expect("Vec write");
+        xml::write_resumption_token(
+            w,
+            Some((&ctx.tokens.encode(&next), next.expires)),
+            size,
+            cursor,
+        )
+        .expect("Vec write");
         token_issued = true;
     } else if token.is_some() {
         xml::write_resumption_token(w, None, size, cursor).expect("Vec write");
@@ -304,12 +341,24 @@ fn list_records<R: Repository>(
         },
         ListRequest::Resume(token) => match (&token.filter, &token.after) {
             (Some(filter), Position::Record(..)) => (filter.clone(), Some(token)),
-            _ => return Ok(Err(OaiError::BadResumptionToken("the resumptionToken is not one of this verb".into()).into())),
+            _ => {
+                return Ok(Err(OaiError::BadResumptionToken(
+                    "the resumptionToken is not one of this verb".into(),
+                )
+                .into()))
+            }
         },
     };
-    let verb = if headers_only { Verb::ListIdentifiers } else { Verb::ListRecords };
+    let verb = if headers_only {
+        Verb::ListIdentifiers
+    } else {
+        Verb::ListRecords
+    };
     let no_match = || -> OaiErrors {
-        OaiError::NoRecordsMatch("no record matches the given metadataPrefix, set, from and until".into()).into()
+        OaiError::NoRecordsMatch(
+            "no record matches the given metadataPrefix, set, from and until".into(),
+        )
+        .into()
     };
     if filter.from.is_some_and(|from| from > filter.until) {
         return Ok(Err(no_match()));
@@ -332,14 +381,24 @@ fn list_records<R: Repository>(
     if page.more {
         let (datestamp, identifier) = page.last.expect("a page with items has a last item");
         let next = ResumptionToken {
-            kind: if headers_only { ListKind::Identifiers } else { ListKind::Records },
+            kind: if headers_only {
+                ListKind::Identifiers
+            } else {
+                ListKind::Records
+            },
             filter: Some(filter),
             after: Position::Record(datestamp, identifier),
             cursor: cursor + page.written as u64,
             complete_list_size: size,
             expires: Datestamp::from_unix(now.unix() + ctx.token_lifetime_secs),
         };
-        xml::write_resumption_token(w, Some((&ctx.tokens.encode(&next), next.expires)), size, cursor).expect("Vec write");
+        xml::write_resumption_token(
+            w,
+            Some((&ctx.tokens.encode(&next), next.expires)),
+            size,
+            cursor,
+        )
+        .expect("Vec write");
         token_issued = true;
     } else if previous.is_some() {
         xml::write_resumption_token(w, None, size, cursor).expect("Vec write");

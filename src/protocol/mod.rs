@@ -16,4 +16,6 @@ pub use model::{Header, MetadataFormat, RepositoryIdentity, SetInfo};
 pub use repository::{Lookup, PageEnd, Repository};
 pub use request::{RawRequest, Request};
 pub use token::{ListFilter, ResumptionToken, TokenCodec};
-pub use types::{DateArgument, Datestamp, Granularity, MetadataPrefix, OaiIdentifier, SetSpec, Verb};
+pub use types::{
+    DateArgument, Datestamp, Granularity, MetadataPrefix, OaiIdentifier, SetSpec, Verb,
+};

@@ -43,7 +43,10 @@ pub trait Repository {
     fn metadata_formats(&self) -> Result<Vec<MetadataFormat>, Self::Error>;
 
     /// The formats one item is available in; `None` when the item does not exist.
-    fn item_formats(&self, identifier: &OaiIdentifier) -> Result<Option<Vec<MetadataPrefix>>, Self::Error>;
+    fn item_formats(
+        &self,
+        identifier: &OaiIdentifier,
+    ) -> Result<Option<Vec<MetadataPrefix>>, Self::Error>;
 
     /// True when the repository has at least one set.
     fn has_sets(&self) -> Result<bool, Self::Error>;
@@ -52,7 +55,12 @@ pub trait Repository {
     fn count_sets(&self) -> Result<u64, Self::Error>;
 
     /// Calls `each` for up to `limit` sets after `after` in setSpec order; true when more follow.
-    fn sets_page(&self, after: Option<&str>, limit: usize, each: &mut dyn FnMut(&SetInfo)) -> Result<bool, Self::Error>;
+    fn sets_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        each: &mut dyn FnMut(&SetInfo),
+    ) -> Result<bool, Self::Error>;
 
     /// Appends the rendered `<record>` (or only its `<header>`) of one item to `out`.
     fn write_record(

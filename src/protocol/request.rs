@@ -16,22 +16,42 @@ struct Rule {
 }
 
 const ARGUMENT_RULES: [Rule; 6] = [
-    Rule { verb: Verb::GetRecord, required: &["identifier", "metadataPrefix"], optional: &[], exclusive: None },
-    Rule { verb: Verb::Identify, required: &[], optional: &[], exclusive: None },
+    Rule {
+        verb: Verb::GetRecord,
+        required: &["identifier", "metadataPrefix"],
+        optional: &[],
+        exclusive: None,
+    },
+    Rule {
+        verb: Verb::Identify,
+        required: &[],
+        optional: &[],
+        exclusive: None,
+    },
     Rule {
         verb: Verb::ListIdentifiers,
         required: &["metadataPrefix"],
         optional: &["from", "until", "set"],
         exclusive: Some("resumptionToken"),
     },
-    Rule { verb: Verb::ListMetadataFormats, required: &[], optional: &["identifier"], exclusive: None },
+    Rule {
+        verb: Verb::ListMetadataFormats,
+        required: &[],
+        optional: &["identifier"],
+        exclusive: None,
+    },
     Rule {
         verb: Verb::ListRecords,
         required: &["metadataPrefix"],
         optional: &["from", "until", "set"],
         exclusive: Some("resumptionToken"),
     },
-    Rule { verb: Verb::ListSets, required: &[], optional: &[], exclusive: Some("resumptionToken") },
+    Rule {
+        verb: Verb::ListSets,
+        required: &[],
+        optional: &[],
+        exclusive: Some("resumptionToken"),
+    },
 ];
 
 /// A request exactly as it arrived: the decoded `name=value` pairs of the query or form body.
@@ -121,7 +141,11 @@ impl Request {
     ///
     /// # Errors
     /// Every badVerb, badArgument or badResumptionToken condition found.
-    pub fn parse(raw: &RawRequest, tokens: &TokenCodec, now: Datestamp) -> Result<Request, OaiErrors> {
+    pub fn parse(
+        raw: &RawRequest,
+        tokens: &TokenCodec,
+        now: Datestamp,
+    ) -> Result<Request, OaiErrors> {
         let verbs: Vec<&str> = raw
             .pairs
             .iter()
@@ -130,7 +154,9 @@ impl Request {
             .collect();
         let verb = match verbs.as_slice() {
             [] => return Err(OaiError::BadVerb("the verb argument is missing".into()).into()),
-            [v] => Verb::parse(v).ok_or_else(|| OaiError::BadVerb(format!("\"{}\" is not an OAI-PMH verb", printable(v))))?,
+            [v] => Verb::parse(v).ok_or_else(|| {
+                OaiError::BadVerb(format!("\"{}\" is not an OAI-PMH verb", printable(v)))
+            })?,
             _ => return Err(OaiError::BadVerb("the verb argument is repeated".into()).into()),
         };
         let rule = ARGUMENT_RULES
@@ -187,8 +213,14 @@ impl Request {
             }
         }
         for required in rule.required {
-            if get(required).is_none() && !errors.iter().any(|e| e.message().contains(&format!("the {required} argument"))) {
-                errors.push(OaiError::BadArgument(format!("the {required} argument is required")));
+            if get(required).is_none()
+                && !errors
+                    .iter()
+                    .any(|e| e.message().contains(&format!("the {required} argument")))
+            {
+                errors.push(OaiError::BadArgument(format!(
+                    "the {required} argument is required"
+                )));
             }
         }
 
@@ -212,7 +244,10 @@ impl Request {
         });
         let set = get("set").and_then(|v| {
             SetSpec::parse(v).or_else(|| {
-                errors.push(OaiError::BadArgument(format!("\"{}\" is not a valid setSpec", printable(v))));
+                errors.push(OaiError::BadArgument(format!(
+                    "\"{}\" is not a valid setSpec",
+                    printable(v)
+                )));
                 None
             })
         });
@@ -259,7 +294,9 @@ impl Request {
             Verb::ListIdentifiers => Request::ListIdentifiers(list()),
             Verb::ListMetadataFormats => Request::ListMetadataFormats { identifier },
             Verb::ListRecords => Request::ListRecords(list()),
-            Verb::ListSets => Request::ListSets { resumption_token: None },
+            Verb::ListSets => Request::ListSets {
+                resumption_token: None,
+            },
         })
     }
 }
@@ -283,8 +320,12 @@ mod tests {
 
     fn parse(q: &str) -> Result<Request, Vec<&'static str>> {
         let codec = TokenCodec::new(b"k");
-        Request::parse(&RawRequest::from_urlencoded(q.as_bytes()), &codec, Datestamp::from_unix(0))
-            .map_err(|e| e.as_slice().iter().map(OaiError::code).collect())
+        Request::parse(
+            &RawRequest::from_urlencoded(q.as_bytes()),
+            &codec,
+            Datestamp::from_unix(0),
+        )
+        .map_err(|e| e.as_slice().iter().map(OaiError::code).collect())
     }
 
     #[test]
@@ -305,7 +346,12 @@ mod tests {
     fn every_argument_problem_is_reported() {
         assert_eq!(
             parse("verb=ListRecords&from=2001-13-01&set=a&set=b&foo=1"),
-            Err(vec!["badArgument", "badArgument", "badArgument", "badArgument"])
+            Err(vec![
+                "badArgument",
+                "badArgument",
+                "badArgument",
+                "badArgument"
+            ])
         );
     }
 
@@ -315,8 +361,14 @@ mod tests {
             parse("verb=ListRecords&resumptionToken=x&metadataPrefix=oai_dc"),
             Err(vec!["badArgument"])
         );
-        assert_eq!(parse("verb=ListRecords&resumptionToken=x"), Err(vec!["badResumptionToken"]));
-        assert_eq!(parse("verb=ListSets&resumptionToken="), Err(vec!["badResumptionToken"]));
+        assert_eq!(
+            parse("verb=ListRecords&resumptionToken=x"),
+            Err(vec!["badResumptionToken"])
+        );
+        assert_eq!(
+            parse("verb=ListSets&resumptionToken="),
+            Err(vec!["badResumptionToken"])
+        );
     }
 
     #[test]
@@ -325,21 +377,32 @@ mod tests {
             parse("verb=ListIdentifiers&metadataPrefix=oai_dc&from=2002-01-02&until=2002-01-01"),
             Err(vec!["badArgument"])
         );
-        assert!(parse("verb=ListIdentifiers&metadataPrefix=oai_dc&from=2002-01-01&until=2002-01-01").is_ok());
+        assert!(parse(
+            "verb=ListIdentifiers&metadataPrefix=oai_dc&from=2002-01-01&until=2002-01-01"
+        )
+        .is_ok());
     }
 
     #[test]
     fn mixed_granularities_are_a_bad_argument() {
         assert_eq!(
-            parse("verb=ListRecords&metadataPrefix=oai_dc&from=2002-01-01&until=2002-01-02T00:00:00Z"),
+            parse(
+                "verb=ListRecords&metadataPrefix=oai_dc&from=2002-01-01&until=2002-01-02T00:00:00Z"
+            ),
             Err(vec!["badArgument"])
         );
     }
 
     #[test]
     fn get_record_needs_both_arguments() {
-        assert_eq!(parse("verb=GetRecord&identifier=oai:x:1"), Err(vec!["badArgument"]));
-        assert_eq!(parse("verb=GetRecord"), Err(vec!["badArgument", "badArgument"]));
+        assert_eq!(
+            parse("verb=GetRecord&identifier=oai:x:1"),
+            Err(vec!["badArgument"])
+        );
+        assert_eq!(
+            parse("verb=GetRecord"),
+            Err(vec!["badArgument", "badArgument"])
+        );
         assert_eq!(
             parse("verb=GetRecord&identifier=not%20a%20uri&metadataPrefix=oai_dc"),
             Err(vec!["badArgument"])
@@ -349,7 +412,13 @@ mod tests {
 
     #[test]
     fn empty_values_are_bad_arguments() {
-        assert_eq!(parse("verb=ListRecords&metadataPrefix="), Err(vec!["badArgument"]));
-        assert_eq!(parse("verb=ListMetadataFormats&identifier="), Err(vec!["badArgument"]));
+        assert_eq!(
+            parse("verb=ListRecords&metadataPrefix="),
+            Err(vec!["badArgument"])
+        );
+        assert_eq!(
+            parse("verb=ListMetadataFormats&identifier="),
+            Err(vec!["badArgument"])
+        );
     }
 }

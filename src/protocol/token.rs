@@ -110,7 +110,8 @@ impl TokenCodec {
     }
 
     fn mac(&self, payload: &[u8]) -> [u8; MAC_LEN] {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes keys of any length.");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes keys of any length.");
         mac.update(payload);
         let full = mac.finalize().into_bytes();
         let mut out = [0u8; MAC_LEN];
@@ -121,14 +122,21 @@ impl TokenCodec {
     /// Encodes and signs a token as URL- and XML-safe text.
     pub fn encode(&self, token: &ResumptionToken) -> String {
         let mut bytes = vec![FORMAT_VERSION];
-        bytes.extend(postcard::to_stdvec(token).expect("Serializing a token to memory cannot fail."));
+        bytes.extend(
+            postcard::to_stdvec(token).expect("Serializing a token to memory cannot fail."),
+        );
         let mac = self.mac(&bytes);
         bytes.extend_from_slice(&mac);
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
     /// Checks and decodes a token issued for `kind`, refusing it after its expiry.
-    pub fn decode(&self, text: &str, kind: ListKind, now: Datestamp) -> Result<ResumptionToken, TokenError> {
+    pub fn decode(
+        &self,
+        text: &str,
+        kind: ListKind,
+        now: Datestamp,
+    ) -> Result<ResumptionToken, TokenError> {
         if text.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
@@ -139,7 +147,8 @@ impl TokenCodec {
             return Err(TokenError::Malformed);
         }
         let (payload, mac) = bytes.split_at(bytes.len() - MAC_LEN);
-        let mut check = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes keys of any length.");
+        let mut check =
+            Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes keys of any length.");
         check.update(payload);
         check
             .verify_truncated_left(mac)
@@ -147,7 +156,8 @@ impl TokenCodec {
         if payload[0] != FORMAT_VERSION {
             return Err(TokenError::Malformed);
         }
-        let token: ResumptionToken = postcard::from_bytes(&payload[1..]).map_err(|_| TokenError::Malformed)?;
+        let token: ResumptionToken =
+            postcard::from_bytes(&payload[1..]).map_err(|_| TokenError::Malformed)?;
         if token.kind != kind {
             return Err(TokenError::WrongVerb);
         }
@@ -190,8 +200,13 @@ mod tests {
             Err(TokenError::WrongVerb)
         );
         let foreign = TokenCodec::new(b"secret-two");
-        assert_eq!(foreign.decode(&text, ListKind::Records, now), Err(TokenError::BadSignature));
-        assert!(codec.decode(&text[..text.len() - 3], ListKind::Records, now).is_err());
+        assert_eq!(
+            foreign.decode(&text, ListKind::Records, now),
+            Err(TokenError::BadSignature)
+        );
+        assert!(codec
+            .decode(&text[..text.len() - 3], ListKind::Records, now)
+            .is_err());
         let mut chars: Vec<char> = text.chars().collect();
         chars[5] = if chars[5] == 'A' { 'B' } else { 'A' };
         let tampered: String = chars.into_iter().collect();

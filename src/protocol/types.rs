@@ -104,7 +104,12 @@ impl SetSpec {
     /// This set and every set above it in the hierarchy: `a:b:c` → `a:b:c`, `a:b`, `a`.
     pub fn with_ancestors(&self) -> impl Iterator<Item = &str> {
         let s = self.0.as_str();
-        std::iter::once(s).chain(s.char_indices().rev().filter(|(_, c)| *c == ':').map(move |(i, _)| &s[..i]))
+        std::iter::once(s).chain(
+            s.char_indices()
+                .rev()
+                .filter(|(_, c)| *c == ':')
+                .map(move |(i, _)| &s[..i]),
+        )
     }
 }
 
@@ -131,7 +136,10 @@ impl OaiIdentifier {
     /// Parses an identifier: a URI scheme, a colon, then no whitespace or control characters.
     pub fn parse(s: &str) -> Option<Self> {
         let (scheme, rest) = s.split_once(':')?;
-        let scheme_ok = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        let scheme_ok = scheme
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
             && scheme
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
@@ -294,7 +302,10 @@ mod tests {
     #[test]
     fn hierarchical_set_lists_itself_and_its_ancestors() {
         let s = SetSpec::parse("a:b:c").unwrap();
-        assert_eq!(s.with_ancestors().collect::<Vec<_>>(), ["a:b:c", "a:b", "a"]);
+        assert_eq!(
+            s.with_ancestors().collect::<Vec<_>>(),
+            ["a:b:c", "a:b", "a"]
+        );
         assert!(SetSpec::parse("a::b").is_none());
         assert!(SetSpec::parse("a b").is_none());
         assert!(SetSpec::parse(":a").is_none());
@@ -312,7 +323,9 @@ mod tests {
     #[test]
     fn lenient_parsing_accepts_offsets_and_fractions() {
         assert_eq!(
-            Datestamp::parse_lenient("2017-06-01T02:00:00.123+02:00").unwrap().to_string(),
+            Datestamp::parse_lenient("2017-06-01T02:00:00.123+02:00")
+                .unwrap()
+                .to_string(),
             "2017-06-01T00:00:00Z"
         );
     }

@@ -22,6 +22,10 @@ pub struct StoredRecord {
     pub content_hash: [u8; 16],
     /// Source fields with no place in Dublin Core, kept as (label, value).
     pub local_fields: Vec<(String, String)>,
+    /// Where each format's rendered `<record>` is in the blob log (encoded
+    /// [`BlobRef`](super::blobs::BlobRef)s, in the order of `formats`): the record is the source
+    /// of truth the indexes can be rebuilt from.
+    pub rendered: Vec<Vec<u8>>,
 }
 
 /// Encodes a value with the format-version byte.

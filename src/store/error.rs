@@ -6,10 +6,21 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Another process (usually a running `moisson serve`) holds the store.
-    #[error("the store at {path} is in use by another process (is `moisson serve` running on it?)")]
+    #[error(
+        "the store at {path} is in use by another process (is `moisson serve` running on it?)"
+    )]
     Locked {
         /// The store directory.
         path: PathBuf,
+    },
+    /// A file of the store could not be read or written.
+    #[error("cannot access {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
     },
     /// sled failed.
     #[error("storage engine error: {0}")]

@@ -3,8 +3,8 @@
 //!
 //! Trees:
 //! - `records`: identifier → [`StoredRecord`] (datestamp, sets, deleted, formats, content hash);
-//! - `by_datestamp`: `prefix \0 datestamp identifier` → the rendered `<record>` in that format
-//!   (clustered, so a list page is one range scan and a copy);
+//! - `by_datestamp`: `prefix \0 datestamp identifier` → where the rendered `<record>` in that
+//!   format lies in the [`blobs`] log, so a list page is one range scan and a copy per record;
 //! - `by_set`: `prefix \0 setSpec \0 datestamp identifier` → () for each set and its ancestors;
 //! - `counts`: bucketed counters per scope ([`counts`]), for exact completeListSize;
 //! - `sets`: setSpec → name and description; `meta`: the token secret and metadata formats;
@@ -14,9 +14,11 @@
 //! nothing is ever half-written, also after `kill -9`. A deletion leaves a tombstone forever
 //! (deletedRecord = persistent) that keeps its setSpecs.
 
+pub mod blobs;
 pub mod codec;
 pub mod counts;
 pub mod error;
+pub mod harvest_state;
 pub mod keys;
 mod repository;
 
@@ -34,9 +36,13 @@ pub use error::StoreError;
 
 use crate::dc::DcRecord;
 use crate::protocol::xml::write::{render_record, Payload};
-use crate::protocol::{Datestamp, Header, MetadataFormat, MetadataPrefix, OaiIdentifier, SetInfo, SetSpec};
+use crate::protocol::{
+    Datestamp, Header, MetadataFormat, MetadataPrefix, OaiIdentifier, SetInfo, SetSpec,
+};
 
 const OAI_DC: &str = "oai_dc";
+/// Directory of the blob log inside the store directory (sled itself uses `blobs/`).
+const BLOB_DIR: &str = "rendered";
 const SECRET_KEY: &[u8] = b"token_secret";
 const STRIPPED_KEY: &[u8] = b"stripped_characters";
 const FORMAT_KEY_PREFIX: &[u8] = b"format:";
@@ -142,21 +148,27 @@ pub struct Store {
     sets: sled::Tree,
     meta: sled::Tree,
     harvest_state: sled::Tree,
+    blobs: Arc<blobs::BlobLog>,
     write_lock: Arc<Mutex<()>>,
     path: Option<PathBuf>,
+    _temporary: Option<Arc<tempfile::TempDir>>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
-struct Prepared {
+pub(crate) struct Prepared {
     identifier: String,
     new: StoredRecord,
-    /// (format, value) of `by_datestamp`.
-    rendered: Vec<(String, Vec<u8>)>,
+    /// (format, rendered `<record>`, end of its `<header>`).
+    rendered: Vec<(String, Vec<u8>, u32)>,
+    /// (format, `by_datestamp` value), filled by [`Store::persist_blobs`].
+    index_values: Vec<(String, Vec<u8>)>,
     outcome: PutOutcome,
 }
 
@@ -177,7 +189,13 @@ fn content_hash(input: &RecordInput, sets: &[String]) -> [u8; 16] {
     h.update([1]);
     if !input.deleted {
         if let Some(dc) = &input.dc {
-            h.update(serde_json::to_vec(dc).expect("A DcRecord always serializes."));
+            for (element, value) in dc.iter() {
+                h.update([element as u8]);
+                h.update(value.lang.as_deref().unwrap_or("").as_bytes());
+                h.update([0]);
+                h.update(value.value.as_bytes());
+                h.update([0]);
+            }
         }
         h.update([1]);
         for (prefix, xml) in &input.other_formats {
@@ -222,21 +240,41 @@ impl Store {
             .cache_capacity(cache_capacity_bytes)
             .flush_every_ms(Some(500));
         let db = config.open().map_err(|e| match e {
-            sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => StoreError::Locked {
-                path: path.to_path_buf(),
-            },
+            sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
+                StoreError::Locked {
+                    path: path.to_path_buf(),
+                }
+            }
             other => StoreError::Sled(other),
         })?;
-        Store::from_db(db, Some(path.to_path_buf()))
+        let blobs = blobs::BlobLog::open(&path.join(BLOB_DIR)).map_err(|e| StoreError::Io {
+            path: path.join(BLOB_DIR),
+            source: e,
+        })?;
+        Store::from_db(db, blobs, Some(path.to_path_buf()), None)
     }
 
     /// A store that lives in a temporary directory and vanishes when dropped (for tests).
     pub fn temporary() -> Result<Store, StoreError> {
-        let db = sled::Config::new().temporary(true).open()?;
-        Store::from_db(db, None)
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Io {
+            path: std::env::temp_dir(),
+            source: e,
+        })?;
+        let db = sled::Config::new().path(dir.path().join("db")).open()?;
+        let blobs =
+            blobs::BlobLog::open(&dir.path().join(BLOB_DIR)).map_err(|e| StoreError::Io {
+                path: dir.path().join(BLOB_DIR),
+                source: e,
+            })?;
+        Store::from_db(db, blobs, None, Some(Arc::new(dir)))
     }
 
-    fn from_db(db: sled::Db, path: Option<PathBuf>) -> Result<Store, StoreError> {
+    fn from_db(
+        db: sled::Db,
+        blobs: blobs::BlobLog,
+        path: Option<PathBuf>,
+        temporary: Option<Arc<tempfile::TempDir>>,
+    ) -> Result<Store, StoreError> {
         let store = Store {
             records: db.open_tree("records")?,
             by_datestamp: db.open_tree("by_datestamp")?,
@@ -246,8 +284,10 @@ impl Store {
             meta: db.open_tree("meta")?,
             harvest_state: db.open_tree("harvest_state")?,
             db,
+            blobs: Arc::new(blobs),
             write_lock: Arc::new(Mutex::new(())),
             path,
+            _temporary: temporary,
         };
         if store.meta.get(SECRET_KEY)?.is_none() {
             let secret: [u8; 32] = rand::random();
@@ -266,11 +306,10 @@ impl Store {
 
     /// The secret resumption tokens are signed with, made when the store was created.
     pub fn token_secret(&self) -> Result<Vec<u8>, StoreError> {
-        Ok(self
-            .meta
+        self.meta
             .get(SECRET_KEY)?
             .map(|v| v.to_vec())
-            .ok_or_else(|| StoreError::Invalid("the store has no token secret".into()))?)
+            .ok_or_else(|| StoreError::Invalid("the store has no token secret".into()))
     }
 
     /// True when no record has ever been written.
@@ -280,8 +319,69 @@ impl Store {
 
     /// Writes everything to disk.
     pub fn flush(&self) -> Result<(), StoreError> {
+        // Blobs first, so that no flushed pointer can point past what is on disk.
+        self.blobs.sync().map_err(|e| self.blob_error(e))?;
         self.db.flush()?;
         Ok(())
+    }
+
+    fn blob_error(&self, source: std::io::Error) -> StoreError {
+        StoreError::Io {
+            path: self.path.clone().unwrap_or_default().join(BLOB_DIR),
+            source,
+        }
+    }
+
+    /// Appends the rendered records of `prepared` to the blob log and fills their index values.
+    ///
+    /// Must run before the transaction that writes the index values.
+    pub(crate) fn persist_blobs(&self, prepared: &mut [Prepared]) -> Result<(), StoreError> {
+        let blobs: Vec<(&[u8], u32)> = prepared
+            .iter()
+            .flat_map(|p| {
+                p.rendered
+                    .iter()
+                    .map(|(_, bytes, header_end)| (bytes.as_slice(), *header_end))
+            })
+            .collect();
+        if blobs.is_empty() {
+            return Ok(());
+        }
+        let refs = self.blobs.append(&blobs).map_err(|e| self.blob_error(e))?;
+        let mut refs = refs.into_iter();
+        for p in prepared.iter_mut() {
+            p.index_values = p
+                .rendered
+                .iter()
+                .map(|(f, _, _)| {
+                    (
+                        f.clone(),
+                        refs.next().expect("one ref per blob").encode().to_vec(),
+                    )
+                })
+                .collect();
+            if !p.index_values.is_empty() {
+                p.new.rendered = p.index_values.iter().map(|(_, v)| v.clone()).collect();
+            }
+            p.rendered = Vec::new();
+        }
+        Ok(())
+    }
+
+    /// Appends the blob an index value points at (or only its `<header>`) to `out`.
+    pub(crate) fn read_blob(
+        &self,
+        index_value: &[u8],
+        header_only: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let r = blobs::BlobRef::decode(index_value).ok_or_else(|| StoreError::Corrupt {
+            key: "by_datestamp".into(),
+            message: "malformed blob reference".into(),
+        })?;
+        self.blobs
+            .read_into(&r, header_only, out)
+            .map_err(|e| self.blob_error(e))
     }
 
     /// The harvesting-state tree (owned by the harvester).
@@ -290,13 +390,28 @@ impl Store {
     }
 
     /// Defines or renames a set, with an optional Dublin Core description.
-    pub fn define_set(&self, spec: &SetSpec, name: &str, description: Option<&DcRecord>) -> Result<(), StoreError> {
+    pub fn define_set(
+        &self,
+        spec: &SetSpec,
+        name: &str,
+        description: Option<&DcRecord>,
+    ) -> Result<(), StoreError> {
         let value = StoredSet {
             name: name.to_owned(),
-            description: description.map(|d| serde_json::to_string(d).expect("A DcRecord always serializes.")),
+            description: description
+                .map(|d| serde_json::to_string(d).expect("A DcRecord always serializes.")),
         };
-        self.sets.insert(spec.as_ref().as_bytes(), codec::encode(&value))?;
+        self.sets
+            .insert(spec.as_ref().as_bytes(), codec::encode(&value))?;
         Ok(())
+    }
+
+    /// The name of a set, if it is defined.
+    pub fn set_name(&self, spec: &SetSpec) -> Result<Option<String>, StoreError> {
+        self.sets
+            .get(spec.as_ref().as_bytes())?
+            .map(|v| codec::decode::<StoredSet>(spec.as_ref().as_bytes(), &v).map(|s| s.name))
+            .transpose()
     }
 
     /// Makes a metadata format (other than `oai_dc`) known, for ListMetadataFormats.
@@ -323,8 +438,30 @@ impl Store {
         let Some(record) = self.get(identifier)? else {
             return Ok(None);
         };
-        let key = keys::entry(&keys::format_scope(prefix), Datestamp::from_unix(record.datestamp), identifier);
-        Ok(self.by_datestamp.get(key)?.map(|v| v.get(4..).unwrap_or_default().to_vec()))
+        let mut out = Vec::new();
+        Ok(self
+            .write_rendered(&record, prefix, false, &mut out)?
+            .then_some(out))
+    }
+
+    /// Appends a record's rendered `<record>` (or `<header>`) in `prefix` to `out`; false when
+    /// the record is not available in that format.
+    pub(crate) fn write_rendered(
+        &self,
+        record: &StoredRecord,
+        prefix: &str,
+        header_only: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, StoreError> {
+        let Some(i) = record.formats.iter().position(|f| f == prefix) else {
+            return Ok(false);
+        };
+        let blob = record.rendered.get(i).ok_or_else(|| StoreError::Corrupt {
+            key: prefix.to_owned(),
+            message: "a record without its rendered form".into(),
+        })?;
+        self.read_blob(blob, header_only, out)?;
+        Ok(true)
     }
 
     /// The Dublin Core of a record, read back from its rendered `oai_dc`.
@@ -347,7 +484,9 @@ impl Store {
     }
 
     /// Every record's identifier and metadata, in identifier order (lazily).
-    pub fn iter_records(&self) -> impl Iterator<Item = Result<(String, StoredRecord), StoreError>> + '_ {
+    pub fn iter_records(
+        &self,
+    ) -> impl Iterator<Item = Result<(String, StoredRecord), StoreError>> + '_ {
         self.records.iter().map(|item| {
             let (k, v) = item?;
             let record = codec::decode(&k, &v)?;
@@ -390,13 +529,19 @@ impl Store {
             .unwrap_or(0))
     }
 
-    fn prepare(&self, mut input: RecordInput, old: Option<StoredRecord>, now: Datestamp) -> (Prepared, usize) {
+    /// Renders a record and decides what writing it would do, against the `old` one stored.
+    fn prepare(
+        mut input: RecordInput,
+        old: Option<&StoredRecord>,
+        now: Datestamp,
+    ) -> (Prepared, usize) {
         let mut stripped = 0;
         if let Some(dc) = input.dc.as_mut() {
             stripped += dc.strip_illegal_xml_chars();
         }
         for (k, v) in &mut input.local_fields {
-            stripped += crate::dc::strip_illegal_xml_chars(k) + crate::dc::strip_illegal_xml_chars(v);
+            stripped +=
+                crate::dc::strip_illegal_xml_chars(k) + crate::dc::strip_illegal_xml_chars(v);
         }
         let mut sets: Vec<String> = Vec::new();
         for s in &input.sets {
@@ -406,7 +551,7 @@ impl Store {
         }
         // A tombstone keeps the setSpecs and formats the record had.
         if input.deleted {
-            if let Some(old) = &old {
+            if let Some(old) = old {
                 if sets.is_empty() {
                     sets.clone_from(&old.sets);
                 }
@@ -414,7 +559,7 @@ impl Store {
         }
         let hash = content_hash(&input, &sets);
         let identifier = input.identifier.as_ref().to_owned();
-        if let Some(old) = &old {
+        if let Some(old) = old {
             if old.content_hash == hash {
                 let outcome = PutOutcome::Unchanged;
                 return (
@@ -422,6 +567,7 @@ impl Store {
                         identifier,
                         new: old.clone(),
                         rendered: Vec::new(),
+                        index_values: Vec::new(),
                         outcome,
                     },
                     stripped,
@@ -429,8 +575,7 @@ impl Store {
             }
         }
         let formats: Vec<String> = if input.deleted {
-            old.as_ref()
-                .map(|o| o.formats.clone())
+            old.map(|o| o.formats.clone())
                 .filter(|f| !f.is_empty())
                 .unwrap_or_else(|| vec![OAI_DC.to_owned()])
         } else {
@@ -438,7 +583,12 @@ impl Store {
                 .dc
                 .iter()
                 .map(|_| OAI_DC.to_owned())
-                .chain(input.other_formats.iter().map(|(p, _)| p.as_ref().to_owned()))
+                .chain(
+                    input
+                        .other_formats
+                        .iter()
+                        .map(|(p, _)| p.as_ref().to_owned()),
+                )
                 .collect()
         };
         let datestamp = input.datestamp.unwrap_or(now);
@@ -463,13 +613,10 @@ impl Store {
                 };
                 let r = render_record(&header, payload, &about);
                 let header_end = u32::try_from(r.header.end).unwrap_or(u32::MAX);
-                let mut value = Vec::with_capacity(4 + r.bytes.len());
-                value.extend_from_slice(&header_end.to_le_bytes());
-                value.extend_from_slice(&r.bytes);
-                (f.clone(), value)
+                (f.clone(), r.bytes, header_end)
             })
             .collect();
-        let outcome = match (&old, input.deleted) {
+        let outcome = match (old, input.deleted) {
             (None, _) => PutOutcome::Added,
             (Some(_), true) => PutOutcome::Deleted,
             (Some(_), false) => PutOutcome::Updated,
@@ -481,12 +628,14 @@ impl Store {
             formats,
             content_hash: hash,
             local_fields: input.local_fields,
+            rendered: Vec::new(),
         };
         (
             Prepared {
                 identifier,
                 new,
                 rendered,
+                index_values: Vec::new(),
                 outcome,
             },
             stripped,
@@ -499,7 +648,10 @@ impl Store {
     /// # Errors
     /// A storage failure, after which nothing of the batch is written.
     pub fn put_batch(&self, records: Vec<RecordInput>) -> Result<BatchOutcome, StoreError> {
-        let _guard = self.write_lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _guard = self
+            .write_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Datestamp::now();
         let mut prepared = Vec::with_capacity(records.len());
         let mut overlay: BTreeMap<String, Option<StoredRecord>> = BTreeMap::new();
@@ -510,13 +662,17 @@ impl Store {
                 Some(o) => o.clone(),
                 None => self.get(&id)?,
             };
-            let (p, stripped) = self.prepare(input, old, now);
+            let (p, stripped) = Store::prepare(input, old.as_ref(), now);
             stripped_total += stripped;
             overlay.insert(id, Some(p.new.clone()));
             prepared.push(p);
         }
         let outcomes = prepared.iter().map(|p| p.outcome).collect();
-        let changed: Vec<&Prepared> = prepared.iter().filter(|p| p.outcome != PutOutcome::Unchanged).collect();
+        self.persist_blobs(&mut prepared)?;
+        let changed: Vec<&Prepared> = prepared
+            .iter()
+            .filter(|p| p.outcome != PutOutcome::Unchanged)
+            .collect();
         if changed.is_empty() && stripped_total == 0 {
             return Ok(BatchOutcome {
                 outcomes,
@@ -556,7 +712,10 @@ impl Store {
                         .get(STRIPPED_KEY)?
                         .and_then(|v| v.as_ref().try_into().ok().map(u64::from_le_bytes))
                         .unwrap_or(0);
-                    meta.insert(STRIPPED_KEY, &(current + stripped_total as u64).to_le_bytes())?;
+                    meta.insert(
+                        STRIPPED_KEY,
+                        &(current + stripped_total as u64).to_le_bytes(),
+                    )?;
                 }
                 Ok(())
             })?;
@@ -566,39 +725,129 @@ impl Store {
         })
     }
 
+    /// What writing `record` would do, without writing anything (for dry runs).
+    pub fn classify(&self, record: &RecordInput) -> Result<PutOutcome, StoreError> {
+        let old = self.get(record.identifier.as_ref())?;
+        Ok(
+            Store::prepare(record.clone(), old.as_ref(), Datestamp::now())
+                .0
+                .outcome,
+        )
+    }
+
     /// Writes one record (see [`Store::put_batch`]).
     pub fn put(&self, record: RecordInput) -> Result<PutOutcome, StoreError> {
         Ok(self.put_batch(vec![record])?.outcomes[0])
     }
 
-    /// Checks every index entry against its record and every record against its index entries
-    /// and rendered forms; returns a description of each problem found.
+    /// Checks every index entry against its record, every record against its index entries,
+    /// rendered forms and sets, and the list-size counters against the records; returns a
+    /// description of each problem found.
     pub fn check(&self) -> Result<Vec<String>, StoreError> {
+        self.check_or_repair(false)
+    }
+
+    /// Like [`Store::check`], and rebuilds what is off from the records, which are the source of
+    /// truth: stray index entries are removed, missing ones added, counters recomputed, missing
+    /// sets defined. Returns the problems found (and repaired).
+    pub fn repair(&self) -> Result<Vec<String>, StoreError> {
+        let _guard = self
+            .write_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let problems = self.check_or_repair(true)?;
+        self.flush()?;
+        Ok(problems)
+    }
+
+    fn check_or_repair(&self, repair: bool) -> Result<Vec<String>, StoreError> {
         let mut problems = Vec::new();
+        let mut counters: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
         for item in self.iter_records() {
             let (id, r) = item?;
             let d = Datestamp::from_unix(r.datestamp);
-            for f in &r.formats {
-                if !self.by_datestamp.contains_key(keys::entry(&keys::format_scope(f), d, &id))? {
-                    problems.push(format!("record {id} has no datestamp index entry for {f}"));
+            let sets = expand_sets(&r.sets);
+            if r.rendered.len() != r.formats.len() {
+                problems.push(format!(
+                    "record {id} has {} rendered forms for {} formats",
+                    r.rendered.len(),
+                    r.formats.len()
+                ));
+            }
+            for (f, blob) in r.formats.iter().zip(&r.rendered) {
+                if let Err(e) = self.read_blob(blob, false, &mut Vec::new()) {
+                    problems.push(format!("record {id} in {f}: {e}"));
                 }
-                for s in expand_sets(&r.sets) {
-                    if !self.by_set.contains_key(keys::entry(&keys::set_scope(f, &s), d, &id))? {
+                let key = keys::entry(&keys::format_scope(f), d, &id);
+                if self.by_datestamp.get(&key)?.as_deref() != Some(blob.as_slice()) {
+                    problems.push(format!("record {id} has no datestamp index entry for {f}"));
+                    if repair {
+                        self.by_datestamp.insert(key, blob.as_slice())?;
+                    }
+                }
+                counts::add(&mut counters, &keys::format_scope(f), r.datestamp, 1);
+                for s in &sets {
+                    let key = keys::entry(&keys::set_scope(f, s), d, &id);
+                    if !self.by_set.contains_key(&key)? {
                         problems.push(format!("record {id} has no index entry for set {s} ({f})"));
+                        if repair {
+                            self.by_set.insert(key, &[] as &[u8])?;
+                        }
+                    }
+                    counts::add(&mut counters, &keys::set_scope(f, s), r.datestamp, 1);
+                }
+            }
+            for s in &sets {
+                if !self.sets.contains_key(s.as_bytes())? {
+                    problems.push(format!("set {s} of record {id} is not defined"));
+                    if repair {
+                        let set = StoredSet {
+                            name: s.clone(),
+                            description: None,
+                        };
+                        self.sets.insert(s.as_bytes(), codec::encode(&set))?;
                     }
                 }
             }
         }
-        for item in self.by_datestamp.iter() {
-            let (k, _) = item?;
-            if !self.index_entry_matches(&k, false)? {
-                problems.push(format!("datestamp index entry {} points to no record", String::from_utf8_lossy(&k)));
+        for (tree, with_set, what) in [
+            (&self.by_datestamp, false, "datestamp"),
+            (&self.by_set, true, "set"),
+        ] {
+            for item in tree {
+                let (k, _) = item?;
+                if !self.index_entry_matches(&k, with_set)? {
+                    let shown = String::from_utf8_lossy(&k).escape_debug().to_string();
+                    problems.push(format!(
+                        "{what} index entry \"{shown}\" points to no record"
+                    ));
+                    if repair {
+                        tree.remove(&k)?;
+                    }
+                }
             }
         }
-        for item in self.by_set.iter() {
-            let (k, _) = item?;
-            if !self.index_entry_matches(&k, true)? {
-                problems.push(format!("set index entry {} points to no record", String::from_utf8_lossy(&k)));
+        counters.retain(|_, v| *v != 0);
+        let mut stored: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+        for item in &self.counts {
+            let (k, v) = item?;
+            stored.insert(
+                k.to_vec(),
+                v.as_ref().try_into().map_or(0, i64::from_le_bytes),
+            );
+        }
+        if stored != counters {
+            let wrong = counters
+                .iter()
+                .filter(|(k, v)| stored.get(*k) != Some(v))
+                .count()
+                + stored.keys().filter(|k| !counters.contains_key(*k)).count();
+            problems.push(format!("{wrong} list-size counters are wrong"));
+            if repair {
+                self.counts.clear()?;
+                for (k, v) in &counters {
+                    self.counts.insert(k.as_slice(), &v.to_le_bytes())?;
+                }
             }
         }
         Ok(problems)
@@ -606,14 +855,19 @@ impl Store {
 
     fn index_entry_matches(&self, key: &[u8], with_set: bool) -> Result<bool, StoreError> {
         let mut parts = key.splitn(if with_set { 3 } else { 2 }, |b| *b == 0);
-        let Some(format) = parts.next() else { return Ok(false) };
+        let Some(format) = parts.next() else {
+            return Ok(false);
+        };
         let set = if with_set { parts.next() } else { None };
         let Some((d, id)) = parts.next().and_then(keys::split_entry) else {
             return Ok(false);
         };
-        let Some(r) = self.get(id)? else { return Ok(false) };
+        let Some(r) = self.get(id)? else {
+            return Ok(false);
+        };
         let format = String::from_utf8_lossy(format);
-        let set_ok = set.is_none_or(|s| expand_sets(&r.sets).contains(&*String::from_utf8_lossy(s)));
+        let set_ok =
+            set.is_none_or(|s| expand_sets(&r.sets).contains(&*String::from_utf8_lossy(s)));
         Ok(r.datestamp == d.unix() && r.formats.iter().any(|f| *f == format) && set_ok)
     }
 }
@@ -648,7 +902,7 @@ fn write_one(
     }
     let d = Datestamp::from_unix(p.new.datestamp);
     let new_sets = expand_sets(&p.new.sets);
-    for (f, value) in &p.rendered {
+    for (f, value) in &p.index_values {
         let scope = keys::format_scope(f);
         by_ds.insert(keys::entry(&scope, d, id), value.as_slice())?;
         counts::add(deltas, &scope, p.new.datestamp, 1);

@@ -26,8 +26,14 @@ fn a_bad_line_is_reported_with_its_number_and_the_rest_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("store");
     let good = dir.path().join("good.jsonl");
-    std::fs::write(&good, "{\"id\":\"oai:x:0\",\"dc\":{\"title\":\"before\"}}\n").unwrap();
-    assert!(moisson(&data, &["import", "dc", good.to_str().unwrap()]).status.success());
+    std::fs::write(
+        &good,
+        "{\"id\":\"oai:x:0\",\"dc\":{\"title\":\"before\"}}\n",
+    )
+    .unwrap();
+    assert!(moisson(&data, &["import", "dc", good.to_str().unwrap()])
+        .status
+        .success());
 
     let input = dir.path().join("in.jsonl");
     std::fs::write(
@@ -45,12 +51,24 @@ fn a_bad_line_is_reported_with_its_number_and_the_rest_is_stored() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("in.jsonl:3: not JSON"), "{err}");
-    assert!(err.contains("in.jsonl:4: \"not an id\" is not a valid identifier"), "{err}");
-    assert!(err.contains("added 2") && err.contains("rejected 2"), "{err}");
+    assert!(
+        err.contains("in.jsonl:4: \"not an id\" is not a valid identifier"),
+        "{err}"
+    );
+    assert!(
+        err.contains("added 2") && err.contains("rejected 2"),
+        "{err}"
+    );
     let store = Store::open(&data, 8 << 20).unwrap();
     assert_eq!(store.stats().unwrap().records, 3);
-    assert!(store.get("oai:x:0").unwrap().is_some(), "what was stored before stays");
-    assert_eq!(store.get("oai:x:3").unwrap().unwrap().datestamp, 1_496_275_200);
+    assert!(
+        store.get("oai:x:0").unwrap().is_some(),
+        "what was stored before stays"
+    );
+    assert_eq!(
+        store.get("oai:x:3").unwrap().unwrap().datestamp,
+        1_496_275_200
+    );
 }
 
 #[test]
@@ -62,16 +80,23 @@ fn export_then_import_into_an_empty_store_then_export_is_byte_identical() {
     let demo = include_str!("../../src/demo/records.jsonl");
     let extra = "{\"id\":\"oai:x:local\",\"datestamp\":\"2001-01-01T00:00:00Z\",\"dc\":{\"title\":\"t\"},\"local\":[[\"Role\",\"Préfacier\"]]}\n";
     std::fs::write(&input, format!("{demo}{extra}")).unwrap();
-    assert!(moisson(&a, &["import", "dc", input.to_str().unwrap()]).status.success());
+    assert!(moisson(&a, &["import", "dc", input.to_str().unwrap()])
+        .status
+        .success());
     let first = moisson(&a, &["export"]);
     assert!(first.status.success());
     let exported = dir.path().join("export.jsonl");
     std::fs::write(&exported, &first.stdout).unwrap();
-    assert!(moisson(&b, &["import", "dc", exported.to_str().unwrap()]).status.success());
+    assert!(moisson(&b, &["import", "dc", exported.to_str().unwrap()])
+        .status
+        .success());
     let second = moisson(&b, &["export"]);
     assert!(second.status.success());
     assert!(!first.stdout.is_empty());
-    assert_eq!(String::from_utf8(first.stdout).unwrap(), String::from_utf8(second.stdout).unwrap());
+    assert_eq!(
+        String::from_utf8(first.stdout).unwrap(),
+        String::from_utf8(second.stdout).unwrap()
+    );
 }
 
 #[test]
@@ -111,7 +136,11 @@ fn other_commands_say_clearly_when_the_store_is_held_by_another_process() {
     let server = ServeProcess::start(&data);
     let out = moisson(&data, &["stats"]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    assert!(stderr(&out).contains("in use by another process"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("in use by another process"),
+        "{}",
+        stderr(&out)
+    );
     drop(server);
 }
 
@@ -133,6 +162,7 @@ struct ServeProcess {
 }
 
 impl ServeProcess {
+    #[allow(clippy::zombie_processes)] // Drop kills and waits for the child.
     fn start(data: &Path) -> ServeProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_moisson"))
             .arg("--data")
@@ -187,7 +217,10 @@ fn serve_on_a_fresh_directory_serves_sample_records_and_stops_gracefully_on_sigt
     assert!(body.contains("<ListRecords>"), "{body}");
     assert!(body.contains("status=\"deleted\""));
     let status = server.stop();
-    assert!(status.success(), "graceful shutdown exits 0, got {status:?}");
+    assert!(
+        status.success(),
+        "graceful shutdown exits 0, got {status:?}"
+    );
     // The store was released and is intact.
     let store = Store::open(&data, 8 << 20).unwrap();
     assert!(store.check().unwrap().is_empty());
@@ -202,7 +235,11 @@ fn a_writer_killed_mid_load_never_leaves_a_half_written_record() {
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
         for i in 0..60_000 {
-            let sets = if i % 3 == 0 { "[\"a:b\",\"c\"]" } else { "[\"c\"]" };
+            let sets = if i % 3 == 0 {
+                "[\"a:b\",\"c\"]"
+            } else {
+                "[\"c\"]"
+            };
             writeln!(
                 f,
                 "{{\"id\":\"oai:x:{i}\",\"datestamp\":\"2020-01-01T00:00:00Z\",\"sets\":{sets},\"dc\":{{\"title\":[\"Record {i}\"],\"description\":[\"{}\"]}}}}",
@@ -212,7 +249,7 @@ fn a_writer_killed_mid_load_never_leaves_a_half_written_record() {
         }
     }
     let data = dir.path().join("store");
-    for (round, delay_ms) in [700u64, 1300, 2100].into_iter().enumerate() {
+    for (round, delay_ms) in [1500u64, 2500, 3500].into_iter().enumerate() {
         let mut child = Command::new(env!("CARGO_BIN_EXE_moisson"))
             .arg("--data")
             .arg(&data)
@@ -228,9 +265,72 @@ fn a_writer_killed_mid_load_never_leaves_a_half_written_record() {
         let problems = store.check().unwrap();
         assert!(problems.is_empty(), "round {round}: {problems:?}");
         let n = store.stats().unwrap().records;
-        assert!(n > 0, "round {round}: the writer wrote nothing before it was killed");
+        assert!(
+            n > 0,
+            "round {round}: the writer wrote nothing before it was killed"
+        );
         if !finished {
-            eprintln!("round {round}: killed after {delay_ms} ms with {n} records stored, all consistent");
+            eprintln!(
+                "round {round}: killed after {delay_ms} ms with {n} records stored, all consistent"
+            );
         }
     }
+}
+
+#[test]
+fn check_finds_a_broken_index_and_repair_rebuilds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            "{\"id\":\"oai:x:1\",\"datestamp\":\"2020-01-01T00:00:00Z\",\"sets\":[\"a:b\"],\"dc\":{\"title\":\"one\"}}\n",
+            "{\"id\":\"oai:x:2\",\"datestamp\":\"2020-01-02T00:00:00Z\",\"sets\":[\"a\"],\"dc\":{\"title\":\"two\"}}\n",
+        ),
+    )
+    .unwrap();
+    assert!(moisson(&data, &["import", "dc", input.to_str().unwrap()])
+        .status
+        .success());
+    assert!(moisson(&data, &["check"]).status.success());
+    {
+        // Break the indexes behind the store's back: drop a datestamp entry, add a stray set entry.
+        let db = sled::open(&data).unwrap();
+        let by_datestamp = db.open_tree("by_datestamp").unwrap();
+        let (first, _) = by_datestamp.iter().next().unwrap().unwrap();
+        by_datestamp.remove(first).unwrap();
+        let by_set = db.open_tree("by_set").unwrap();
+        by_set
+            .insert(b"oai_dc\0zzz\0\x80\0\0\0\0\0\0\0oai:x:ghost", &[] as &[u8])
+            .unwrap();
+        let counts = db.open_tree("counts").unwrap();
+        let (key, _) = counts.iter().next().unwrap().unwrap();
+        counts.insert(key, &999i64.to_le_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let out = moisson(&data, &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("record oai:x:1 has no datestamp index entry for oai_dc"),
+        "{text}"
+    );
+    assert!(text.contains("points to no record"), "{text}");
+    assert!(text.contains("list-size counters are wrong"), "{text}");
+
+    let repaired = moisson(&data, &["check", "--repair"]);
+    assert!(
+        repaired.status.success(),
+        "{}",
+        String::from_utf8_lossy(&repaired.stdout)
+    );
+    let again = moisson(&data, &["check"]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+    let store = Store::open(&data, 8 << 20).unwrap();
+    assert!(store.rendered("oai:x:1", "oai_dc").unwrap().is_some());
 }

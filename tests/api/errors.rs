@@ -14,29 +14,109 @@ const CASES: &[(&str, &[&str], bool)] = &[
     ("", &["badVerb"], false),
     ("verb=Nope", &["badVerb"], false),
     ("verb=Identify&verb=Identify", &["badVerb"], false),
-    ("verb=Identify&metadataPrefix=oai_dc", &["badArgument"], false),
+    (
+        "verb=Identify&metadataPrefix=oai_dc",
+        &["badArgument"],
+        false,
+    ),
     ("verb=GetRecord&identifier=oai:x:1", &["badArgument"], false),
-    ("verb=GetRecord&identifier=oai:x:1&metadataPrefix=oai_dc&metadataPrefix=oai_dc", &["badArgument"], false),
+    (
+        "verb=GetRecord&identifier=oai:x:1&metadataPrefix=oai_dc&metadataPrefix=oai_dc",
+        &["badArgument"],
+        false,
+    ),
     ("verb=ListRecords", &["badArgument"], false),
-    ("verb=ListRecords&metadataPrefix=oai_dc&from=2020-01-01T00:00:00", &["badArgument"], false),
-    ("verb=ListRecords&metadataPrefix=oai_dc&from=2020-01-02&until=2020-01-01", &["badArgument"], false),
-    ("verb=ListRecords&metadataPrefix=oai_dc&from=2020-01-01&until=2020-01-02T00:00:00Z", &["badArgument"], false),
-    ("verb=ListRecords&metadataPrefix=oai_dc&resumptionToken=abc", &["badArgument"], false),
-    ("verb=ListIdentifiers&metadataPrefix=oai_dc&set=bad%20set", &["badArgument"], false),
+    (
+        "verb=ListRecords&metadataPrefix=oai_dc&from=2020-01-01T00:00:00",
+        &["badArgument"],
+        false,
+    ),
+    (
+        "verb=ListRecords&metadataPrefix=oai_dc&from=2020-01-02&until=2020-01-01",
+        &["badArgument"],
+        false,
+    ),
+    (
+        "verb=ListRecords&metadataPrefix=oai_dc&from=2020-01-01&until=2020-01-02T00:00:00Z",
+        &["badArgument"],
+        false,
+    ),
+    (
+        "verb=ListRecords&metadataPrefix=oai_dc&resumptionToken=abc",
+        &["badArgument"],
+        false,
+    ),
+    (
+        "verb=ListIdentifiers&metadataPrefix=oai_dc&set=bad%20set",
+        &["badArgument"],
+        false,
+    ),
     ("verb=ListSets&set=s", &["badArgument"], false),
-    ("verb=ListRecords&from=x&set=a&set=b&bogus=1", &["badArgument", "badArgument", "badArgument", "badArgument"], false),
-    ("verb=ListRecords&resumptionToken=abc", &["badResumptionToken"], true),
-    ("verb=ListIdentifiers&resumptionToken=abc", &["badResumptionToken"], true),
-    ("verb=ListSets&resumptionToken=abc", &["badResumptionToken"], true),
-    ("verb=GetRecord&identifier=oai:x:1&metadataPrefix=marc21", &["cannotDisseminateFormat"], true),
-    ("verb=ListRecords&metadataPrefix=marc21", &["cannotDisseminateFormat"], true),
-    ("verb=ListIdentifiers&metadataPrefix=marc21", &["cannotDisseminateFormat"], true),
-    ("verb=GetRecord&identifier=oai:x:999&metadataPrefix=oai_dc", &["idDoesNotExist"], true),
-    ("verb=GetRecord&identifier=oai:x:999&metadataPrefix=marc21", &["idDoesNotExist", "cannotDisseminateFormat"], true),
-    ("verb=ListMetadataFormats&identifier=oai:x:999", &["idDoesNotExist"], true),
-    ("verb=ListRecords&metadataPrefix=oai_dc&set=nothing", &["noRecordsMatch"], true),
-    ("verb=ListRecords&metadataPrefix=oai_dc&from=2030-01-01", &["noRecordsMatch"], true),
-    ("verb=ListIdentifiers&metadataPrefix=oai_dc&until=2000-01-01T00:00:00Z", &["noRecordsMatch"], true),
+    (
+        "verb=ListRecords&from=x&set=a&set=b&bogus=1",
+        &["badArgument", "badArgument", "badArgument", "badArgument"],
+        false,
+    ),
+    (
+        "verb=ListRecords&resumptionToken=abc",
+        &["badResumptionToken"],
+        true,
+    ),
+    (
+        "verb=ListIdentifiers&resumptionToken=abc",
+        &["badResumptionToken"],
+        true,
+    ),
+    (
+        "verb=ListSets&resumptionToken=abc",
+        &["badResumptionToken"],
+        true,
+    ),
+    (
+        "verb=GetRecord&identifier=oai:x:1&metadataPrefix=marc21",
+        &["cannotDisseminateFormat"],
+        true,
+    ),
+    (
+        "verb=ListRecords&metadataPrefix=marc21",
+        &["cannotDisseminateFormat"],
+        true,
+    ),
+    (
+        "verb=ListIdentifiers&metadataPrefix=marc21",
+        &["cannotDisseminateFormat"],
+        true,
+    ),
+    (
+        "verb=GetRecord&identifier=oai:x:999&metadataPrefix=oai_dc",
+        &["idDoesNotExist"],
+        true,
+    ),
+    (
+        "verb=GetRecord&identifier=oai:x:999&metadataPrefix=marc21",
+        &["idDoesNotExist", "cannotDisseminateFormat"],
+        true,
+    ),
+    (
+        "verb=ListMetadataFormats&identifier=oai:x:999",
+        &["idDoesNotExist"],
+        true,
+    ),
+    (
+        "verb=ListRecords&metadataPrefix=oai_dc&set=nothing",
+        &["noRecordsMatch"],
+        true,
+    ),
+    (
+        "verb=ListRecords&metadataPrefix=oai_dc&from=2030-01-01",
+        &["noRecordsMatch"],
+        true,
+    ),
+    (
+        "verb=ListIdentifiers&metadataPrefix=oai_dc&until=2000-01-01T00:00:00Z",
+        &["noRecordsMatch"],
+        true,
+    ),
 ];
 
 #[tokio::test]
@@ -45,12 +125,18 @@ async fn every_error_condition_is_a_valid_200_response_with_its_codes() {
     for (query, codes, echoed) in CASES {
         for answer in [app.get(query).await, app.post(query).await] {
             assert_eq!(answer.status, 200, "{query}");
-            assert_eq!(answer.header("content-type"), Some("text/xml; charset=UTF-8"));
+            assert_eq!(
+                answer.header("content-type"),
+                Some("text/xml; charset=UTF-8")
+            );
             assert_valid(&answer.body);
             assert_eq!(error_codes(&answer.body), *codes, "{query}");
             let verb_echoed = attrs(&answer.body, "request", "verb")[0].is_some();
             assert_eq!(verb_echoed, *echoed, "request attributes for {query}");
-            assert!(!answer.body.contains("<ListRecords>") && !answer.body.contains("<GetRecord>"), "{query}");
+            assert!(
+                !answer.body.contains("<ListRecords>") && !answer.body.contains("<GetRecord>"),
+                "{query}"
+            );
         }
     }
 }
@@ -61,8 +147,14 @@ async fn no_set_hierarchy_when_the_store_has_no_sets() {
     app.seed(&[r#"{"id":"oai:x:1","datestamp":"2020-01-01T00:00:00Z","dc":{"title":"t"}}"#]);
     for (query, codes) in [
         ("verb=ListSets", &["noSetHierarchy"][..]),
-        ("verb=ListRecords&metadataPrefix=oai_dc&set=a", &["noSetHierarchy"][..]),
-        ("verb=ListIdentifiers&metadataPrefix=marc21&set=a", &["cannotDisseminateFormat", "noSetHierarchy"][..]),
+        (
+            "verb=ListRecords&metadataPrefix=oai_dc&set=a",
+            &["noSetHierarchy"][..],
+        ),
+        (
+            "verb=ListIdentifiers&metadataPrefix=marc21&set=a",
+            &["cannotDisseminateFormat", "noSetHierarchy"][..],
+        ),
     ] {
         let body = app.oai(query).await;
         assert_eq!(error_codes(&body), codes, "{query}");
@@ -73,14 +165,19 @@ async fn no_set_hierarchy_when_the_store_has_no_sets() {
 async fn no_metadata_formats_for_an_item_without_any() {
     let app = spawn_app().await;
     // A record harvested in another format only has no oai_dc.
-    let mut record = moisson::store::RecordInput::dc(moisson::protocol::OaiIdentifier::parse("oai:x:raw").unwrap(), Default::default());
+    let mut record = moisson::store::RecordInput::dc(
+        moisson::protocol::OaiIdentifier::parse("oai:x:raw").unwrap(),
+        moisson::dc::DcRecord::default(),
+    );
     record.dc = None;
     record.other_formats = vec![(
         moisson::protocol::MetadataPrefix::parse("unknown_fmt").unwrap(),
         b"<x xmlns=\"urn:x\"/>".to_vec(),
     )];
     app.store.put(record).unwrap();
-    let body = app.oai("verb=ListMetadataFormats&identifier=oai:x:raw").await;
+    let body = app
+        .oai("verb=ListMetadataFormats&identifier=oai:x:raw")
+        .await;
     assert_eq!(error_codes(&body), ["noMetadataFormats"]);
 }
 
@@ -130,6 +227,8 @@ async fn post_bodies_must_be_form_encoded_and_bounded() {
     assert_eq!(r.status(), 415);
     let big = format!("verb=Identify&x={}", "a".repeat(200_000));
     assert_eq!(app.post(&big).await.status, 413);
-    let long = app.get(&format!("verb=Identify&x={}", "a".repeat(20_000))).await;
+    let long = app
+        .get(&format!("verb=Identify&x={}", "a".repeat(20_000)))
+        .await;
     assert_eq!(long.status, 414);
 }

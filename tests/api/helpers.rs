@@ -50,9 +50,14 @@ pub fn test_settings() -> Settings {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(Store::temporary().expect("Failed to create a temporary store."), |_| {}).await
+    spawn_app_with(
+        Store::temporary().expect("Failed to create a temporary store."),
+        |_| {},
+    )
+    .await
 }
 
+#[allow(clippy::unused_async)] // Async like the server it starts, so tests read the same.
 pub async fn spawn_app_with(store: Store, configure: impl FnOnce(&mut Settings)) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
         moisson::telemetry::init("debug");
@@ -65,7 +70,8 @@ pub async fn spawn_app_with(store: Store, configure: impl FnOnce(&mut Settings))
     if settings.server.base_url.is_none() {
         settings.server.base_url = Some(format!("{address}/oai"));
     }
-    let app = Application::with_listener(&settings, store.clone(), listener).expect("Failed to build the app.");
+    let app = Application::with_listener(&settings, store.clone(), listener)
+        .expect("Failed to build the app.");
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
@@ -140,7 +146,9 @@ pub fn seed(store: &Store, lines: &[&str]) {
     for line in lines {
         match parse_line(line).expect("a valid seed line") {
             Item::Record(r) => records.push(r),
-            Item::Set(s) => store.define_set(&s.spec, &s.name, s.description.as_ref()).unwrap(),
+            Item::Set(s) => store
+                .define_set(&s.spec, &s.name, s.description.as_ref())
+                .unwrap(),
         }
     }
     store.put_batch(records).unwrap();
@@ -167,7 +175,11 @@ async fn answer(r: reqwest::Response) -> Answer {
     let status = r.status().as_u16();
     let headers = r.headers().clone();
     let body = r.text().await.expect("Failed to read the body.");
-    Answer { status, headers, body }
+    Answer {
+        status,
+        headers,
+        body,
+    }
 }
 
 pub fn schemas_dir() -> PathBuf {
@@ -208,18 +220,14 @@ pub fn texts(xml: &str, local: &str) -> Vec<String> {
                     depth_in = 0;
                 }
             }
-            Event::Empty(e) => {
-                if current.is_none() && e.local_name().as_ref() == local.as_bytes() {
-                    out.push(String::new());
-                }
+            Event::Empty(e) if current.is_none() && e.local_name().as_ref() == local.as_bytes() => {
+                out.push(String::new());
             }
-            Event::End(_) => {
-                if current.is_some() {
-                    if depth_in == 0 {
-                        out.push(current.take().unwrap());
-                    } else {
-                        depth_in -= 1;
-                    }
+            Event::End(_) if current.is_some() => {
+                if depth_in == 0 {
+                    out.push(current.take().unwrap());
+                } else {
+                    depth_in -= 1;
                 }
             }
             ref e @ (Event::Text(_) | Event::CData(_) | Event::GeneralRef(_)) => {
@@ -271,11 +279,17 @@ pub fn token(xml: &str) -> Option<String> {
 }
 
 /// Every identifier of a complete list, following resumption tokens; also the pages.
-pub async fn harvest_all(app: &TestApp, first_query: &str, verb: &str) -> (Vec<String>, Vec<String>) {
+pub async fn harvest_all(
+    app: &TestApp,
+    first_query: &str,
+    verb: &str,
+) -> (Vec<String>, Vec<String>) {
     let mut pages = vec![app.oai(first_query).await];
     let mut ids = header_identifiers(&pages[0]);
     while let Some(t) = token(pages.last().unwrap()).filter(|t| !t.is_empty()) {
-        let page = app.oai(&format!("verb={verb}&resumptionToken={}", urlencode(&t))).await;
+        let page = app
+            .oai(&format!("verb={verb}&resumptionToken={}", urlencode(&t)))
+            .await;
         ids.extend(header_identifiers(&page));
         pages.push(page);
         assert!(pages.len() < 10_000, "the list does not end");

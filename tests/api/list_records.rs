@@ -2,7 +2,10 @@ use crate::helpers::*;
 use moisson::store::Store;
 
 async fn app_with_records(n: usize, page_size: usize) -> TestApp {
-    let app = spawn_app_with(Store::temporary().unwrap(), |s| s.server.page_size = page_size).await;
+    let app = spawn_app_with(Store::temporary().unwrap(), |s| {
+        s.server.page_size = page_size;
+    })
+    .await;
     let lines = numbered_records(n, &["a:b"]);
     app.seed(&lines.iter().map(String::as_str).collect::<Vec<_>>());
     app
@@ -11,16 +14,34 @@ async fn app_with_records(n: usize, page_size: usize) -> TestApp {
 #[tokio::test]
 async fn a_list_is_paged_with_exact_size_and_cursor_and_ends_with_an_empty_token() {
     let app = app_with_records(7, 3).await;
-    let (ids, pages) = harvest_all(&app, "verb=ListRecords&metadataPrefix=oai_dc", "ListRecords").await;
-    assert_eq!(ids, (0..7).map(|i| format!("oai:test:{i:04}")).collect::<Vec<_>>());
+    let (ids, pages) = harvest_all(
+        &app,
+        "verb=ListRecords&metadataPrefix=oai_dc",
+        "ListRecords",
+    )
+    .await;
+    assert_eq!(
+        ids,
+        (0..7)
+            .map(|i| format!("oai:test:{i:04}"))
+            .collect::<Vec<_>>()
+    );
     assert_eq!(pages.len(), 3);
-    let cursors: Vec<_> = pages.iter().map(|p| attrs(p, "resumptionToken", "cursor")[0].clone().unwrap()).collect();
+    let cursors: Vec<_> = pages
+        .iter()
+        .map(|p| attrs(p, "resumptionToken", "cursor")[0].clone().unwrap())
+        .collect();
     assert_eq!(cursors, ["0", "3", "6"]);
     for p in &pages {
-        assert_eq!(attrs(p, "resumptionToken", "completeListSize"), [Some("7".to_owned())]);
+        assert_eq!(
+            attrs(p, "resumptionToken", "completeListSize"),
+            [Some("7".to_owned())]
+        );
     }
     assert_eq!(token(&pages[2]).as_deref(), Some(""));
-    let expiry = attrs(&pages[0], "resumptionToken", "expirationDate")[0].clone().unwrap();
+    let expiry = attrs(&pages[0], "resumptionToken", "expirationDate")[0]
+        .clone()
+        .unwrap();
     let expiry = moisson::protocol::Datestamp::parse(&expiry).unwrap();
     assert!(expiry.unix() - moisson::protocol::Datestamp::now().unix() >= 24 * 3600);
     assert!(attrs(&pages[2], "resumptionToken", "expirationDate")[0].is_none());
@@ -40,7 +61,8 @@ async fn page_boundaries_lose_and_repeat_nothing() {
     for (n, page) in [(1, 3), (3, 3), (4, 3), (10, 3), (10, 1)] {
         let app = app_with_records(n, page).await;
         for verb in ["ListRecords", "ListIdentifiers"] {
-            let (ids, _) = harvest_all(&app, &format!("verb={verb}&metadataPrefix=oai_dc"), verb).await;
+            let (ids, _) =
+                harvest_all(&app, &format!("verb={verb}&metadataPrefix=oai_dc"), verb).await;
             assert_eq!(ids.len(), n, "{verb} n={n} page={page}");
             let mut sorted = ids.clone();
             sorted.dedup();
@@ -56,15 +78,25 @@ async fn from_and_until_are_inclusive_at_both_granularities() {
     let body = app
         .oai("verb=ListIdentifiers&metadataPrefix=oai_dc&from=2020-01-01T00:01:00Z&until=2020-01-01T00:03:00Z")
         .await;
-    assert_eq!(header_identifiers(&body), ["oai:test:0001", "oai:test:0002", "oai:test:0003"]);
+    assert_eq!(
+        header_identifiers(&body),
+        ["oai:test:0001", "oai:test:0002", "oai:test:0003"]
+    );
     let body = app
         .oai("verb=ListIdentifiers&metadataPrefix=oai_dc&from=2020-01-01&until=2020-01-01")
         .await;
     assert_eq!(header_identifiers(&body).len(), 5);
-    assert_eq!(attrs(&body, "request", "from"), [Some("2020-01-01".to_owned())]);
-    let body = app.oai("verb=ListIdentifiers&metadataPrefix=oai_dc&until=2019-12-31").await;
+    assert_eq!(
+        attrs(&body, "request", "from"),
+        [Some("2020-01-01".to_owned())]
+    );
+    let body = app
+        .oai("verb=ListIdentifiers&metadataPrefix=oai_dc&until=2019-12-31")
+        .await;
     assert_eq!(error_codes(&body), ["noRecordsMatch"]);
-    let body = app.oai("verb=ListIdentifiers&metadataPrefix=oai_dc&from=2020-01-02").await;
+    let body = app
+        .oai("verb=ListIdentifiers&metadataPrefix=oai_dc&from=2020-01-02")
+        .await;
     assert_eq!(error_codes(&body), ["noRecordsMatch"]);
 }
 
@@ -78,34 +110,60 @@ async fn a_record_in_a_subset_is_in_the_parent_set() {
     ]);
     let ids = |set: &'static str| {
         let app = &app;
-        async move { header_identifiers(&app.oai(&format!("verb=ListIdentifiers&metadataPrefix=oai_dc&set={set}")).await) }
+        async move {
+            header_identifiers(
+                &app.oai(&format!(
+                    "verb=ListIdentifiers&metadataPrefix=oai_dc&set={set}"
+                ))
+                .await,
+            )
+        }
     };
     assert_eq!(ids("a").await, ["oai:x:1", "oai:x:2"]);
     assert_eq!(ids("a:b").await, ["oai:x:1"]);
     assert_eq!(ids("ab").await, ["oai:x:3"]);
-    let body = app.oai("verb=ListIdentifiers&metadataPrefix=oai_dc&set=zzz").await;
+    let body = app
+        .oai("verb=ListIdentifiers&metadataPrefix=oai_dc&set=zzz")
+        .await;
     assert_eq!(error_codes(&body), ["noRecordsMatch"]);
-    let body = app.oai("verb=ListRecords&metadataPrefix=oai_dc&set=a:b").await;
+    let body = app
+        .oai("verb=ListRecords&metadataPrefix=oai_dc&set=a:b")
+        .await;
     assert_eq!(texts(&body, "setSpec"), ["a:b:c"]);
 }
 
 #[tokio::test]
 async fn deleted_records_are_listed_with_their_sets_and_status() {
     let app = spawn_app().await;
-    app.seed(&[r#"{"id":"oai:x:1","datestamp":"2020-01-01T00:00:00Z","sets":["s"],"dc":{"title":"t"}}"#]);
+    app.seed(&[
+        r#"{"id":"oai:x:1","datestamp":"2020-01-01T00:00:00Z","sets":["s"],"dc":{"title":"t"}}"#,
+    ]);
     app.store
         .put(moisson::store::RecordInput {
             deleted: true,
             dc: None,
-            ..moisson::store::RecordInput::dc(moisson::protocol::OaiIdentifier::parse("oai:x:1").unwrap(), Default::default())
+            ..moisson::store::RecordInput::dc(
+                moisson::protocol::OaiIdentifier::parse("oai:x:1").unwrap(),
+                moisson::dc::DcRecord::default(),
+            )
         })
         .unwrap();
-    let body = app.oai("verb=ListRecords&metadataPrefix=oai_dc&set=s").await;
-    assert_eq!(attrs(&body, "header", "status"), [Some("deleted".to_owned())]);
+    let body = app
+        .oai("verb=ListRecords&metadataPrefix=oai_dc&set=s")
+        .await;
+    assert_eq!(
+        attrs(&body, "header", "status"),
+        [Some("deleted".to_owned())]
+    );
     assert_eq!(texts(&body, "setSpec"), ["s"]);
     assert!(texts(&body, "metadata").is_empty());
-    let body = app.oai("verb=GetRecord&metadataPrefix=oai_dc&identifier=oai:x:1").await;
-    assert_eq!(attrs(&body, "header", "status"), [Some("deleted".to_owned())]);
+    let body = app
+        .oai("verb=GetRecord&metadataPrefix=oai_dc&identifier=oai:x:1")
+        .await;
+    assert_eq!(
+        attrs(&body, "header", "status"),
+        [Some("deleted".to_owned())]
+    );
 }
 
 #[tokio::test]
@@ -122,12 +180,29 @@ async fn until_is_pinned_so_records_changed_during_a_harvest_wait_for_the_next_o
     let mut ids = header_identifiers(&first);
     let mut page = first;
     while let Some(t) = token(&page).filter(|t| !t.is_empty()) {
-        page = app.oai(&format!("verb=ListIdentifiers&resumptionToken={}", urlencode(&t))).await;
+        page = app
+            .oai(&format!(
+                "verb=ListIdentifiers&resumptionToken={}",
+                urlencode(&t)
+            ))
+            .await;
         ids.extend(header_identifiers(&page));
     }
-    assert_eq!(ids, ["oai:test:0000", "oai:test:0001", "oai:test:0002", "oai:test:0003"]);
+    assert_eq!(
+        ids,
+        [
+            "oai:test:0000",
+            "oai:test:0001",
+            "oai:test:0002",
+            "oai:test:0003"
+        ]
+    );
     // The next incremental harvest, from the first response's date, gets both.
-    let next = app.oai(&format!("verb=ListIdentifiers&metadataPrefix=oai_dc&from={started}")).await;
+    let next = app
+        .oai(&format!(
+            "verb=ListIdentifiers&metadataPrefix=oai_dc&from={started}"
+        ))
+        .await;
     let mut next_ids = header_identifiers(&next);
     next_ids.sort();
     assert_eq!(next_ids, ["oai:test:0000", "oai:test:new"]);
@@ -156,9 +231,20 @@ async fn a_token_keeps_working_after_a_restart() {
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
         }
     }
-    let app = spawn_app_with(store.expect("the store reopens"), |s| s.server.page_size = 2).await;
-    let body = app.oai(&format!("verb=ListRecords&resumptionToken={}", urlencode(&token_text))).await;
-    assert_eq!(header_identifiers(&body), ["oai:test:0002", "oai:test:0003"]);
+    let app = spawn_app_with(store.expect("the store reopens"), |s| {
+        s.server.page_size = 2;
+    })
+    .await;
+    let body = app
+        .oai(&format!(
+            "verb=ListRecords&resumptionToken={}",
+            urlencode(&token_text)
+        ))
+        .await;
+    assert_eq!(
+        header_identifiers(&body),
+        ["oai:test:0002", "oai:test:0003"]
+    );
 }
 
 #[tokio::test]
@@ -167,16 +253,37 @@ async fn tampered_and_foreign_tokens_are_bad_resumption_tokens() {
     let other = app_with_records(5, 2).await;
     let body = app.oai("verb=ListRecords&metadataPrefix=oai_dc").await;
     let t = token(&body).unwrap();
-    let foreign = other.oai(&format!("verb=ListRecords&resumptionToken={}", urlencode(&t))).await;
+    let foreign = other
+        .oai(&format!(
+            "verb=ListRecords&resumptionToken={}",
+            urlencode(&t)
+        ))
+        .await;
     assert_eq!(error_codes(&foreign), ["badResumptionToken"]);
     let mut chars: Vec<char> = t.chars().collect();
     let i = chars.len() / 2;
     chars[i] = if chars[i] == 'x' { 'y' } else { 'x' };
     let tampered: String = chars.into_iter().collect();
-    for bad in [tampered.as_str(), &t[..t.len() - 1], "%00%01", "0", "../../etc/passwd"] {
-        let body = app.oai(&format!("verb=ListRecords&resumptionToken={}", urlencode(bad))).await;
+    for bad in [
+        tampered.as_str(),
+        &t[..t.len() - 1],
+        "%00%01",
+        "0",
+        "../../etc/passwd",
+    ] {
+        let body = app
+            .oai(&format!(
+                "verb=ListRecords&resumptionToken={}",
+                urlencode(bad)
+            ))
+            .await;
         assert_eq!(error_codes(&body), ["badResumptionToken"], "{bad}");
     }
-    let wrong_verb = app.oai(&format!("verb=ListIdentifiers&resumptionToken={}", urlencode(&t))).await;
+    let wrong_verb = app
+        .oai(&format!(
+            "verb=ListIdentifiers&resumptionToken={}",
+            urlencode(&t)
+        ))
+        .await;
     assert_eq!(error_codes(&wrong_verb), ["badResumptionToken"]);
 }

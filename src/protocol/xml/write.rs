@@ -41,7 +41,8 @@ pub enum Payload<'a> {
 }
 
 fn text_element<W: Write>(w: &mut Writer<W>, name: &str, text: &str) -> io::Result<()> {
-    w.create_element(name).write_inner_content(|w| write_text(w, text))?;
+    w.create_element(name)
+        .write_inner_content(|w| write_text(w, text))?;
     Ok(())
 }
 
@@ -63,7 +64,11 @@ pub fn write_header<W: Write>(w: &mut Writer<W>, header: &Header) -> io::Result<
 }
 
 /// Renders a `<record>`: its header, then (unless deleted) its metadata and `<about>` containers.
-pub fn render_record(header: &Header, payload: Option<Payload<'_>>, about: &[&[u8]]) -> RenderedRecord {
+pub fn render_record(
+    header: &Header,
+    payload: Option<Payload<'_>>,
+    about: &[&[u8]],
+) -> RenderedRecord {
     let mut w = Writer::new(Vec::with_capacity(4096));
     w.get_mut().extend_from_slice(b"<record>");
     let start = w.get_ref().len();
@@ -197,12 +202,16 @@ pub fn write_identify<W: Write>(w: &mut Writer<W>, body: &IdentifyBody<'_>) -> i
 }
 
 /// Writes one `<metadataFormat>` (§4.4).
-pub fn write_metadata_format<W: Write>(w: &mut Writer<W>, format: &MetadataFormat) -> io::Result<()> {
-    w.create_element("metadataFormat").write_inner_content(|w| {
-        text_element(w, "metadataPrefix", format.prefix.as_ref())?;
-        text_element(w, "schema", &format.schema)?;
-        text_element(w, "metadataNamespace", &format.namespace)
-    })?;
+pub fn write_metadata_format<W: Write>(
+    w: &mut Writer<W>,
+    format: &MetadataFormat,
+) -> io::Result<()> {
+    w.create_element("metadataFormat")
+        .write_inner_content(|w| {
+            text_element(w, "metadataPrefix", format.prefix.as_ref())?;
+            text_element(w, "schema", &format.schema)?;
+            text_element(w, "metadataNamespace", &format.namespace)
+        })?;
     Ok(())
 }
 
@@ -233,12 +242,18 @@ pub fn write_resumption_token<W: Write>(
     match token {
         Some((text, expires)) => {
             el = el.with_attribute(("expirationDate", expires.to_string().as_str()));
-            el.with_attributes([("completeListSize", size.as_str()), ("cursor", cursor.as_str())])
-                .write_inner_content(|w| write_text(w, text))?;
+            el.with_attributes([
+                ("completeListSize", size.as_str()),
+                ("cursor", cursor.as_str()),
+            ])
+            .write_inner_content(|w| write_text(w, text))?;
         }
         None => {
-            el.with_attributes([("completeListSize", size.as_str()), ("cursor", cursor.as_str())])
-                .write_empty()?;
+            el.with_attributes([
+                ("completeListSize", size.as_str()),
+                ("cursor", cursor.as_str()),
+            ])
+            .write_empty()?;
         }
     }
     Ok(())

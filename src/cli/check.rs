@@ -1,0 +1,58 @@
+//! `moisson check`
+
+use anyhow::Context as _;
+use clap::Args;
+
+use super::{open_store, ExitCode};
+use crate::config::Settings;
+
+/// Flags of `moisson check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Rebuild what is off (indexes, list-size counters, set definitions) from the records.
+    #[arg(long)]
+    repair: bool,
+}
+
+impl CheckArgs {
+    /// Verifies the store, optionally repairs it, and prints its stats.
+    pub fn run(self, settings: &Settings) -> anyhow::Result<ExitCode> {
+        let dir = &settings.store.data_dir;
+        anyhow::ensure!(dir.exists(), "no store at {}", dir.display());
+        let store = open_store(settings)
+            .with_context(|| format!("Failed to open the store at {}", dir.display()))?;
+        let problems = if self.repair {
+            store.repair()?
+        } else {
+            store.check()?
+        };
+        for p in &problems {
+            println!("{}: {p}", if self.repair { "repaired" } else { "problem" });
+        }
+        let stats = store.stats()?;
+        println!(
+            "records: {}, deleted: {}, sets: {}, earliest: {}, latest: {}",
+            stats.records,
+            stats.deleted,
+            stats.sets,
+            stats.earliest.as_deref().unwrap_or("-"),
+            stats.latest.as_deref().unwrap_or("-")
+        );
+        if problems.is_empty() {
+            println!("the store is consistent");
+            Ok(ExitCode::Ok)
+        } else if self.repair {
+            println!(
+                "{} problems repaired; run `moisson check` again to verify",
+                problems.len()
+            );
+            Ok(ExitCode::Ok)
+        } else {
+            println!(
+                "{} problems found; `moisson check --repair` rebuilds the indexes from the records",
+                problems.len()
+            );
+            Ok(ExitCode::Rejected)
+        }
+    }
+}

@@ -1,0 +1,469 @@
+//! Harvesting state in the `harvest_state` tree, and the one transaction that writes a
+//! harvested page together with its checkpoint.
+//!
+//! Keys (`\0`-separated; no source name, metadataPrefix or setSpec contains `\0`):
+//! - `list \0 source \0 prefix \0 set` → [`ListState`]: the next incremental `from`, and the
+//!   list in flight (its resumption token) while a harvest runs;
+//! - `run \0 source` → [`SourceRun`]: when the last run of a source ended, how, and its counts.
+//!
+//! [`Store::put_harvest_page`] writes a page's records and the list's new state in ONE
+//! multi-tree transaction: after `kill -9` the store holds either the page and the token that
+//! follows it, or neither.
+//!
+//! The provenance of a harvested record names the date it was harvested. Harvesting the same
+//! record again must not change it (else every harvest would change every record and its
+//! datestamp), so the date is the record's local datestamp — the moment its content last
+//! changed, which is when it was harvested in this form — unless the content changes now.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+
+use super::{
+    codec, content_hash, write_one, BatchOutcome, Prepared, PutOutcome, RecordInput, Store,
+    StoreError, StoredRecord, STRIPPED_KEY,
+};
+use crate::protocol::Datestamp;
+
+const LIST_PREFIX: &[u8] = b"list\0";
+const RUN_PREFIX: &[u8] = b"run\0";
+const INSTANCE_KEY: &[u8] = b"instance";
+
+/// Identifies one harvested list: (source, metadataPrefix, set).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ListKey {
+    /// The source name.
+    pub source: String,
+    /// The metadataPrefix.
+    pub prefix: String,
+    /// The set, or `None` for the whole repository.
+    pub set: Option<String>,
+}
+
+impl ListKey {
+    fn encode(&self) -> Vec<u8> {
+        let mut k = LIST_PREFIX.to_vec();
+        k.extend_from_slice(self.source.as_bytes());
+        k.push(0);
+        k.extend_from_slice(self.prefix.as_bytes());
+        k.push(0);
+        k.extend_from_slice(self.set.as_deref().unwrap_or_default().as_bytes());
+        k
+    }
+
+    fn decode(key: &[u8]) -> Option<ListKey> {
+        let rest = key.strip_prefix(LIST_PREFIX)?;
+        let mut parts = rest.splitn(3, |b| *b == 0);
+        let source = String::from_utf8(parts.next()?.to_vec()).ok()?;
+        let prefix = String::from_utf8(parts.next()?.to_vec()).ok()?;
+        let set = String::from_utf8(parts.next()?.to_vec()).ok()?;
+        Some(ListKey {
+            source,
+            prefix,
+            set: (!set.is_empty()).then_some(set),
+        })
+    }
+}
+
+/// What is known about one list between runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ListState {
+    /// The baseURL the state belongs to (state for another URL is ignored).
+    pub base_url: String,
+    /// `from` for the next incremental run, as sent to the provider: the responseDate of the
+    /// first request of the last completed run, at the provider's granularity, minus overlap.
+    pub next_from: Option<String>,
+    /// When the last complete run of this list finished (seconds since the epoch).
+    pub last_completed: Option<i64>,
+    /// The list being harvested, if a run did not finish it.
+    pub in_flight: Option<InFlight>,
+}
+
+/// A list in progress, checkpointed with each page.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct InFlight {
+    /// The resumption token that continues the list.
+    pub token: String,
+    /// `from` of the list's first request, as sent.
+    pub from: Option<String>,
+    /// `until` of the list's first request, as sent.
+    pub until: Option<String>,
+    /// responseDate of the list's first response (seconds since the epoch).
+    pub first_response_date: Option<i64>,
+    /// True while every datestamp received came in non-decreasing order: only then may an
+    /// expired list restart from the last datestamp instead of from the start.
+    pub sorted: bool,
+    /// The largest datestamp committed so far (seconds since the epoch).
+    pub last_datestamp: Option<i64>,
+    /// Pages committed in this list.
+    pub pages: u64,
+    /// Records committed in this list.
+    pub records: u64,
+    /// Restarts after badResumptionToken so far.
+    pub restarts: u32,
+}
+
+/// The outcome and counts of the last run of a source, for reports and metrics.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SourceRun {
+    /// When the run started (seconds since the epoch).
+    pub started: i64,
+    /// When it ended.
+    pub finished: i64,
+    /// `ok`, `rejected` (finished, some records refused), `failed` or `already_running`.
+    pub outcome: String,
+    /// The error that ended it, if any.
+    pub error: Option<String>,
+    /// New records.
+    pub new: u64,
+    /// Changed records.
+    pub updated: u64,
+    /// Records that became tombstones.
+    pub deleted: u64,
+    /// Records harvested again without change.
+    pub unchanged: u64,
+    /// Records refused.
+    pub rejected: u64,
+    /// Pages committed.
+    pub pages: u64,
+    /// HTTP requests made.
+    pub requests: u64,
+    /// Of which retries.
+    pub retries: u64,
+    /// Duration in seconds.
+    pub seconds: f64,
+}
+
+/// An `<about>` container whose text holds a harvest date: `before ‖ date ‖ after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatedAbout {
+    /// The bytes before the date.
+    pub before: Vec<u8>,
+    /// The bytes after the date.
+    pub after: Vec<u8>,
+}
+
+impl DatedAbout {
+    /// The container with `date` written in.
+    pub fn render(&self, date: Datestamp) -> Vec<u8> {
+        let date = date.to_string();
+        let mut out = Vec::with_capacity(self.before.len() + date.len() + self.after.len());
+        out.extend_from_slice(&self.before);
+        out.extend_from_slice(date.as_bytes());
+        out.extend_from_slice(&self.after);
+        out
+    }
+}
+
+/// A harvested record to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HarvestedRecord {
+    /// The record.
+    pub input: RecordInput,
+    /// Its provenance, put first among its `<about>` containers with the harvest date.
+    pub provenance: Option<DatedAbout>,
+}
+
+fn run_key(source: &str) -> Vec<u8> {
+    let mut k = RUN_PREFIX.to_vec();
+    k.extend_from_slice(source.as_bytes());
+    k
+}
+
+impl Store {
+    /// A random identifier made the first time it is asked for, that tells stores apart (also
+    /// temporary ones, which have no path).
+    pub fn instance_id(&self) -> Result<String, StoreError> {
+        if self.harvest_state.get(INSTANCE_KEY)?.is_none() {
+            let id: [u8; 16] = rand::random();
+            // Whoever comes first wins; the loser reads the winner's identifier below.
+            let _ = self.harvest_state.compare_and_swap(
+                INSTANCE_KEY,
+                None as Option<&[u8]>,
+                Some(&id[..]),
+            )?;
+        }
+        let id = self.harvest_state.get(INSTANCE_KEY)?.unwrap_or_default();
+        Ok(id.iter().fold(String::with_capacity(32), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        }))
+    }
+
+    /// The state of one list, if it was ever harvested.
+    pub fn list_state(&self, key: &ListKey) -> Result<Option<ListState>, StoreError> {
+        let k = key.encode();
+        self.harvest_state
+            .get(&k)?
+            .map(|v| codec::decode(&k, &v))
+            .transpose()
+    }
+
+    /// Replaces the state of one list.
+    pub fn set_list_state(&self, key: &ListKey, state: &ListState) -> Result<(), StoreError> {
+        self.harvest_state
+            .insert(key.encode(), codec::encode(state))?;
+        Ok(())
+    }
+
+    /// Every list state, in key order.
+    pub fn list_states(&self) -> Result<Vec<(ListKey, ListState)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.harvest_state.scan_prefix(LIST_PREFIX) {
+            let (k, v) = item?;
+            if let Some(key) = ListKey::decode(&k) {
+                out.push((key, codec::decode(&k, &v)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records the last run of a source.
+    pub fn put_source_run(&self, source: &str, run: &SourceRun) -> Result<(), StoreError> {
+        self.harvest_state
+            .insert(run_key(source), codec::encode(run))?;
+        Ok(())
+    }
+
+    /// The last run of every source ever harvested, by source name (for reports and metrics).
+    pub fn source_runs(&self) -> Result<Vec<(String, SourceRun)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.harvest_state.scan_prefix(RUN_PREFIX) {
+            let (k, v) = item?;
+            let name = String::from_utf8_lossy(&k[RUN_PREFIX.len()..]).into_owned();
+            out.push((name, codec::decode(&k, &v)?));
+        }
+        Ok(out)
+    }
+
+    /// Writes a harvested page: its records (each with its index entries and counters) and the
+    /// list's new state, all in one transaction (see [`Store::put_batch`]).
+    ///
+    /// # Errors
+    /// A storage failure, after which nothing of the page nor the state is written.
+    #[tracing::instrument(skip_all, fields(source = %key.source, records = page.len()), err)]
+    pub fn put_harvest_page(
+        &self,
+        page: Vec<HarvestedRecord>,
+        key: &ListKey,
+        state: &ListState,
+    ) -> Result<BatchOutcome, StoreError> {
+        let _guard = self
+            .write_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Datestamp::now();
+        let mut prepared: Vec<Prepared> = Vec::with_capacity(page.len());
+        let mut overlay: BTreeMap<String, Option<StoredRecord>> = BTreeMap::new();
+        let mut stripped_total = 0;
+        for record in page {
+            let HarvestedRecord {
+                mut input,
+                provenance,
+            } = record;
+            let id = input.identifier.as_ref().to_owned();
+            let old = match overlay.get(&id) {
+                Some(o) => o.clone(),
+                None => self.get(&id)?,
+            };
+            if let Some(provenance) = provenance {
+                input.about.insert(0, provenance.render(now));
+                if let Some(old) = old.as_ref().filter(|o| !o.deleted && !input.deleted) {
+                    // Unchanged when dated as before: then it keeps its date (and datestamp).
+                    let previous = Datestamp::from_unix(old.datestamp);
+                    let candidate = provenance.render(previous);
+                    let mut sets: Vec<String> = Vec::with_capacity(input.sets.len());
+                    for s in &input.sets {
+                        if !sets.iter().any(|x| x == s.as_ref()) {
+                            sets.push(s.as_ref().to_owned());
+                        }
+                    }
+                    let dated_now = std::mem::replace(&mut input.about[0], candidate);
+                    if content_hash(&input, &sets) != old.content_hash {
+                        input.about[0] = dated_now;
+                    }
+                }
+            }
+            let (p, stripped) = Store::prepare(input, old.as_ref(), now);
+            stripped_total += stripped;
+            overlay.insert(id, Some(p.new.clone()));
+            prepared.push(p);
+        }
+        let outcomes = prepared.iter().map(|p| p.outcome).collect();
+        self.persist_blobs(&mut prepared)?;
+        let changed: Vec<&Prepared> = prepared
+            .iter()
+            .filter(|p| p.outcome != PutOutcome::Unchanged)
+            .collect();
+        let state_key = key.encode();
+        let state_value = codec::encode(state);
+        (
+            &self.records,
+            &self.by_datestamp,
+            &self.by_set,
+            &self.counts,
+            &self.sets,
+            &self.meta,
+            &self.harvest_state,
+        )
+            .transaction(|(records, by_ds, by_set, counts, sets, meta, harvest)| {
+                let mut deltas = BTreeMap::new();
+                for p in &changed {
+                    write_one(p, records, by_ds, by_set, sets, &mut deltas)?;
+                }
+                for (key, delta) in deltas {
+                    if delta == 0 {
+                        continue;
+                    }
+                    let current = counts
+                        .get(&key)?
+                        .and_then(|v| v.as_ref().try_into().ok().map(i64::from_le_bytes))
+                        .unwrap_or(0);
+                    let next = current + delta;
+                    if next == 0 {
+                        counts.remove(key)?;
+                    } else {
+                        counts.insert(key, &next.to_le_bytes())?;
+                    }
+                }
+                if stripped_total > 0 {
+                    let current = meta
+                        .get(STRIPPED_KEY)?
+                        .and_then(|v| v.as_ref().try_into().ok().map(u64::from_le_bytes))
+                        .unwrap_or(0);
+                    meta.insert(
+                        STRIPPED_KEY,
+                        &(current + stripped_total as u64).to_le_bytes(),
+                    )?;
+                }
+                harvest.insert(state_key.as_slice(), state_value.as_slice())?;
+                Ok(())
+            })?;
+        Ok(BatchOutcome {
+            outcomes,
+            stripped_characters: stripped_total,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dc::DcRecord;
+    use crate::protocol::OaiIdentifier;
+
+    fn key() -> ListKey {
+        ListKey {
+            source: "up".into(),
+            prefix: "oai_dc".into(),
+            set: Some("a:b".into()),
+        }
+    }
+
+    fn record(id: &str, title: &str) -> HarvestedRecord {
+        let mut dc = DcRecord::new();
+        dc.push_str(crate::dc::DcElement::Title, title);
+        HarvestedRecord {
+            input: RecordInput::dc(OaiIdentifier::parse(id).unwrap(), dc),
+            provenance: Some(DatedAbout {
+                before: b"<provenance xmlns=\"urn:p\" date=\"".to_vec(),
+                after: b"\"/>".to_vec(),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_page_and_its_checkpoint_are_written_together() {
+        let store = Store::temporary().unwrap();
+        let state = ListState {
+            base_url: "http://x/oai".into(),
+            in_flight: Some(InFlight {
+                token: "t1".into(),
+                pages: 1,
+                ..InFlight::default()
+            }),
+            ..ListState::default()
+        };
+        let out = store
+            .put_harvest_page(
+                vec![record("oai:x:1", "a"), record("oai:x:2", "b")],
+                &key(),
+                &state,
+            )
+            .unwrap();
+        assert_eq!(out.outcomes, [PutOutcome::Added, PutOutcome::Added]);
+        assert_eq!(store.list_state(&key()).unwrap(), Some(state.clone()));
+        assert_eq!(store.list_states().unwrap(), vec![(key(), state)]);
+        assert!(store.check().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_unchanged_page_still_moves_the_checkpoint() {
+        let store = Store::temporary().unwrap();
+        let s1 = ListState::default();
+        store
+            .put_harvest_page(vec![record("oai:x:1", "a")], &key(), &s1)
+            .unwrap();
+        let s2 = ListState {
+            next_from: Some("2020-01-01".into()),
+            ..ListState::default()
+        };
+        let out = store
+            .put_harvest_page(vec![record("oai:x:1", "a")], &key(), &s2)
+            .unwrap();
+        assert_eq!(out.outcomes, [PutOutcome::Unchanged]);
+        assert_eq!(store.list_state(&key()).unwrap(), Some(s2));
+    }
+
+    #[test]
+    fn a_record_harvested_again_unchanged_keeps_its_harvest_date_and_a_changed_one_gets_a_new_one()
+    {
+        let store = Store::temporary().unwrap();
+        let state = ListState::default();
+        store
+            .put_harvest_page(vec![record("oai:x:1", "a")], &key(), &state)
+            .unwrap();
+        let first = store.get("oai:x:1").unwrap().unwrap();
+        let rendered =
+            String::from_utf8(store.rendered("oai:x:1", "oai_dc").unwrap().unwrap()).unwrap();
+        let date = Datestamp::from_unix(first.datestamp).to_string();
+        assert!(rendered.contains(&format!("date=\"{date}\"")), "{rendered}");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let out = store
+            .put_harvest_page(vec![record("oai:x:1", "a")], &key(), &state)
+            .unwrap();
+        assert_eq!(out.outcomes, [PutOutcome::Unchanged]);
+        assert_eq!(store.get("oai:x:1").unwrap().unwrap(), first);
+        let out = store
+            .put_harvest_page(vec![record("oai:x:1", "b")], &key(), &state)
+            .unwrap();
+        assert_eq!(out.outcomes, [PutOutcome::Updated]);
+        let second = store.get("oai:x:1").unwrap().unwrap();
+        assert!(second.datestamp > first.datestamp);
+        let rendered =
+            String::from_utf8(store.rendered("oai:x:1", "oai_dc").unwrap().unwrap()).unwrap();
+        let date = Datestamp::from_unix(second.datestamp).to_string();
+        assert!(rendered.contains(&format!("date=\"{date}\"")), "{rendered}");
+    }
+
+    #[test]
+    fn source_runs_are_listed_by_name() {
+        let store = Store::temporary().unwrap();
+        let run = SourceRun {
+            outcome: "ok".into(),
+            new: 3,
+            ..SourceRun::default()
+        };
+        store.put_source_run("b", &run).unwrap();
+        store.put_source_run("a", &run).unwrap();
+        let names: Vec<String> = store
+            .source_runs()
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+}
