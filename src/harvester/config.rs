@@ -1,11 +1,84 @@
-//! Harvesting configuration: `[harvest]` defaults and one `[[source]]` per upstream repository.
+//! Harvesting configuration: `[harvest]` defaults, one `[[source]]` per upstream repository,
+//! and `[admin]`, the API through which a running server takes over harvests and imports.
+//!
+//! ```toml
+//! [harvest]
+//! delay_ms = 500            # between two requests to the same source
+//! retries = 5
+//!
+//! [[source]]
+//! name = "zenodo"           # set source:zenodo; a setSpec part: letters, digits, -_.!~*'()
+//! base_url = "https://zenodo.org/oai2d"
+//! metadata_prefix = "oai_dc"
+//! sets = ["user-rdmo"]      # none: the whole repository
+//! from = "2023-01-01"       # first harvest only
+//! ```
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::ConfigError;
+use crate::protocol::{DateArgument, MetadataPrefix, SetSpec};
+
+/// Default pause between two requests to one source, in milliseconds.
+pub const DEFAULT_DELAY_MS: u64 = 0;
+/// Default number of retries of one request.
+pub const DEFAULT_RETRIES: u32 = 5;
+/// Default largest response body accepted, decompressed, in MiB.
+pub const DEFAULT_MAX_BODY_MIB: u64 = 64;
+/// Default overlap subtracted from the next `from`, in seconds.
+pub const DEFAULT_OVERLAP_SECS: u64 = 60;
+
 /// `[harvest]`: defaults for every source.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct HarvestSettings {}
+pub struct HarvestSettings {
+    /// Pause between two requests to the same source, in milliseconds.
+    pub delay_ms: u64,
+    /// Seconds to wait for a connection.
+    pub connect_timeout_secs: u64,
+    /// Seconds to wait for the next bytes of a response.
+    pub read_timeout_secs: u64,
+    /// Seconds one whole request may take.
+    pub request_timeout_secs: u64,
+    /// Retries of one request after a timeout, connection error, 408, 429, 5xx or broken page.
+    pub retries: u32,
+    /// First backoff, in milliseconds; doubled at each retry, with jitter.
+    pub backoff_base_ms: u64,
+    /// Longest backoff, in milliseconds.
+    pub backoff_cap_ms: u64,
+    /// Shortest wait when the provider sends `Retry-After`, in milliseconds.
+    pub retry_after_floor_ms: u64,
+    /// Longest wait when the provider sends `Retry-After`, in milliseconds.
+    pub retry_after_cap_ms: u64,
+    /// Largest response body accepted, decompressed, in MiB (gzip bombs included).
+    pub max_body_mib: u64,
+    /// Seconds subtracted from the next incremental `from`.
+    pub overlap_secs: u64,
+    /// Records written per transaction at most (a larger page is split; the checkpoint moves
+    /// with the last part). sled is fastest and leanest with small transactions.
+    pub max_batch: usize,
+}
+
+impl Default for HarvestSettings {
+    fn default() -> Self {
+        HarvestSettings {
+            delay_ms: DEFAULT_DELAY_MS,
+            connect_timeout_secs: 10,
+            read_timeout_secs: 60,
+            request_timeout_secs: 600,
+            retries: DEFAULT_RETRIES,
+            backoff_base_ms: 1000,
+            backoff_cap_ms: 60_000,
+            retry_after_floor_ms: 1000,
+            retry_after_cap_ms: 300_000,
+            max_body_mib: DEFAULT_MAX_BODY_MIB,
+            overlap_secs: DEFAULT_OVERLAP_SECS,
+            max_batch: 100,
+        }
+    }
+}
 
 /// `[[source]]`: one upstream repository.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -15,7 +88,178 @@ pub struct SourceSettings {
     pub name: String,
     /// The upstream baseURL.
     pub base_url: String,
+    /// The metadataPrefix to harvest.
+    #[serde(default = "default_prefix")]
+    pub metadata_prefix: String,
+    /// Sets to harvest, each as its own list; none means the whole repository.
+    #[serde(default)]
+    pub sets: Vec<String>,
+    /// `from` of the first harvest (`YYYY-MM-DD` or `YYYY-MM-DDThh:mm:ssZ`); later runs are
+    /// incremental.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Overrides `[harvest] delay_ms`.
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+    /// Overrides `[harvest] retries`.
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// Overrides `[harvest] connect_timeout_secs`.
+    #[serde(default)]
+    pub connect_timeout_secs: Option<u64>,
+    /// Overrides `[harvest] read_timeout_secs`.
+    #[serde(default)]
+    pub read_timeout_secs: Option<u64>,
 }
+
+fn default_prefix() -> String {
+    "oai_dc".into()
+}
+
+impl SourceSettings {
+    /// A source with default settings.
+    pub fn new(name: impl Into<String>, base_url: impl Into<String>) -> Self {
+        SourceSettings {
+            name: name.into(),
+            base_url: base_url.into(),
+            metadata_prefix: default_prefix(),
+            sets: Vec::new(),
+            from: None,
+            delay_ms: None,
+            retries: None,
+            connect_timeout_secs: None,
+            read_timeout_secs: None,
+        }
+    }
+
+    /// Checks the values; errors name the source and the key.
+    ///
+    /// # Errors
+    /// A name that is not a setSpec part, a URL that is not http(s), a bad prefix, set or date.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| {
+            Err(ConfigError::Invalid(format!(
+                "source \"{}\": {m}",
+                self.name
+            )))
+        };
+        if self.name.contains(':') || SetSpec::parse(&self.name).is_none() {
+            return bad(
+                "name must be letters, digits or -_.!~*'() (it becomes set source:NAME)".into(),
+            );
+        }
+        if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://"))
+            || self.base_url.contains(char::is_whitespace)
+        {
+            return bad(format!(
+                "base_url \"{}\" must be an http or https URL",
+                self.base_url
+            ));
+        }
+        if MetadataPrefix::parse(&self.metadata_prefix).is_none() {
+            return bad(format!(
+                "metadata_prefix \"{}\" is not a metadataPrefix",
+                self.metadata_prefix
+            ));
+        }
+        for set in &self.sets {
+            if SetSpec::parse(set).is_none() {
+                return bad(format!("\"{set}\" is not a setSpec"));
+            }
+        }
+        if let Some(from) = &self.from {
+            if DateArgument::parse(from).is_none() {
+                return bad(format!(
+                    "from \"{from}\" must be YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The request policy of this source: its overrides over `defaults`.
+    pub fn policy(&self, defaults: &HarvestSettings) -> SourcePolicy {
+        SourcePolicy {
+            delay: Duration::from_millis(self.delay_ms.unwrap_or(defaults.delay_ms)),
+            connect_timeout: Duration::from_secs(
+                self.connect_timeout_secs
+                    .unwrap_or(defaults.connect_timeout_secs),
+            ),
+            read_timeout: Duration::from_secs(
+                self.read_timeout_secs.unwrap_or(defaults.read_timeout_secs),
+            ),
+            request_timeout: Duration::from_secs(defaults.request_timeout_secs),
+            retries: self.retries.unwrap_or(defaults.retries),
+            backoff_base: Duration::from_millis(defaults.backoff_base_ms),
+            backoff_cap: Duration::from_millis(defaults.backoff_cap_ms),
+            retry_after_floor: Duration::from_millis(defaults.retry_after_floor_ms),
+            retry_after_cap: Duration::from_millis(defaults.retry_after_cap_ms),
+            max_body_bytes: usize::try_from(defaults.max_body_mib.saturating_mul(1024 * 1024))
+                .unwrap_or(usize::MAX),
+        }
+    }
+}
+
+/// How requests to one source are made: timeouts, retries, politeness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePolicy {
+    /// Pause between two requests.
+    pub delay: Duration,
+    /// Connection timeout.
+    pub connect_timeout: Duration,
+    /// Timeout between two reads of a response.
+    pub read_timeout: Duration,
+    /// Timeout of one whole request.
+    pub request_timeout: Duration,
+    /// Retries of one request.
+    pub retries: u32,
+    /// First backoff.
+    pub backoff_base: Duration,
+    /// Longest backoff.
+    pub backoff_cap: Duration,
+    /// Shortest `Retry-After` wait.
+    pub retry_after_floor: Duration,
+    /// Longest `Retry-After` wait.
+    pub retry_after_cap: Duration,
+    /// Largest decompressed body.
+    pub max_body_bytes: usize,
+}
+
+impl Default for SourcePolicy {
+    fn default() -> Self {
+        SourceSettings::new("x", "http://x").policy(&HarvestSettings::default())
+    }
+}
+
+/// Checks `[harvest]` and every `[[source]]`: values in range, names unique.
+///
+/// # Errors
+/// The first problem, naming the source and key.
+pub fn validate(harvest: &HarvestSettings, sources: &[SourceSettings]) -> Result<(), ConfigError> {
+    if harvest.max_body_mib == 0 {
+        return Err(ConfigError::Invalid(
+            "harvest.max_body_mib must be at least 1".into(),
+        ));
+    }
+    if harvest.max_batch == 0 {
+        return Err(ConfigError::Invalid(
+            "harvest.max_batch must be at least 1".into(),
+        ));
+    }
+    for (i, source) in sources.iter().enumerate() {
+        source.validate()?;
+        if sources[..i].iter().any(|s| s.name == source.name) {
+            return Err(ConfigError::Invalid(format!(
+                "source \"{}\" is defined twice",
+                source.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Environment variable that sets the admin token (wins over `[admin] token`).
+pub const ADMIN_TOKEN_ENV: &str = "MOISSON_ADMIN_TOKEN";
 
 /// `[admin]`: the authenticated admin API through which `moisson harvest` and `moisson import`
 /// hand their work to a running `moisson serve`.
@@ -24,12 +268,77 @@ pub struct SourceSettings {
 pub struct AdminSettings {
     /// Bearer token; admin routes are off unless it is set (or `MOISSON_ADMIN_TOKEN`).
     pub token: Option<String>,
+    /// Accept admin requests from other hosts than this one (default: loopback only).
+    pub allow_remote: bool,
+    /// Where the CLI finds a running server's admin API (default `http://` + `server.bind`).
+    pub url: Option<String>,
+}
+
+impl AdminSettings {
+    /// The token: `MOISSON_ADMIN_TOKEN` if set and not empty, else `[admin] token`.
+    pub fn resolved_token(&self) -> Option<String> {
+        std::env::var(ADMIN_TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .or_else(|| self.token.clone().filter(|t| !t.trim().is_empty()))
+    }
+
+    /// The admin API's base URL for a server bound to `bind`.
+    pub fn base_url(&self, bind: &str) -> String {
+        if let Some(url) = &self.url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        // A server listening on every interface is reachable on loopback.
+        let bind = bind
+            .replace("0.0.0.0", "127.0.0.1")
+            .replace("[::]", "[::1]");
+        format!("http://{bind}")
+    }
 }
 
 impl std::fmt::Debug for AdminSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AdminSettings")
             .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("allow_remote", &self.allow_remote)
+            .field("url", &self.url)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_name_must_be_one_setspec_part() {
+        assert!(SourceSettings::new("zenodo", "https://zenodo.org/oai2d")
+            .validate()
+            .is_ok());
+        for bad in ["", "a:b", "a b", "é"] {
+            assert!(
+                SourceSettings::new(bad, "https://x.org/oai")
+                    .validate()
+                    .is_err(),
+                "{bad:?}"
+            );
+        }
+        assert!(SourceSettings::new("x", "ftp://x.org").validate().is_err());
+    }
+
+    #[test]
+    fn duplicate_source_names_are_refused() {
+        let s = SourceSettings::new("a", "http://a/oai");
+        assert!(validate(&HarvestSettings::default(), &[s.clone(), s]).is_err());
+    }
+
+    #[test]
+    fn the_admin_token_is_never_printed() {
+        let a = AdminSettings {
+            token: Some("s3cret".into()),
+            ..AdminSettings::default()
+        };
+        assert!(!format!("{a:?}").contains("s3cret"));
+        assert_eq!(a.base_url("0.0.0.0:8080"), "http://127.0.0.1:8080");
     }
 }

@@ -1,4 +1,1168 @@
-//! The harvester: pulls records from upstream OAI-PMH repositories into the store
-//! (being written).
+//! The harvester: pulls records from upstream OAI-PMH 2.0 repositories into the store
+//! (the service-provider side of the protocol: Identify §4.2, ListMetadataFormats §4.4,
+//! ListRecords §4.5 with resumption tokens §3.5, selective harvesting §3.3).
+//!
+//! For each source: Identify first (granularity, deletedRecord), ListMetadataFormats when the
+//! prefix is not `oai_dc` (to register it), then one ListRecords list per configured set
+//! (or one for the whole repository), page by page:
+//!
+//! - **Incremental.** State is kept per (source, metadataPrefix, set) in
+//!   [`crate::store::harvest_state`]. The next `from` is the `responseDate` of the first
+//!   response of the last *completed* run, at the provider's granularity, minus an overlap —
+//!   not the largest datestamp seen, because lists are not ordered by datestamp.
+//! - **Resumable.** Each page is written in one transaction together with the resumption token
+//!   that follows it, so a run killed at any moment continues from the last committed page.
+//!   When the provider answers badResumptionToken (expired), the list restarts from the last
+//!   committed datestamp minus the overlap if every datestamp so far came in order, or else
+//!   from the list's own `from`: restarting is safe because writes are idempotent.
+//! - **Pipelined.** While page *n* is converted and written on a blocking thread, page *n+1*
+//!   is already being fetched.
+//!
+//! Records keep their upstream identifiers, go into set `source:<name>` with the upstream
+//! setSpecs beneath it, and carry an `<about><provenance>` container. Deleted records become
+//! tombstones. Formats other than `oai_dc` are stored as the harvested XML.
 
+pub mod client;
 pub mod config;
+pub mod error;
+pub mod lock;
+pub mod provenance;
+pub mod report;
+pub mod retry;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+use tracing::Instrument as _;
+
+use self::client::OaiClient;
+use self::config::{HarvestSettings, SourceSettings};
+use self::lock::SourceLock;
+use self::provenance::{provenance_xml, Origin};
+use crate::config::ConfigError;
+use crate::dc::xml::OAI_DC_NAMESPACE;
+use crate::protocol::xml::read::{Payload, Record, Response, PROVENANCE_NAMESPACE};
+use crate::protocol::{
+    DateArgument, Datestamp, Granularity, MetadataFormat, MetadataPrefix, OaiIdentifier, SetSpec,
+    Verb,
+};
+use crate::store::harvest_state::{HarvestedRecord, InFlight, ListKey, ListState};
+use crate::store::{BatchOutcome, RecordInput, Store};
+
+pub use error::HarvestError;
+pub use report::{Outcome, Rejection, RunReport, SourceReport};
+
+/// Restarts of one list after badResumptionToken, without a page committed in between,
+/// before the harvest gives up.
+const MAX_RESTARTS_WITHOUT_PROGRESS: u32 = 3;
+
+/// What to harvest, as the command line (or an admin request) says it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HarvestSpec {
+    /// Configured sources to harvest (with `url`: the name of the ad-hoc source).
+    pub names: Vec<String>,
+    /// Every configured source.
+    pub all: bool,
+    /// Ignore the incremental state: harvest everything again.
+    pub full: bool,
+    /// `from` of this run (`YYYY-MM-DD` or `YYYY-MM-DDThh:mm:ssZ`).
+    pub from: Option<String>,
+    /// `until` of this run.
+    pub until: Option<String>,
+    /// An ad-hoc source: this baseURL.
+    pub url: Option<String>,
+    /// Sets to harvest instead of the configured ones.
+    pub sets: Vec<String>,
+    /// metadataPrefix instead of the configured one.
+    pub prefix: Option<String>,
+    /// Stop each list after this many pages, leaving it to be resumed (for tests and trials).
+    pub max_pages: Option<u64>,
+}
+
+/// The `from`/`until` of a run, when given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    /// First datestamp wanted.
+    pub from: Option<DateArgument>,
+    /// Last datestamp wanted.
+    pub until: Option<DateArgument>,
+}
+
+/// How a run treats every source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Ignore the incremental state.
+    pub full: bool,
+    /// Explicit `from`/`until`.
+    pub window: Window,
+    /// Stop each list after this many pages.
+    pub max_pages: Option<u64>,
+}
+
+/// The sources of a run and how to harvest them: a [`HarvestSpec`] checked against the
+/// configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The sources, in order.
+    pub sources: Vec<SourceSettings>,
+    /// The options.
+    pub options: RunOptions,
+}
+
+fn invalid(message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid(message.into())
+}
+
+/// A source name made from a URL's host: `https://zenodo.org/oai2d` → `zenodo.org`.
+pub fn name_from_url(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit('@').next().unwrap_or_default();
+    let host = host.split(':').next().unwrap_or_default();
+    let name: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if name.is_empty() {
+        "adhoc".into()
+    } else {
+        name
+    }
+}
+
+impl HarvestSpec {
+    /// Checks the spec against the configured sources.
+    ///
+    /// # Errors
+    /// Unknown source names, contradictory flags, malformed dates: a configuration error.
+    pub fn plan(&self, configured: &[SourceSettings]) -> Result<Plan, ConfigError> {
+        let date = |flag: &str, value: Option<&String>| {
+            value
+                .map(|s| {
+                    DateArgument::parse(s).ok_or_else(|| {
+                        invalid(format!(
+                            "--{flag} \"{s}\" must be YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ"
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        let from = date("from", self.from.as_ref())?;
+        let until = date("until", self.until.as_ref())?;
+        if let (Some(f), Some(u)) = (from, until) {
+            if f.start > u.end {
+                return Err(invalid("--from is later than --until"));
+            }
+        }
+        let mut sources: Vec<SourceSettings> = if let Some(url) = &self.url {
+            if self.all || self.names.len() > 1 {
+                return Err(invalid(
+                    "--url harvests one source: give at most one NAME for it, and no --all",
+                ));
+            }
+            let name = self
+                .names
+                .first()
+                .cloned()
+                .unwrap_or_else(|| name_from_url(url));
+            vec![SourceSettings::new(name, url.as_str())]
+        } else if self.all {
+            if !self.names.is_empty() {
+                return Err(invalid("give source names or --all, not both"));
+            }
+            if configured.is_empty() {
+                return Err(invalid("--all: the configuration has no [[source]]"));
+            }
+            configured.to_vec()
+        } else if self.names.is_empty() {
+            return Err(invalid(
+                "name a source to harvest (NAME…), or use --all or --url URL",
+            ));
+        } else {
+            let mut out: Vec<SourceSettings> = Vec::new();
+            for name in &self.names {
+                let source = configured.iter().find(|s| &s.name == name).ok_or_else(|| {
+                    let known: Vec<&str> = configured.iter().map(|s| s.name.as_str()).collect();
+                    invalid(format!(
+                        "no source named \"{name}\" in the configuration (known: {})",
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    ))
+                })?;
+                if !out.iter().any(|s| &s.name == name) {
+                    out.push(source.clone());
+                }
+            }
+            out
+        };
+        for source in &mut sources {
+            if let Some(prefix) = &self.prefix {
+                source.metadata_prefix.clone_from(prefix);
+            }
+            if !self.sets.is_empty() {
+                source.sets.clone_from(&self.sets);
+            }
+            source.validate()?;
+        }
+        if self.max_pages == Some(0) {
+            return Err(invalid("--max-pages must be at least 1"));
+        }
+        Ok(Plan {
+            sources,
+            options: RunOptions {
+                full: self.full,
+                window: Window { from, until },
+                max_pages: self.max_pages,
+            },
+        })
+    }
+}
+
+/// Receives progress while sources are harvested (a progress bar on a terminal).
+pub trait Progress: Send + Sync {
+    /// A source starts.
+    fn start(&self, _source: &str) {}
+    /// A page was committed: records handled so far in this source, and the list size when
+    /// the provider tells it.
+    fn page(&self, _source: &str, _records: u64, _total: Option<u64>) {}
+    /// A source is done.
+    fn finish(&self, _report: &SourceReport) {}
+}
+
+/// Progress that goes nowhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// Harvests the sources of `plan` one after the other into `store`.
+pub async fn run(
+    store: &Store,
+    settings: &HarvestSettings,
+    plan: &Plan,
+    progress: &dyn Progress,
+) -> RunReport {
+    let mut report = RunReport::default();
+    for source in &plan.sources {
+        let span = tracing::info_span!("harvest", source = %source.name);
+        let r = harvest_source(store, settings, source, &plan.options, progress)
+            .instrument(span)
+            .await;
+        report.sources.push(r);
+    }
+    report
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// Harvests one source (taking its lock) and records how the run went.
+pub async fn harvest_source(
+    store: &Store,
+    settings: &HarvestSettings,
+    source: &SourceSettings,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> SourceReport {
+    let started = Instant::now();
+    let started_at = Datestamp::now().unix();
+    let mut report = SourceReport::new(&source.name, &source.base_url, &source.metadata_prefix);
+    let lock = match SourceLock::acquire(store, &source.name) {
+        Ok(lock) => lock,
+        Err(e) => {
+            report.outcome = if matches!(e, HarvestError::AlreadyRunning { .. }) {
+                Outcome::AlreadyRunning
+            } else {
+                Outcome::Failed
+            };
+            tracing::warn!(error.message = %e, "Harvest not started.");
+            report.error = Some(chain(&e));
+            progress.finish(&report);
+            return report;
+        }
+    };
+    progress.start(&source.name);
+    tracing::info!(base_url = %source.base_url, metadata_prefix = %source.metadata_prefix, "Harvest started.");
+    let result = match OaiClient::new(&source.base_url, source.policy(settings)) {
+        Ok(mut client) => {
+            let ctx = SourceCtx {
+                store,
+                settings,
+                source,
+                options,
+                progress,
+            };
+            let r = ctx.harvest(&mut client, &mut report).await;
+            report.requests = client.requests;
+            report.retries = client.retries;
+            r
+        }
+        Err(e) => Err(e),
+    };
+    report.seconds = started.elapsed().as_secs_f64();
+    match result {
+        Ok(()) => {
+            report.outcome = if report.rejected > 0 {
+                Outcome::Rejected
+            } else {
+                Outcome::Ok
+            };
+            tracing::info!(
+                new = report.new,
+                updated = report.updated,
+                deleted = report.deleted,
+                unchanged = report.unchanged,
+                rejected = report.rejected,
+                pages = report.pages,
+                requests = report.requests,
+                retries = report.retries,
+                "Harvest finished."
+            );
+        }
+        Err(e) => {
+            tracing::error!(error.cause_chain = ?e, error.message = %e, "Harvest failed.");
+            report.outcome = Outcome::Failed;
+            report.error = Some(chain(&e));
+        }
+    }
+    let finished = Datestamp::now().unix();
+    if let Err(e) = store.put_source_run(&source.name, &report.to_run(started_at, finished)) {
+        tracing::error!(error.cause_chain = ?e, error.message = %e, "Failed to record the run.");
+    }
+    if let Err(e) = store.flush() {
+        tracing::error!(error.cause_chain = ?e, error.message = %e, "Failed to flush the store.");
+        report.outcome = Outcome::Failed;
+        report.error.get_or_insert_with(|| chain(&e));
+    }
+    drop(lock);
+    progress.finish(&report);
+    report
+}
+
+/// A date at the provider's granularity.
+fn at_granularity(secs: i64, granularity: Granularity) -> String {
+    let full = Datestamp::from_unix(secs).to_string();
+    match granularity {
+        Granularity::Day => full[..10].to_owned(),
+        Granularity::Second => full,
+    }
+}
+
+fn parse_arg(value: &str) -> Option<i64> {
+    Datestamp::parse_lenient(value).map(Datestamp::unix)
+}
+
+struct SourceCtx<'a> {
+    store: &'a Store,
+    settings: &'a HarvestSettings,
+    source: &'a SourceSettings,
+    options: &'a RunOptions,
+    progress: &'a dyn Progress,
+}
+
+/// What Identify told about the provider.
+struct Provider {
+    granularity: Granularity,
+    response_date: Option<i64>,
+    namespace: String,
+}
+
+fn provider_error(url: &str, response: &Response) -> HarvestError {
+    let e = &response.errors[0];
+    HarvestError::Provider {
+        url: url.to_owned(),
+        code: e.code.clone(),
+        message: e.message.clone(),
+    }
+}
+
+/// Everything the blocking page writer needs.
+struct PageContext {
+    store: Store,
+    key: ListKey,
+    source: String,
+    root_set: SetSpec,
+    base_url: String,
+    prefix: MetadataPrefix,
+    namespace: String,
+    granularity: Granularity,
+    overlap: i64,
+    max_batch: usize,
+    saved: Option<ListState>,
+    fallback_date: i64,
+    until_end: Option<i64>,
+}
+
+/// What writing one page did.
+struct PageResult {
+    outcome: BatchOutcome,
+    deleted: Vec<bool>,
+    rejections: Vec<Rejection>,
+    flight: InFlight,
+    stripped: u64,
+    total: Option<u64>,
+}
+
+impl SourceCtx<'_> {
+    async fn harvest(
+        &self,
+        client: &mut OaiClient,
+        report: &mut SourceReport,
+    ) -> Result<(), HarvestError> {
+        let provider = self.identify(client).await?;
+        let lists: Vec<Option<String>> = if self.source.sets.is_empty() {
+            vec![None]
+        } else {
+            self.source.sets.iter().cloned().map(Some).collect()
+        };
+        for set in lists {
+            self.harvest_list(client, &provider, set, report).await?;
+            if !report.complete {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn identify(&self, client: &mut OaiClient) -> Result<Provider, HarvestError> {
+        let url = client.url(&[("verb", "Identify")]);
+        let identify = client.call(&[("verb", "Identify")]).await?;
+        if !identify.errors.is_empty() {
+            return Err(provider_error(&url, &identify));
+        }
+        let Payload::Identify(info) = &identify.payload else {
+            return Err(HarvestError::Unexpected {
+                url,
+                message: "the Identify response has no <Identify> element".into(),
+            });
+        };
+        // Day granularity is the one every repository must accept (§3.3.2).
+        let granularity = if info.granularity == "YYYY-MM-DDThh:mm:ssZ" {
+            Granularity::Second
+        } else {
+            Granularity::Day
+        };
+        tracing::info!(
+            repository = %info.repository_name,
+            granularity = %info.granularity,
+            earliest_datestamp = %info.earliest_datestamp,
+            deleted_record = %info.deleted_record,
+            compression = ?info.compression,
+            "Identified the provider."
+        );
+        let prefix = self.prefix()?;
+        let namespace = if prefix.as_ref() == "oai_dc" {
+            OAI_DC_NAMESPACE.to_owned()
+        } else {
+            self.register_format(client, &prefix).await?
+        };
+        let root = self.root_set()?;
+        let name = if info.repository_name.is_empty() {
+            self.source.name.clone()
+        } else {
+            format!(
+                "{} (harvested from {})",
+                self.source.name, info.repository_name
+            )
+        };
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.define_set(&root, &name, None))
+            .await
+            .map_err(|e| HarvestError::Task(e.to_string()))??;
+        Ok(Provider {
+            granularity,
+            response_date: identify.response_date.as_deref().and_then(parse_arg),
+            namespace,
+        })
+    }
+
+    fn prefix(&self) -> Result<MetadataPrefix, HarvestError> {
+        MetadataPrefix::parse(&self.source.metadata_prefix).ok_or_else(|| {
+            HarvestError::Unexpected {
+                url: self.source.base_url.clone(),
+                message: format!(
+                    "\"{}\" is not a metadataPrefix",
+                    self.source.metadata_prefix
+                ),
+            }
+        })
+    }
+
+    fn root_set(&self) -> Result<SetSpec, HarvestError> {
+        SetSpec::parse(&format!("source:{}", self.source.name)).ok_or_else(|| {
+            HarvestError::Unexpected {
+                url: self.source.base_url.clone(),
+                message: format!("\"{}\" cannot be a set name", self.source.name),
+            }
+        })
+    }
+
+    /// Learns the schema and namespace of a format other than `oai_dc` and registers it, so
+    /// that ListMetadataFormats lists it.
+    async fn register_format(
+        &self,
+        client: &mut OaiClient,
+        prefix: &MetadataPrefix,
+    ) -> Result<String, HarvestError> {
+        let args = [("verb", "ListMetadataFormats")];
+        let url = client.url(&args);
+        let response = client.call(&args).await?;
+        if !response.errors.is_empty() {
+            return Err(provider_error(&url, &response));
+        }
+        let Payload::Formats(formats) = &response.payload else {
+            return Err(HarvestError::Unexpected {
+                url,
+                message: "the ListMetadataFormats response has no <ListMetadataFormats> element"
+                    .into(),
+            });
+        };
+        let Some(found) = formats.iter().find(|f| f.prefix == prefix.as_ref()) else {
+            return Err(HarvestError::Provider {
+                url,
+                code: "cannotDisseminateFormat".into(),
+                message: format!("the provider does not list the metadata format \"{prefix}\""),
+            });
+        };
+        let format = MetadataFormat {
+            prefix: prefix.clone(),
+            schema: found.schema.clone(),
+            namespace: found.namespace.clone(),
+        };
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.register_format(&format))
+            .await
+            .map_err(|e| HarvestError::Task(e.to_string()))??;
+        Ok(found.namespace.clone())
+    }
+
+    /// Harvests one list (the repository, or one set) to its end.
+    #[allow(clippy::too_many_lines)]
+    async fn harvest_list(
+        &self,
+        client: &mut OaiClient,
+        provider: &Provider,
+        set: Option<String>,
+        report: &mut SourceReport,
+    ) -> Result<(), HarvestError> {
+        let g = provider.granularity;
+        let overlap = i64::try_from(self.settings.overlap_secs).unwrap_or(i64::MAX / 4);
+        let key = ListKey {
+            source: self.source.name.clone(),
+            prefix: self.source.metadata_prefix.clone(),
+            set: set.clone(),
+        };
+        let store = self.store.clone();
+        let k = key.clone();
+        let saved = tokio::task::spawn_blocking(move || store.list_state(&k))
+            .await
+            .map_err(|e| HarvestError::Task(e.to_string()))??
+            .filter(|s| s.base_url == self.source.base_url);
+        let window = self.options.window;
+        let explicit = window.from.is_some() || window.until.is_some();
+        let resume = saved
+            .as_ref()
+            .and_then(|s| s.in_flight.clone())
+            .filter(|f| !self.options.full && !explicit && !f.token.is_empty());
+        let mut flight = if let Some(f) = &resume {
+            f.clone()
+        } else {
+            let from = match window.from {
+                Some(d) => Some(at_granularity(d.start.unix(), g)),
+                None if self.options.full => None,
+                None => saved.as_ref().and_then(|s| s.next_from.clone()),
+            }
+            .or_else(|| {
+                self.source
+                    .from
+                    .as_deref()
+                    .and_then(DateArgument::parse)
+                    .map(|d| at_granularity(d.start.unix(), g))
+            });
+            InFlight {
+                from,
+                until: window.until.map(|d| at_granularity(d.end.unix(), g)),
+                sorted: true,
+                ..InFlight::default()
+            }
+        };
+        if resume.is_some() {
+            report.resumed = true;
+            tracing::info!(set = ?set, pages = flight.pages, "Resuming the list from its checkpointed resumption token.");
+        }
+        let ctx = Arc::new(PageContext {
+            store: self.store.clone(),
+            key,
+            source: self.source.name.clone(),
+            root_set: self.root_set()?,
+            base_url: self.source.base_url.clone(),
+            prefix: self.prefix()?,
+            namespace: provider.namespace.clone(),
+            granularity: g,
+            overlap,
+            max_batch: self.settings.max_batch,
+            saved,
+            fallback_date: provider
+                .response_date
+                .unwrap_or_else(|| Datestamp::now().unix()),
+            until_end: flight
+                .until
+                .as_deref()
+                .and_then(DateArgument::parse)
+                .map(|d| d.end.unix()),
+        });
+        let mut token: Option<String> = resume.map(|f| f.token);
+        let mut request_from = flight.from.clone();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut pending: Option<JoinHandle<Result<PageResult, HarvestError>>> = None;
+        let mut pages_this_run = 0u64;
+        let mut restarts_without_progress = 0u32;
+        loop {
+            let mut args: Vec<(&str, &str)> = vec![("verb", "ListRecords")];
+            if let Some(t) = &token {
+                args.push(("resumptionToken", t));
+            } else {
+                args.push(("metadataPrefix", &self.source.metadata_prefix));
+                if let Some(f) = &request_from {
+                    args.push(("from", f));
+                }
+                if let Some(u) = &flight.until {
+                    args.push(("until", u));
+                }
+                if let Some(s) = &set {
+                    args.push(("set", s));
+                }
+            }
+            let url = client.url(&args);
+            let fetched = client.call(&args).await;
+            // The previous page must be committed before this one is looked at.
+            let settled = self.settle(&mut pending, &mut flight, report).await;
+            let response = fetched?;
+            settled?;
+            let mut end_of_list = false;
+            if !response.errors.is_empty() {
+                let has = |code: &str| response.errors.iter().any(|e| e.code == code);
+                if has("noRecordsMatch") {
+                    // An empty list (§3.6): success with zero records. Zenodo sends it with 422.
+                    end_of_list = true;
+                } else if has("badResumptionToken") && token.is_some() {
+                    restarts_without_progress += 1;
+                    if restarts_without_progress > MAX_RESTARTS_WITHOUT_PROGRESS {
+                        return Err(HarvestError::TooManyRestarts {
+                            url,
+                            restarts: restarts_without_progress - 1,
+                        });
+                    }
+                    flight.restarts += 1;
+                    report.restarts += 1;
+                    request_from = restart_from(&flight, g, overlap);
+                    tracing::warn!(
+                        from = ?request_from,
+                        sorted = flight.sorted,
+                        "The provider refused the resumption token (expired?): restarting the list."
+                    );
+                    token = None;
+                    seen.clear();
+                    continue;
+                } else {
+                    return Err(provider_error(&url, &response));
+                }
+            } else if response.verb != Some(Verb::ListRecords) {
+                return Err(HarvestError::Unexpected {
+                    url,
+                    message: "the response has no <ListRecords> element".into(),
+                });
+            } else if token.is_some() {
+                // A token was honoured: the list moves on (tokens that expire now and then
+                // during a long harvest are not a reason to give up).
+                restarts_without_progress = 0;
+            }
+            let next = if end_of_list {
+                None
+            } else {
+                response
+                    .token
+                    .as_ref()
+                    .map(|t| t.value.clone())
+                    .filter(|v| !v.is_empty())
+            };
+            if let Some(t) = &next {
+                if token.as_deref() == Some(t.as_str()) || !seen.insert(t.clone()) {
+                    return Err(HarvestError::LoopingToken {
+                        url,
+                        token: t.clone(),
+                    });
+                }
+            }
+            if flight.first_response_date.is_none() {
+                flight.first_response_date = Some(
+                    response
+                        .response_date
+                        .as_deref()
+                        .and_then(parse_arg)
+                        .unwrap_or(ctx.fallback_date),
+                );
+            }
+            let page_ctx = Arc::clone(&ctx);
+            let page_flight = flight.clone();
+            let page_next = next.clone();
+            let span = tracing::debug_span!("page", n = flight.pages + 1);
+            pending = Some(tokio::task::spawn_blocking(move || {
+                let _entered = span.enter();
+                write_page(&page_ctx, response, page_flight, page_next)
+            }));
+            pages_this_run += 1;
+            match next {
+                None => break,
+                Some(t) => {
+                    token = Some(t);
+                    if self.options.max_pages.is_some_and(|m| pages_this_run >= m) {
+                        report.complete = false;
+                        break;
+                    }
+                }
+            }
+        }
+        self.settle(&mut pending, &mut flight, report)
+            .await
+            .map(|_| ())
+    }
+
+    /// Waits for the page being written, if any, and counts it; true when there was one.
+    async fn settle(
+        &self,
+        pending: &mut Option<JoinHandle<Result<PageResult, HarvestError>>>,
+        flight: &mut InFlight,
+        report: &mut SourceReport,
+    ) -> Result<bool, HarvestError> {
+        let Some(handle) = pending.take() else {
+            return Ok(false);
+        };
+        let page = handle
+            .await
+            .map_err(|e| HarvestError::Task(e.to_string()))??;
+        report.count(&page.outcome, &page.deleted);
+        for r in page.rejections {
+            tracing::warn!(identifier = %r.identifier, reason = %r.reason, "Record rejected.");
+            report.reject(&r.identifier, r.reason);
+        }
+        report.pages += 1;
+        report.stripped_characters += page.stripped;
+        *flight = page.flight;
+        let handled =
+            report.new + report.updated + report.deleted + report.unchanged + report.rejected;
+        self.progress.page(&self.source.name, handled, page.total);
+        Ok(true)
+    }
+}
+
+/// Where a list restarts after badResumptionToken: the last committed datestamp minus the
+/// overlap when the list came in datestamp order so far, else the list's own `from`.
+fn restart_from(flight: &InFlight, g: Granularity, overlap: i64) -> Option<String> {
+    match (flight.sorted, flight.last_datestamp) {
+        (true, Some(last)) => Some(at_granularity(last.saturating_sub(overlap), g)),
+        _ => flight.from.clone(),
+    }
+}
+
+impl PageContext {
+    /// The state of the list once complete: the next `from` is the first responseDate of this
+    /// run (or `until`, if earlier) minus the overlap — unless this run started later than
+    /// the saved `from`, which would leave a gap.
+    fn completed_state(&self, flight: &InFlight) -> ListState {
+        let saved_from = self.saved.as_ref().and_then(|s| s.next_from.clone());
+        let first = flight.first_response_date.unwrap_or(self.fallback_date);
+        let reached = self
+            .until_end
+            .map_or(first, |u| u.min(first))
+            .saturating_sub(self.overlap);
+        let run_from = flight.from.as_deref().and_then(parse_arg);
+        let next_from = match (saved_from.as_deref().and_then(parse_arg), run_from) {
+            (Some(saved), Some(from)) if from > saved => saved_from,
+            (Some(saved), _) if saved > reached => saved_from,
+            _ => Some(at_granularity(reached, self.granularity)),
+        };
+        ListState {
+            base_url: self.base_url.clone(),
+            next_from,
+            last_completed: Some(Datestamp::now().unix()),
+            in_flight: None,
+        }
+    }
+
+    fn in_flight_state(&self, flight: InFlight) -> ListState {
+        ListState {
+            base_url: self.base_url.clone(),
+            next_from: self.saved.as_ref().and_then(|s| s.next_from.clone()),
+            last_completed: self.saved.as_ref().and_then(|s| s.last_completed),
+            in_flight: Some(flight),
+        }
+    }
+}
+
+/// The local setSpec of an upstream one: `source:<name>:<upstream>`. Characters a setSpec
+/// cannot hold become `_` and empty parts are dropped, so the result is always valid.
+pub fn local_set(source: &str, upstream: &str) -> Option<SetSpec> {
+    let parts: Vec<String> = upstream
+        .split(':')
+        .map(|part| {
+            part.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "-_.!~*'()".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect::<String>()
+        })
+        .filter(|p| !p.is_empty())
+        .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    SetSpec::parse(&format!("source:{source}:{}", parts.join(":")))
+}
+
+/// Turns one harvested record into what the store writes; `Err(reason)` rejects it.
+fn convert(
+    ctx: &PageContext,
+    response: &Response,
+    record: Record,
+) -> Result<(HarvestedRecord, Datestamp), String> {
+    let h = &record.header;
+    let Some(identifier) = OaiIdentifier::parse(&h.identifier) else {
+        return Err(format!("\"{}\" is not a valid identifier", h.identifier));
+    };
+    let Some(datestamp) = Datestamp::parse_lenient(&h.datestamp) else {
+        return Err(format!("datestamp \"{}\" is not a date", h.datestamp));
+    };
+    let mut sets = vec![ctx.root_set.clone()];
+    for s in &h.set_specs {
+        if let Some(local) = local_set(&ctx.source, s) {
+            if !sets.contains(&local) {
+                sets.push(local);
+            }
+        }
+    }
+    let mut input = RecordInput {
+        identifier,
+        datestamp: None,
+        sets,
+        deleted: h.deleted,
+        dc: None,
+        other_formats: Vec::new(),
+        about: Vec::new(),
+        local_fields: Vec::new(),
+    };
+    let mut provenance = None;
+    if !h.deleted {
+        let Some(metadata) = record.metadata else {
+            return Err("the record is not deleted but has no metadata".into());
+        };
+        let namespace = if ctx.prefix.as_ref() == "oai_dc" {
+            let Some(dc) = metadata.dc else {
+                return Err("the metadata is not an <oai_dc:dc> element".into());
+            };
+            input.dc = Some(dc);
+            OAI_DC_NAMESPACE.to_owned()
+        } else {
+            input
+                .other_formats
+                .push((ctx.prefix.clone(), response.element_xml(&metadata.element)));
+            metadata
+                .element
+                .namespace
+                .clone()
+                .unwrap_or_else(|| ctx.namespace.clone())
+        };
+        let nested = record
+            .about
+            .iter()
+            .find_map(|a| a.origin.as_ref())
+            .map(|e| response.element_xml(e));
+        provenance = Some(provenance_xml(&Origin {
+            base_url: &ctx.base_url,
+            identifier: &h.identifier,
+            datestamp: &h.datestamp,
+            metadata_namespace: &namespace,
+            altered: record.stripped_characters > 0,
+            nested: nested.as_deref(),
+        }));
+        for about in &record.about {
+            if about.element.namespace.as_deref() != Some(PROVENANCE_NAMESPACE) {
+                input.about.push(response.element_xml(&about.element));
+            }
+        }
+    }
+    Ok((HarvestedRecord { input, provenance }, datestamp))
+}
+
+/// Converts and writes one page with the list's next state (blocking).
+fn write_page(
+    ctx: &PageContext,
+    mut response: Response,
+    mut flight: InFlight,
+    next: Option<String>,
+) -> Result<PageResult, HarvestError> {
+    let before = flight.clone();
+    let records = match std::mem::replace(&mut response.payload, Payload::None) {
+        Payload::Records(r) => r,
+        _ => Vec::new(),
+    };
+    let mut inputs = Vec::with_capacity(records.len());
+    let mut rejections = Vec::new();
+    for record in records {
+        let identifier = record.header.identifier.clone();
+        match convert(ctx, &response, record) {
+            Ok((input, datestamp)) => {
+                let d = datestamp.unix();
+                if flight.last_datestamp.is_some_and(|last| d < last) {
+                    flight.sorted = false;
+                }
+                flight.last_datestamp = Some(flight.last_datestamp.map_or(d, |last| last.max(d)));
+                inputs.push(input);
+            }
+            Err(reason) => rejections.push(Rejection { identifier, reason }),
+        }
+    }
+    flight.pages += 1;
+    flight.records += inputs.len() as u64;
+    let state = match &next {
+        Some(t) => ctx.in_flight_state(InFlight {
+            token: t.clone(),
+            ..flight.clone()
+        }),
+        None => ctx.completed_state(&flight),
+    };
+    // A page larger than a batch is written in several transactions; only the last one moves
+    // the checkpoint, so an interruption in between makes the page be fetched again.
+    let previous_state = if before.token.is_empty() {
+        ListState {
+            in_flight: None,
+            ..ctx.in_flight_state(before)
+        }
+    } else {
+        ctx.in_flight_state(before)
+    };
+    let deleted: Vec<bool> = inputs
+        .iter()
+        .map(|r: &HarvestedRecord| r.input.deleted)
+        .collect();
+    let mut outcome = BatchOutcome::default();
+    let mut rest = inputs;
+    loop {
+        let tail = if rest.len() > ctx.max_batch {
+            rest.split_off(ctx.max_batch)
+        } else {
+            Vec::new()
+        };
+        let last = tail.is_empty();
+        let written = ctx.store.put_harvest_page(
+            rest,
+            &ctx.key,
+            if last { &state } else { &previous_state },
+        )?;
+        outcome.outcomes.extend(written.outcomes);
+        outcome.stripped_characters += written.stripped_characters;
+        if last {
+            break;
+        }
+        rest = tail;
+    }
+    tracing::debug!(
+        records = deleted.len(),
+        rejected = rejections.len(),
+        more = next.is_some(),
+        "Page committed."
+    );
+    Ok(PageResult {
+        outcome,
+        deleted,
+        rejections,
+        flight: InFlight {
+            token: next.unwrap_or_default(),
+            ..flight
+        },
+        stripped: response.stripped_characters as u64,
+        total: response.token.as_ref().and_then(|t| t.complete_list_size),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_setspecs_go_beneath_the_source_set_and_stay_valid() {
+        assert_eq!(
+            local_set("zenodo", "user-foo").unwrap().as_ref(),
+            "source:zenodo:user-foo"
+        );
+        assert_eq!(
+            local_set("arxiv", "physics:astro-ph").unwrap().as_ref(),
+            "source:arxiv:physics:astro-ph"
+        );
+        assert_eq!(
+            local_set("x", "a b::c/d").unwrap().as_ref(),
+            "source:x:a_b:c_d"
+        );
+        assert_eq!(local_set("x", ":"), None);
+    }
+
+    #[test]
+    fn ad_hoc_sources_are_named_after_the_host() {
+        assert_eq!(name_from_url("https://zenodo.org/oai2d"), "zenodo.org");
+        assert_eq!(
+            name_from_url("http://user:pw@127.0.0.1:8080/oai?x=1"),
+            "127.0.0.1"
+        );
+        assert_eq!(name_from_url("garbage"), "garbage");
+    }
+
+    #[test]
+    fn a_plan_needs_known_sources_and_sane_flags() {
+        let configured = vec![
+            SourceSettings::new("a", "http://a/oai"),
+            SourceSettings::new("b", "http://b/oai"),
+        ];
+        let spec = |f: fn(&mut HarvestSpec)| {
+            let mut s = HarvestSpec::default();
+            f(&mut s);
+            s.plan(&configured)
+        };
+        assert_eq!(spec(|s| s.all = true).unwrap().sources.len(), 2);
+        assert_eq!(
+            spec(|s| s.names = vec!["b".into(), "b".into()])
+                .unwrap()
+                .sources
+                .len(),
+            1
+        );
+        assert!(spec(|_| {}).is_err());
+        assert!(spec(|s| s.names = vec!["c".into()]).is_err());
+        assert!(spec(|s| {
+            s.all = true;
+            s.from = Some("2020-13-01".into());
+        })
+        .is_err());
+        let adhoc = spec(|s| {
+            s.url = Some("https://zenodo.org/oai2d".into());
+            s.sets = vec!["user-rdmo".into()];
+            s.prefix = Some("datacite".into());
+        })
+        .unwrap();
+        assert_eq!(adhoc.sources[0].name, "zenodo.org");
+        assert_eq!(adhoc.sources[0].sets, ["user-rdmo"]);
+        assert_eq!(adhoc.sources[0].metadata_prefix, "datacite");
+    }
+
+    #[test]
+    fn dates_are_sent_at_the_provider_granularity() {
+        assert_eq!(
+            at_granularity(1_577_836_799, Granularity::Day),
+            "2019-12-31"
+        );
+        assert_eq!(
+            at_granularity(1_577_836_799, Granularity::Second),
+            "2019-12-31T23:59:59Z"
+        );
+    }
+
+    #[test]
+    fn an_expired_list_restarts_from_the_last_datestamp_only_when_it_came_in_order() {
+        let mut f = InFlight {
+            from: Some("2000-01-01".into()),
+            sorted: true,
+            last_datestamp: Some(1_577_836_800),
+            ..InFlight::default()
+        };
+        assert_eq!(
+            restart_from(&f, Granularity::Second, 60).as_deref(),
+            Some("2019-12-31T23:59:00Z")
+        );
+        f.sorted = false;
+        assert_eq!(
+            restart_from(&f, Granularity::Second, 60).as_deref(),
+            Some("2000-01-01")
+        );
+    }
+
+    fn page_ctx(saved_from: Option<&str>, until_end: Option<i64>) -> PageContext {
+        PageContext {
+            store: Store::temporary().unwrap(),
+            key: ListKey {
+                source: "s".into(),
+                prefix: "oai_dc".into(),
+                set: None,
+            },
+            source: "s".into(),
+            root_set: SetSpec::parse("source:s").unwrap(),
+            base_url: "http://s/oai".into(),
+            prefix: MetadataPrefix::oai_dc(),
+            namespace: OAI_DC_NAMESPACE.into(),
+            granularity: Granularity::Second,
+            overlap: 60,
+            max_batch: 10,
+            saved: saved_from.map(|f| ListState {
+                next_from: Some(f.into()),
+                ..ListState::default()
+            }),
+            fallback_date: 0,
+            until_end,
+        }
+    }
+
+    #[test]
+    fn the_next_from_is_the_first_response_date_minus_the_overlap_and_never_leaves_a_gap() {
+        let flight = |from: Option<&str>| InFlight {
+            from: from.map(str::to_owned),
+            first_response_date: Some(1_600_000_000),
+            ..InFlight::default()
+        };
+        let next = |ctx: &PageContext, f: &InFlight| ctx.completed_state(f).next_from.unwrap();
+        assert_eq!(
+            next(&page_ctx(None, None), &flight(None)),
+            "2020-09-13T12:25:40Z"
+        );
+        // Until earlier than the response: the next run continues from until.
+        assert_eq!(
+            next(&page_ctx(None, Some(1_500_000_000)), &flight(None)),
+            "2017-07-14T02:39:00Z"
+        );
+        // A run that started after the saved from must not move it forward.
+        let ctx = page_ctx(Some("2010-01-01T00:00:00Z"), None);
+        assert_eq!(
+            next(&ctx, &flight(Some("2015-01-01"))),
+            "2010-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            next(&ctx, &flight(Some("2009-01-01"))),
+            "2020-09-13T12:25:40Z"
+        );
+    }
+}

@@ -1,0 +1,1620 @@
+//! The harvester against mock providers (wiremock) serving real captured responses
+//! (`tests/fixtures/oai/`, see its README) and every fault it must survive; the binary's exit
+//! codes; and the hand-over of harvests and imports to a running server's admin API.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use moisson::dc::xml::{read_oai_dc, DC_NAMESPACE, OAI_DC_NAMESPACE};
+use moisson::dc::DcElement;
+use moisson::harvester::config::{HarvestSettings, SourceSettings};
+use moisson::harvester::lock::SourceLock;
+use moisson::harvester::{self, NoProgress, Outcome, RunOptions, SourceReport, Window};
+use moisson::protocol::DateArgument;
+use moisson::store::harvest_state::ListKey;
+use moisson::store::Store;
+use wiremock::matchers::{header, header_regex, method, path, query_param, query_param_is_missing};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::*;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers shared with roundtrip.rs
+
+/// A fixture of `tests/fixtures/oai/`.
+pub fn fixture(name: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/oai")
+        .join(name);
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("Failed to read fixture {}: {e}", p.display()))
+}
+
+/// Settings that keep retries fast.
+pub fn fast_settings() -> HarvestSettings {
+    HarvestSettings {
+        retries: 3,
+        backoff_base_ms: 10,
+        backoff_cap_ms: 40,
+        retry_after_floor_ms: 0,
+        retry_after_cap_ms: 5_000,
+        connect_timeout_secs: 2,
+        read_timeout_secs: 5,
+        request_timeout_secs: 10,
+        ..HarvestSettings::default()
+    }
+}
+
+/// Harvests one source with the library, as `moisson harvest` does.
+pub async fn harvest_with(
+    store: &Store,
+    settings: &HarvestSettings,
+    source: &SourceSettings,
+    options: RunOptions,
+) -> SourceReport {
+    harvester::harvest_source(store, settings, source, &options, &NoProgress).await
+}
+
+fn upstream(server: &MockServer) -> SourceSettings {
+    SourceSettings::new("up", format!("{}/oai", server.uri()))
+}
+
+async fn harvest(store: &Store, server: &MockServer) -> SourceReport {
+    harvest_with(
+        store,
+        &fast_settings(),
+        &upstream(server),
+        RunOptions::default(),
+    )
+    .await
+}
+
+fn xml(body: impl Into<String>) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_raw(body.into().into_bytes(), "text/xml; charset=UTF-8")
+}
+
+/// Identify: the NSDL capture (second granularity, deletedRecord no), or day granularity.
+async fn mount_identify(server: &MockServer, day_granularity: bool) {
+    let mut body = fixture("nsdl/identify.xml");
+    if day_granularity {
+        body = body.replace(
+            "<granularity>YYYY-MM-DDThh:mm:ssZ</granularity>",
+            "<granularity>YYYY-MM-DD</granularity>",
+        );
+    }
+    Mock::given(method("GET"))
+        .and(path("/oai"))
+        .and(query_param("verb", "Identify"))
+        .respond_with(xml(body))
+        .named("Identify")
+        .mount(server)
+        .await;
+}
+
+fn between<'a>(s: &'a str, open: &str, close: &str) -> &'a str {
+    let start = s.find(open).map_or(0, |i| i + open.len());
+    let end = s[start..].find(close).map_or(s.len(), |i| i + start);
+    &s[start..end]
+}
+
+/// A ListIdentifiers capture turned into the ListRecords page the same provider would send:
+/// each header gets a small `oai_dc` payload (deleted ones stay bare). Namespaces the capture
+/// declares on its root (Tethys does) are not declared again.
+pub fn identifiers_to_records(capture: &str) -> String {
+    let declared = capture.contains("xmlns:oai_dc=");
+    let capture = capture.replace("ListIdentifiers", "ListRecords");
+    let mut out = String::new();
+    let mut rest = capture.as_str();
+    while let Some(start) = rest.find("<header") {
+        out.push_str(&rest[..start]);
+        let end =
+            rest[start..].find("</header>").expect("a closed header") + start + "</header>".len();
+        let header = &rest[start..end];
+        out.push_str("<record>");
+        out.push_str(header);
+        if !header.contains("status=\"deleted\"") {
+            let id = between(header, "<identifier>", "</identifier>");
+            let ns = if declared {
+                String::new()
+            } else {
+                format!(" xmlns:oai_dc=\"{OAI_DC_NAMESPACE}\" xmlns:dc=\"{DC_NAMESPACE}\"")
+            };
+            let _ = write!(
+                out,
+                "<metadata><oai_dc:dc{ns}><dc:title>Title of {id}</dc:title><dc:creator>Crawford, Jo</dc:creator></oai_dc:dc></metadata>"
+            );
+        }
+        out.push_str("</record>");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A GetRecord capture turned into a one-record ListRecords page.
+pub fn get_record_to_list(capture: &str) -> String {
+    capture
+        .replace("<GetRecord>", "<ListRecords>")
+        .replace("</GetRecord>", "</ListRecords>")
+        .replace("verb=\"GetRecord\"", "verb=\"ListRecords\"")
+}
+
+/// A synthetic ListRecords page: one `oai_dc` record per (identifier, title).
+fn page(records: &[(&str, &str)], token: Option<&str>) -> String {
+    let mut body = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<OAI-PMH xmlns=\"http://www.openarchives.org/OAI/2.0/\">\
+         <responseDate>2024-05-01T10:00:00Z</responseDate><request verb=\"ListRecords\">http://up/oai</request><ListRecords>",
+    );
+    for (i, (id, title)) in records.iter().enumerate() {
+        let _ = write!(
+            body,
+            "<record><header><identifier>{id}</identifier><datestamp>2023-01-01T00:00:{i:02}Z</datestamp></header>\
+             <metadata><oai_dc:dc xmlns:oai_dc=\"{OAI_DC_NAMESPACE}\" xmlns:dc=\"{DC_NAMESPACE}\"><dc:title>{title}</dc:title></oai_dc:dc></metadata></record>"
+        );
+    }
+    if let Some(t) = token {
+        let _ = write!(
+            body,
+            "<resumptionToken completeListSize=\"9\">{t}</resumptionToken>"
+        );
+    }
+    body.push_str("</ListRecords></OAI-PMH>\n");
+    body
+}
+
+fn first_list_request() -> wiremock::MockBuilder {
+    Mock::given(method("GET"))
+        .and(path("/oai"))
+        .and(query_param("verb", "ListRecords"))
+        .and(query_param("metadataPrefix", "oai_dc"))
+        .and(query_param_is_missing("resumptionToken"))
+}
+
+fn token_request(token: &str) -> wiremock::MockBuilder {
+    Mock::given(method("GET"))
+        .and(path("/oai"))
+        .and(query_param("verb", "ListRecords"))
+        .and(query_param("resumptionToken", token))
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("gzip")
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gzip is needed by this test.");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = bytes.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out.stdout
+}
+
+fn title(store: &Store, id: &str) -> String {
+    store.dc(id).unwrap().unwrap().get(DcElement::Title)[0]
+        .value
+        .clone()
+}
+
+fn sets(store: &Store, id: &str) -> Vec<String> {
+    store.get(id).unwrap().unwrap().sets
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real captures
+
+#[tokio::test]
+async fn a_dspace_record_keeps_its_identifier_and_sets_and_is_served_with_a_provenance() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    let capture = fixture("dspace/conicet-dspace7-getrecord-oai_dc.xml");
+    first_list_request()
+        .respond_with(xml(get_record_to_list(&capture)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let report = harvest(&store, &server).await;
+    assert_eq!(report.outcome, Outcome::Ok, "{report}");
+    assert_eq!((report.new, report.pages, report.requests), (1, 1, 2));
+
+    let id = "oai:ri.conicet.gov.ar:11336/149241";
+    assert_eq!(
+        sets(&store, id),
+        [
+            "source:up",
+            "source:up:com_11336_345",
+            "source:up:com_11336_332",
+            "source:up:col_11336_90201",
+            "source:up:snrd"
+        ]
+    );
+    let upstream_dc = read_oai_dc(&capture).unwrap();
+    assert_eq!(store.dc(id).unwrap().unwrap(), upstream_dc);
+
+    // Re-exposed by our own server: valid against the schemas, provenance included.
+    let app = spawn_app_with(store, |_| {}).await;
+    let body = app
+        .oai(&format!(
+            "verb=GetRecord&metadataPrefix=oai_dc&identifier={}",
+            urlencode(id)
+        ))
+        .await;
+    assert_eq!(texts(&body, "baseURL"), [format!("{}/oai", server.uri())]);
+    // The header's datestamp is local; the provenance keeps the upstream one.
+    assert_eq!(texts(&body, "datestamp")[1], "2021-12-23T16:03:17Z");
+    assert_eq!(texts(&body, "metadataNamespace"), [OAI_DC_NAMESPACE]);
+    assert_eq!(
+        attrs(&body, "originDescription", "altered"),
+        [Some("false".to_owned())]
+    );
+    let sets = app.oai("verb=ListSets").await;
+    assert!(texts(&sets, "setSpec").contains(&"source:up:snrd".to_owned()));
+}
+
+#[tokio::test]
+async fn an_hdl_identifier_and_an_arxiv_day_datestamp_are_kept_as_the_provider_wrote_them() {
+    let server = MockServer::start().await;
+    mount_identify(&server, true).await;
+    let eur = get_record_to_list(&fixture("dspace/eur-2003-getrecord.xml"));
+    let arxiv = get_record_to_list(&fixture("arxiv/getrecord-oai_dc.xml"));
+    // One page with both records: the arXiv <record> spliced into the EUR page.
+    let arxiv_record = format!(
+        "<record>{}</record>",
+        between(&arxiv, "<record>", "</record>")
+    );
+    let both = eur.replacen(
+        "</ListRecords>",
+        &format!("{arxiv_record}</ListRecords>"),
+        1,
+    );
+    first_list_request()
+        .respond_with(xml(both))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let report = harvest(&store, &server).await;
+    assert_eq!((report.outcome, report.new), (Outcome::Ok, 2), "{report}");
+    assert!(store.get("hdl:1765/315").unwrap().is_some());
+    assert_eq!(sets(&store, "hdl:1765/315"), ["source:up", "source:up:2:7"]);
+    let rendered = String::from_utf8(
+        store
+            .rendered("oai:arXiv.org:1507.03011", "oai_dc")
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        rendered.contains("<datestamp>2015-07-14</datestamp>"),
+        "{rendered}"
+    );
+    assert!(
+        title(&store, "oai:arXiv.org:1507.03011").starts_with("The Distribution of Star Formation")
+    );
+}
+
+#[tokio::test]
+async fn tethys_three_page_chain_is_followed_to_the_page_without_a_token() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .respond_with(xml(identifiers_to_records(&fixture(
+            "tethys/listidentifiers-page1.xml",
+        ))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    token_request("177435831000000")
+        .respond_with(xml(identifiers_to_records(&fixture(
+            "tethys/listidentifiers-page2.xml",
+        ))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    token_request("177435832000000")
+        .respond_with(xml(identifiers_to_records(&fixture(
+            "tethys/listidentifiers-page3-no-token.xml",
+        ))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let report = harvest(&store, &server).await;
+    assert_eq!(report.outcome, Outcome::Ok, "{report}");
+    assert_eq!(
+        (report.new, report.pages, report.requests, report.retries),
+        (9, 3, 4, 0)
+    );
+    for i in 1..=9 {
+        assert_eq!(
+            title(&store, &format!("oai:tethys.at:{i}")),
+            format!("Title of oai:tethys.at:{i}")
+        );
+    }
+    assert!(sets(&store, "oai:tethys.at:5").contains(&"source:up:data-type:monitoring".to_owned()));
+    let state = store
+        .list_state(&ListKey {
+            source: "up".into(),
+            prefix: "oai_dc".into(),
+            set: None,
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.in_flight, None);
+    // responseDate of the first page, 2026-03-24T14:18:29Z, minus the 60 s overlap.
+    assert_eq!(state.next_from.as_deref(), Some("2026-03-24T14:17:29Z"));
+}
+
+#[tokio::test]
+async fn a_zenodo_deleted_header_becomes_a_tombstone() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    let store = Store::temporary().unwrap();
+    // The record existed before: it was harvested earlier.
+    seed(
+        &store,
+        &[r#"{"id":"oai:zenodo.org:8435696","dc":{"title":["Old"]}}"#],
+    );
+    first_list_request()
+        .respond_with(xml(identifiers_to_records(&fixture(
+            "zenodo/listidentifiers-with-deleted.xml",
+        ))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The capture's token is followed by the end of the list (an empty resumptionToken).
+    let token = between(
+        &fixture("zenodo/listidentifiers-with-deleted.xml"),
+        "completeListSize=\"8084640\">",
+        "</resumptionToken>",
+    )
+    .to_owned();
+    token_request(&token)
+        .respond_with(xml(page(&[], None).replace(
+            "</ListRecords>",
+            "<resumptionToken completeListSize=\"3\" cursor=\"3\"/></ListRecords>",
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let report = harvest(&store, &server).await;
+    assert_eq!(report.outcome, Outcome::Ok, "{report}");
+    assert_eq!((report.new, report.deleted), (2, 1));
+    let tombstone = store.get("oai:zenodo.org:8435696").unwrap().unwrap();
+    assert!(tombstone.deleted);
+    assert_eq!(
+        tombstone.sets,
+        [
+            "source:up",
+            "source:up:user-pyhep2023",
+            "source:up:openaire"
+        ]
+    );
+    let app = spawn_app_with(store, |_| {}).await;
+    let body = app
+        .oai("verb=GetRecord&metadataPrefix=oai_dc&identifier=oai:zenodo.org:8435696")
+        .await;
+    assert_eq!(
+        attrs(&body, "header", "status"),
+        [Some("deleted".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn no_records_match_sent_with_http_422_is_a_successful_empty_harvest() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .respond_with(ResponseTemplate::new(422).set_body_raw(
+            fixture("zenodo/listidentifiers-noRecordsMatch-http422.xml").into_bytes(),
+            "text/xml",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let report = harvest(&store, &server).await;
+    assert_eq!(report.outcome, Outcome::Ok, "{report}");
+    assert_eq!((report.new, report.requests, report.retries), (0, 2, 0));
+    assert!(store.is_empty());
+}
+
+#[tokio::test]
+async fn an_expired_token_restarts_the_list_from_the_last_committed_datestamp_with_overlap() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .and(query_param_is_missing("from"))
+        .respond_with(xml(identifiers_to_records(&fixture(
+            "tethys/listidentifiers-page1.xml",
+        ))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Zenodo's badResumptionToken capture, with its HTTP 422.
+    token_request("177435831000000")
+        .respond_with(ResponseTemplate::new(422).set_body_raw(
+            fixture("zenodo/listidentifiers-badResumptionToken-http422.xml").into_bytes(),
+            "text/xml",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Page 1 came in datestamp order, last 2022-09-08T12:00:00Z: restart one minute before.
+    first_list_request()
+        .and(query_param("from", "2022-09-08T11:59:00Z"))
+        .respond_with(xml(identifiers_to_records(&fixture(
+            "tethys/listidentifiers-page3-no-token.xml",
+        ))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let report = harvest(&store, &server).await;
+    assert_eq!(report.outcome, Outcome::Ok, "{report}");
+    assert_eq!((report.new, report.restarts, report.pages), (6, 1, 2));
+}
+
+#[tokio::test]
+async fn a_list_that_keeps_refusing_its_tokens_fails_after_a_few_restarts() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .respond_with(xml(page(&[("oai:x:1", "a")], Some("T"))))
+        .expect(4)
+        .mount(&server)
+        .await;
+    token_request("T")
+        .respond_with(xml(fixture(
+            "zenodo/listidentifiers-badResumptionToken-http422.xml",
+        )))
+        .expect(4)
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let report = harvest(&store, &server).await;
+    assert_eq!(report.outcome, Outcome::Failed, "{report}");
+    assert!(report.error.unwrap().contains("badResumptionToken"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retries
+
+#[tokio::test]
+async fn arxiv_503_with_retry_after_is_honoured_then_retried() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .respond_with(
+            ResponseTemplate::new(503)
+                .insert_header("Retry-After", "1")
+                .set_body_raw(
+                    fixture("arxiv/listrecords-http503-retry-after.html").into_bytes(),
+                    "text/html",
+                ),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    first_list_request()
+        .respond_with(xml(page(&[("oai:arXiv.org:1", "a")], None)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let started = Instant::now();
+    let report = harvest(&store, &server).await;
+    assert_eq!(report.outcome, Outcome::Ok, "{report}");
+    assert_eq!((report.retries, report.requests, report.new), (1, 3, 1));
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 was not honoured"
+    );
+}
+
+#[tokio::test]
+async fn retry_after_as_an_http_date_is_honoured() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    let at = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(2));
+    first_list_request()
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", at.as_str()))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    first_list_request()
+        .respond_with(xml(page(&[("oai:x:1", "a")], None)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let started = Instant::now();
+    let report = harvest(&Store::temporary().unwrap(), &server).await;
+    assert_eq!(
+        (report.outcome, report.retries),
+        (Outcome::Ok, 1),
+        "{report}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_cap_is_cut_to_the_cap() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "86400"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    first_list_request()
+        .respond_with(xml(page(&[("oai:x:1", "a")], None)))
+        .mount(&server)
+        .await;
+    let settings = HarvestSettings {
+        retry_after_cap_ms: 200,
+        ..fast_settings()
+    };
+    let started = Instant::now();
+    let report = harvest_with(
+        &Store::temporary().unwrap(),
+        &settings,
+        &upstream(&server),
+        RunOptions::default(),
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::Ok, "{report}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn transient_statuses_are_retried_and_other_client_errors_are_not() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    for status in [500, 408, 429, 502] {
+        first_list_request()
+            .respond_with(ResponseTemplate::new(status))
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    first_list_request()
+        .respond_with(xml(page(&[("oai:x:1", "a")], None)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let settings = HarvestSettings {
+        retries: 4,
+        ..fast_settings()
+    };
+    let report = harvest_with(
+        &Store::temporary().unwrap(),
+        &settings,
+        &upstream(&server),
+        RunOptions::default(),
+    )
+    .await;
+    assert_eq!(
+        (report.outcome, report.retries, report.requests),
+        (Outcome::Ok, 4, 6),
+        "{report}"
+    );
+
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .respond_with(ResponseTemplate::new(404))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let report = harvest(&Store::temporary().unwrap(), &server).await;
+    assert_eq!(
+        (report.outcome, report.retries),
+        (Outcome::Failed, 0),
+        "{report}"
+    );
+    assert!(report.error.unwrap().contains("404"));
+}
+
+#[tokio::test]
+async fn the_retries_are_bounded() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .respond_with(ResponseTemplate::new(503))
+        .expect(4)
+        .mount(&server)
+        .await;
+    let report = harvest(&Store::temporary().unwrap(), &server).await;
+    assert_eq!(
+        (report.outcome, report.retries),
+        (Outcome::Failed, 3),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_is_retried() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .respond_with(xml(page(&[("oai:x:1", "a")], None)).set_delay(Duration::from_secs(3)))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    first_list_request()
+        .respond_with(xml(page(&[("oai:x:1", "a")], None)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let settings = HarvestSettings {
+        request_timeout_secs: 1,
+        read_timeout_secs: 1,
+        ..fast_settings()
+    };
+    let report = harvest_with(
+        &Store::temporary().unwrap(),
+        &settings,
+        &upstream(&server),
+        RunOptions::default(),
+    )
+    .await;
+    assert_eq!(
+        (report.outcome, report.retries, report.new),
+        (Outcome::Ok, 1, 1),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_then_reported() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let source = SourceSettings::new("up", format!("http://127.0.0.1:{port}/oai"));
+    let report = harvest_with(
+        &Store::temporary().unwrap(),
+        &fast_settings(),
+        &source,
+        RunOptions::default(),
+    )
+    .await;
+    assert_eq!(
+        (report.outcome, report.requests, report.retries),
+        (Outcome::Failed, 4, 3),
+        "{report}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Untrusted XML
+
+#[tokio::test]
+async fn a_truncated_page_is_retried_and_never_half_committed() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    let p1 = page(&[("oai:x:1", "a"), ("oai:x:2", "b")], Some("T1"));
+    let p2 = page(
+        &[("oai:x:3", "c"), ("oai:x:4", "d"), ("oai:x:5", "e")],
+        None,
+    );
+    first_list_request()
+        .respond_with(xml(p1.clone()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Cut in the middle of the second record of page 2, on every try.
+    let cut = p2.find("oai:x:4").unwrap() + 20;
+    token_request("T1")
+        .respond_with(xml(p2[..cut].to_owned()))
+        .expect(4)
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let report = harvest(&store, &server).await;
+    assert_eq!(
+        (report.outcome, report.new, report.retries),
+        (Outcome::Failed, 2, 3),
+        "{report}"
+    );
+    assert!(
+        report.error.as_deref().unwrap().contains("truncated"),
+        "{:?}",
+        report.error
+    );
+    // Nothing of page 2, and the checkpoint still points at it.
+    assert!(store.get("oai:x:3").unwrap().is_none());
+    let key = ListKey {
+        source: "up".into(),
+        prefix: "oai_dc".into(),
+        set: None,
+    };
+    assert_eq!(
+        store
+            .list_state(&key)
+            .unwrap()
+            .unwrap()
+            .in_flight
+            .unwrap()
+            .token,
+        "T1"
+    );
+
+    // The provider recovers: the next run resumes at page 2.
+    server.reset().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .respond_with(xml(p1))
+        .expect(0)
+        .mount(&server)
+        .await;
+    token_request("T1")
+        .respond_with(xml(p2))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let report = harvest(&store, &server).await;
+    assert_eq!(report.outcome, Outcome::Ok, "{report}");
+    assert!(report.resumed);
+    assert_eq!(report.new, 3);
+    assert_eq!(store.stats().unwrap().records, 5);
+}
+
+#[tokio::test]
+async fn an_html_error_page_served_with_200_is_retried() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(
+                "<!DOCTYPE html><html><body><h1>Database error</h1></body></html>"
+                    .as_bytes()
+                    .to_vec(),
+                "text/html",
+            ),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    first_list_request()
+        .respond_with(xml(page(&[("oai:x:1", "a")], None)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let report = harvest(&Store::temporary().unwrap(), &server).await;
+    assert_eq!(
+        (report.outcome, report.retries, report.new),
+        (Outcome::Ok, 1, 1),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn junk_after_the_root_element_is_retried() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .respond_with(xml(
+            page(&[("oai:x:1", "a")], None) + "<p>Powered by PHP</p>"
+        ))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    first_list_request()
+        .respond_with(xml(page(&[("oai:x:1", "a")], None)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let report = harvest(&Store::temporary().unwrap(), &server).await;
+    assert_eq!(
+        (report.outcome, report.retries, report.new),
+        (Outcome::Ok, 1, 1),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_over_the_size_cap_is_refused_gzip_bombs_included() {
+    let big_title = "x".repeat(3 * 1024 * 1024);
+    let big = page(&[("oai:x:1", big_title.as_str())], None);
+    let settings = HarvestSettings {
+        max_body_mib: 1,
+        retries: 1,
+        ..fast_settings()
+    };
+    for compressed in [false, true] {
+        let server = MockServer::start().await;
+        mount_identify(&server, false).await;
+        let response = if compressed {
+            let bomb = gzip(big.as_bytes());
+            assert!(bomb.len() < 64 * 1024, "the bomb is small on the wire");
+            ResponseTemplate::new(200)
+                .insert_header("Content-Encoding", "gzip")
+                .set_body_raw(bomb, "text/xml")
+        } else {
+            xml(big.clone())
+        };
+        first_list_request()
+            .respond_with(response)
+            .expect(2)
+            .mount(&server)
+            .await;
+        let store = Store::temporary().unwrap();
+        let report =
+            harvest_with(&store, &settings, &upstream(&server), RunOptions::default()).await;
+        assert_eq!(
+            (report.outcome, report.retries),
+            (Outcome::Failed, 1),
+            "{report}"
+        );
+        assert!(report.error.unwrap().contains("larger than"));
+        assert!(store.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn gzip_and_deflate_responses_are_decoded() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    let body = identifiers_to_records(&fixture("tethys/listidentifiers-page3-no-token.xml"));
+    first_list_request()
+        .and(header_regex("accept-encoding", "gzip"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("Content-Encoding", "gzip")
+                .set_body_raw(gzip(body.as_bytes()), "text/xml"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let report = harvest(&Store::temporary().unwrap(), &server).await;
+    assert_eq!((report.outcome, report.new), (Outcome::Ok, 3), "{report}");
+}
+
+#[tokio::test]
+async fn characters_illegal_in_xml_are_removed_exactly_and_counted() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    let body = page(
+        &[
+            ("oai:x:1", "a\u{1}b\u{B}c&#x1F;d\te\u{FFFD}f\r\ng"),
+            ("oai:x:2", "clean &amp; &#233;"),
+        ],
+        None,
+    );
+    first_list_request()
+        .respond_with(xml(body))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let report = harvest(&store, &server).await;
+    assert_eq!(
+        (report.outcome, report.stripped_characters),
+        (Outcome::Ok, 3),
+        "{report}"
+    );
+    assert_eq!(title(&store, "oai:x:1"), "abcd\te\u{FFFD}f\ng");
+    assert_eq!(title(&store, "oai:x:2"), "clean & é");
+    let r1 = String::from_utf8(store.rendered("oai:x:1", "oai_dc").unwrap().unwrap()).unwrap();
+    assert!(r1.contains("altered=\"true\""), "{r1}");
+    let r2 = String::from_utf8(store.rendered("oai:x:2", "oai_dc").unwrap().unwrap()).unwrap();
+    assert!(r2.contains("altered=\"false\""), "{r2}");
+    let app = spawn_app_with(store, |_| {}).await;
+    app.oai("verb=ListRecords&metadataPrefix=oai_dc").await;
+}
+
+#[tokio::test]
+async fn a_record_without_a_valid_identifier_is_rejected_and_the_others_kept() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    let body = page(&[("not an identifier", "a"), ("oai:x:2", "b")], None).replacen(
+        "</ListRecords>",
+        "<record><header><identifier>oai:x:3</identifier><datestamp>2020-01-01</datestamp></header></record></ListRecords>",
+        1,
+    );
+    first_list_request()
+        .respond_with(xml(body))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let report = harvest(&store, &server).await;
+    assert_eq!(
+        (report.outcome, report.new, report.rejected),
+        (Outcome::Rejected, 1, 2),
+        "{report}"
+    );
+    assert_eq!(report.rejections[0].identifier, "not an identifier");
+    assert!(report.rejections[1].reason.contains("no metadata"));
+}
+
+#[tokio::test]
+async fn a_repeated_resumption_token_stops_the_harvest_with_an_error() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .respond_with(xml(page(&[("oai:x:1", "a")], Some("A"))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    token_request("A")
+        .respond_with(xml(page(&[("oai:x:2", "b")], Some("B"))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    token_request("B")
+        .respond_with(xml(page(&[("oai:x:3", "c")], Some("A"))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let report = harvest(&store, &server).await;
+    assert_eq!(report.outcome, Outcome::Failed, "{report}");
+    assert!(report.error.unwrap().contains("loops"));
+    assert_eq!(report.new, 2);
+}
+
+#[tokio::test]
+async fn every_end_of_list_form_ends_cleanly() {
+    for end in [
+        "<resumptionToken completeListSize=\"2\" cursor=\"1\"/>",
+        "<resumptionToken completeListSize=\"2\" cursor=\"1\">  \n </resumptionToken>",
+        "<resumptionToken></resumptionToken>",
+        "",
+    ] {
+        let server = MockServer::start().await;
+        mount_identify(&server, false).await;
+        first_list_request()
+            .respond_with(xml(page(&[("oai:x:1", "a")], Some("T"))))
+            .expect(1)
+            .mount(&server)
+            .await;
+        token_request("T")
+            .respond_with(xml(page(&[("oai:x:2", "b")], None)
+                .replace("</ListRecords>", &format!("{end}</ListRecords>"))))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let report = harvest(&Store::temporary().unwrap(), &server).await;
+        assert_eq!(
+            (report.outcome, report.new, report.requests),
+            (Outcome::Ok, 2, 3),
+            "{end}: {report}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn provider_errors_other_than_no_records_match_are_reported() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .respond_with(xml(fixture("europeana/error-idDoesNotExist.xml")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let report = harvest(&Store::temporary().unwrap(), &server).await;
+    assert_eq!(
+        (report.outcome, report.retries),
+        (Outcome::Failed, 0),
+        "{report}"
+    );
+    assert!(report.error.unwrap().contains("idDoesNotExist"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formats, politeness, state
+
+#[tokio::test]
+async fn another_format_is_stored_as_harvested_and_listed_by_list_metadata_formats() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    Mock::given(method("GET"))
+        .and(query_param("verb", "ListMetadataFormats"))
+        .respond_with(xml(fixture(
+            "dspace/conicet-dspace7-listmetadataformats.xml",
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The mods prefix is declared on the envelope: the stored payload must declare it itself.
+    let body = "<OAI-PMH xmlns=\"http://www.openarchives.org/OAI/2.0/\" xmlns:mods=\"http://www.loc.gov/mods/v3\">\
+        <responseDate>2024-01-01T00:00:00Z</responseDate><request>http://up/oai</request><ListRecords>\
+        <record><header><identifier>oai:x:1</identifier><datestamp>2023-01-01T00:00:00Z</datestamp></header>\
+        <metadata><mods:mods><mods:titleInfo><mods:title>Une &amp; deux</mods:title></mods:titleInfo></mods:mods></metadata></record>\
+        </ListRecords></OAI-PMH>";
+    Mock::given(method("GET"))
+        .and(query_param("verb", "ListRecords"))
+        .and(query_param("metadataPrefix", "mods"))
+        .respond_with(xml(body))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let source = SourceSettings {
+        metadata_prefix: "mods".into(),
+        ..upstream(&server)
+    };
+    let store = Store::temporary().unwrap();
+    let report = harvest_with(&store, &fast_settings(), &source, RunOptions::default()).await;
+    assert_eq!((report.outcome, report.new), (Outcome::Ok, 1), "{report}");
+    let app = spawn_app_with(store, |_| {}).await;
+    let formats = app.get("verb=ListMetadataFormats").await.body;
+    assert!(
+        texts(&formats, "metadataPrefix").contains(&"mods".to_owned()),
+        "{formats}"
+    );
+    assert!(texts(&formats, "schema")
+        .contains(&"http://www.loc.gov/standards/mods/v3/mods-3-1.xsd".to_owned()));
+    let record = app
+        .get("verb=GetRecord&metadataPrefix=mods&identifier=oai:x:1")
+        .await
+        .body;
+    assert!(
+        record.contains("<mods:mods xmlns:mods=\"http://www.loc.gov/mods/v3\"><mods:titleInfo><mods:title>Une &amp; deux</mods:title>"),
+        "{record}"
+    );
+    assert!(record.contains("<metadataNamespace>http://www.loc.gov/mods/v3</metadataNamespace>"));
+}
+
+#[tokio::test]
+async fn a_format_the_provider_does_not_offer_fails_before_listing() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    Mock::given(query_param("verb", "ListMetadataFormats"))
+        .respond_with(xml(fixture(
+            "dspace/conicet-dspace7-listmetadataformats.xml",
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(query_param("verb", "ListRecords"))
+        .respond_with(xml(""))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let source = SourceSettings {
+        metadata_prefix: "marcxml".into(),
+        ..upstream(&server)
+    };
+    let report = harvest_with(
+        &Store::temporary().unwrap(),
+        &fast_settings(),
+        &source,
+        RunOptions::default(),
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert!(report.error.unwrap().contains("cannotDisseminateFormat"));
+}
+
+#[tokio::test]
+async fn requests_name_moisson_and_its_version_in_the_user_agent() {
+    let server = MockServer::start().await;
+    let ua = format!("moisson/{}", env!("CARGO_PKG_VERSION"));
+    Mock::given(header("user-agent", ua.as_str()))
+        .and(query_param("verb", "Identify"))
+        .respond_with(xml(fixture("nsdl/identify.xml")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    first_list_request()
+        .and(header("user-agent", ua.as_str()))
+        .respond_with(xml(page(&[], None)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let report = harvest(&Store::temporary().unwrap(), &server).await;
+    assert_eq!(report.outcome, Outcome::Ok, "{report}");
+}
+
+#[tokio::test]
+async fn the_per_source_delay_spaces_requests() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .respond_with(xml(page(&[("oai:x:1", "a")], Some("T"))))
+        .mount(&server)
+        .await;
+    token_request("T")
+        .respond_with(xml(page(&[("oai:x:2", "b")], None)))
+        .mount(&server)
+        .await;
+    let source = SourceSettings {
+        delay_ms: Some(300),
+        ..upstream(&server)
+    };
+    let started = Instant::now();
+    let report = harvest_with(
+        &Store::temporary().unwrap(),
+        &fast_settings(),
+        &source,
+        RunOptions::default(),
+    )
+    .await;
+    assert_eq!(
+        (report.outcome, report.requests),
+        (Outcome::Ok, 3),
+        "{report}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn the_next_run_is_incremental_and_leaves_unchanged_records_alone() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    let body = identifiers_to_records(&fixture("tethys/listidentifiers-page3-no-token.xml"));
+    first_list_request()
+        .and(query_param_is_missing("from"))
+        .respond_with(xml(body.clone()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    first_list_request()
+        .and(query_param("from", "2026-03-24T14:17:29Z"))
+        .respond_with(xml(body))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let first = harvest(&store, &server).await;
+    assert_eq!((first.outcome, first.new), (Outcome::Ok, 3), "{first}");
+    let before = store.get("oai:tethys.at:7").unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = harvest(&store, &server).await;
+    assert_eq!(
+        (second.outcome, second.new, second.unchanged),
+        (Outcome::Ok, 0, 3),
+        "{second}"
+    );
+    assert_eq!(
+        store.get("oai:tethys.at:7").unwrap().unwrap(),
+        before,
+        "datestamp and content kept"
+    );
+}
+
+#[tokio::test]
+async fn a_day_granularity_provider_is_asked_with_days() {
+    let server = MockServer::start().await;
+    mount_identify(&server, true).await;
+    let body = identifiers_to_records(&fixture("tethys/listidentifiers-page3-no-token.xml"));
+    first_list_request()
+        .and(query_param("from", "2019-12-31"))
+        .and(query_param("until", "2020-01-02"))
+        .respond_with(xml(body.clone()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    first_list_request()
+        .and(query_param("from", "2026-03-24"))
+        .and(query_param_is_missing("until"))
+        .respond_with(xml(body))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let explicit = RunOptions {
+        window: Window {
+            from: DateArgument::parse("2019-12-31T10:00:00Z"),
+            until: DateArgument::parse("2020-01-02"),
+        },
+        ..RunOptions::default()
+    };
+    let source = SourceSettings {
+        from: Some("2019-12-31".into()),
+        ..upstream(&server)
+    };
+    let report = harvest_with(&store, &fast_settings(), &source, explicit).await;
+    assert_eq!(report.outcome, Outcome::Ok, "{report}");
+    // That run covered the configured first `from` up to `until`: the next one starts there
+    // — here its responseDate is later than until, so until wins, at day granularity.
+    let key = ListKey {
+        source: "up".into(),
+        prefix: "oai_dc".into(),
+        set: None,
+    };
+    assert_eq!(
+        store
+            .list_state(&key)
+            .unwrap()
+            .unwrap()
+            .next_from
+            .as_deref(),
+        Some("2020-01-02")
+    );
+    // Pretend the last completed run answered on 2026-03-24 (the capture's responseDate).
+    let mut state = store.list_state(&key).unwrap().unwrap();
+    state.next_from = Some("2026-03-24".into());
+    store.set_list_state(&key, &state).unwrap();
+    let report = harvest_with(&store, &fast_settings(), &source, RunOptions::default()).await;
+    assert_eq!(report.outcome, Outcome::Ok, "{report}");
+}
+
+#[tokio::test]
+async fn each_configured_set_is_its_own_list_with_its_own_state() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    for (set, id) in [("ddc:550", "oai:x:1"), ("open_access", "oai:x:2")] {
+        first_list_request()
+            .and(query_param("set", set))
+            .respond_with(xml(page(&[(id, set)], None)))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let store = Store::temporary().unwrap();
+    let source = SourceSettings {
+        sets: vec!["ddc:550".into(), "open_access".into()],
+        ..upstream(&server)
+    };
+    let report = harvest_with(&store, &fast_settings(), &source, RunOptions::default()).await;
+    assert_eq!(
+        (report.outcome, report.new, report.pages),
+        (Outcome::Ok, 2, 2),
+        "{report}"
+    );
+    let lists: Vec<Option<String>> = store
+        .list_states()
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k.set)
+        .collect();
+    assert_eq!(
+        lists,
+        [Some("ddc:550".to_owned()), Some("open_access".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn a_run_stopped_after_one_page_resumes_from_its_checkpointed_token() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .respond_with(xml(identifiers_to_records(&fixture(
+            "tethys/listidentifiers-page1.xml",
+        ))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    token_request("177435831000000")
+        .respond_with(xml(identifiers_to_records(&fixture(
+            "tethys/listidentifiers-page2.xml",
+        ))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    token_request("177435832000000")
+        .respond_with(xml(identifiers_to_records(&fixture(
+            "tethys/listidentifiers-page3-no-token.xml",
+        ))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let one_page = RunOptions {
+        max_pages: Some(1),
+        ..RunOptions::default()
+    };
+    let first = harvest_with(&store, &fast_settings(), &upstream(&server), one_page).await;
+    assert_eq!(
+        (first.outcome, first.new, first.complete),
+        (Outcome::Ok, 3, false),
+        "{first}"
+    );
+    let second = harvest(&store, &server).await;
+    assert_eq!(
+        (second.outcome, second.new, second.resumed),
+        (Outcome::Ok, 6, true),
+        "{second}"
+    );
+    assert_eq!(second.requests, 3, "Identify and the two remaining pages");
+}
+
+#[tokio::test]
+async fn two_harvests_of_one_source_never_run_at_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(xml(""))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let _running = SourceLock::acquire(&store, "up").unwrap();
+    let report = harvest(&store, &server).await;
+    assert_eq!(
+        (report.outcome, report.requests),
+        (Outcome::AlreadyRunning, 0)
+    );
+    assert!(report
+        .to_string()
+        .contains("another harvest of this source is running"));
+}
+
+#[tokio::test]
+async fn the_last_run_of_each_source_is_recorded_for_metrics() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .respond_with(xml(page(&[("oai:x:1", "a"), ("oai:x:2", "b")], None)))
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    harvest(&store, &server).await;
+    let runs = store.source_runs().unwrap();
+    assert_eq!(runs.len(), 1);
+    let (name, run) = &runs[0];
+    assert_eq!(
+        (name.as_str(), run.outcome.as_str(), run.new, run.requests),
+        ("up", "ok", 2, 2)
+    );
+    assert!(run.finished >= run.started);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The binary: exit codes, JSON report, hand-over to a running server
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_moisson")
+}
+
+/// A configuration file with one source `up` at `base_url` (and extra TOML).
+pub fn config_file(dir: &Path, base_url: &str, extra: &str) -> PathBuf {
+    let path = dir.join("moisson.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{extra}\n[harvest]\nretries = 1\nbackoff_base_ms = 10\nbackoff_cap_ms = 20\n\n[[source]]\nname = \"up\"\nbase_url = \"{base_url}\"\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+async fn run_bin(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = tokio::process::Command::new(bin());
+    cmd.args(args)
+        .env_remove("MOISSON_ADMIN_TOKEN")
+        .env("MOISSON_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .output()
+        .await
+        .expect("Failed to run the moisson binary.");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_binary_reports_each_outcome_with_its_own_exit_code() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .respond_with(xml(page(&[("oai:x:1", "a"), ("not an id", "b")], None)))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), &format!("{}/oai", server.uri()), "");
+    let data = dir.path().join("data");
+    let (cfg, data) = (cfg.to_str().unwrap(), data.to_str().unwrap());
+
+    let (code, stdout, stderr) = run_bin(
+        &["--config", cfg, "--data", data, "harvest", "up", "--json"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 2, "rejected records: {stderr}");
+    assert!(
+        stderr.contains("moisson: harvest up: rejected not an id:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("moisson: harvest up: new 1, updated 0, deleted 0, unchanged 0, rejected 1, pages 1, requests 2, retries 0"),
+        "{stderr}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout).expect("--json writes the run report");
+    assert_eq!(json["sources"][0]["new"], 1);
+    assert_eq!(json["sources"][0]["outcome"], "rejected");
+
+    let (code, _, stderr) =
+        run_bin(&["--config", cfg, "--data", data, "harvest", "nope"], &[]).await;
+    assert_eq!(code, 3, "unknown source: {stderr}");
+    assert!(stderr.contains("no source named \"nope\""));
+
+    let (code, _, stderr) = run_bin(&["--config", cfg, "--data", data, "harvest"], &[]).await;
+    assert_eq!(code, 3, "nothing to harvest: {stderr}");
+
+    // Another process holds the source's lock.
+    let lock_path = Path::new(data).join("harvest-up.lock");
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap();
+    fs4::FileExt::try_lock(&held).unwrap();
+    let (code, _, stderr) =
+        run_bin(&["--config", cfg, "--data", data, "harvest", "--all"], &[]).await;
+    assert_eq!(code, 5, "already running: {stderr}");
+    assert!(
+        stderr.contains("another harvest of this source is running"),
+        "{stderr}"
+    );
+    drop(held);
+
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, _, stderr) = run_bin(
+        &[
+            "--data",
+            data,
+            "harvest",
+            "--url",
+            &format!("http://127.0.0.1:{dead}/oai"),
+        ],
+        &[("MOISSON_HARVEST__RETRIES", "0")],
+    )
+    .await;
+    assert_eq!(code, 6, "failed source: {stderr}");
+    assert!(
+        stderr.contains("harvest 127.0.0.1:") && stderr.contains("FAILED"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn harvest_and_import_are_handed_to_the_server_that_holds_the_store() {
+    let upstream = MockServer::start().await;
+    mount_identify(&upstream, false).await;
+    first_list_request()
+        .respond_with(xml(identifiers_to_records(&fixture(
+            "tethys/listidentifiers-page3-no-token.xml",
+        ))))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let store = Store::open(&data, 16 << 20).unwrap();
+    let upstream_url = format!("{}/oai", upstream.uri());
+    let app = spawn_app_with(store.clone(), |s| {
+        s.admin.token = Some("s3cret-token".into());
+        s.source = vec![SourceSettings::new("up", upstream_url.as_str())];
+        s.harvest = fast_settings();
+    })
+    .await;
+    let cfg = config_file(
+        dir.path(),
+        &upstream_url,
+        &format!("[server]\nbind = \"127.0.0.1:{}\"", app.port),
+    );
+    let (cfg, data) = (cfg.to_str().unwrap(), data.to_str().unwrap());
+
+    // No token on the CLI side: the store is busy (exit 4) and the message says what to do.
+    let (code, _, stderr) = run_bin(&["--config", cfg, "--data", data, "harvest", "up"], &[]).await;
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("[admin] token"), "{stderr}");
+    // A wrong token is refused.
+    let (code, _, stderr) = run_bin(
+        &["--config", cfg, "--data", data, "harvest", "up"],
+        &[("MOISSON_ADMIN_TOKEN", "wrong")],
+    )
+    .await;
+    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("401"), "{stderr}");
+
+    let (code, stdout, stderr) = run_bin(
+        &["--config", cfg, "--data", data, "harvest", "up", "--json"],
+        &[("MOISSON_ADMIN_TOKEN", "s3cret-token")],
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("moisson: harvest up: new 3,"), "{stderr}");
+    assert!(stdout.contains("\"new\": 3"), "{stdout}");
+    assert!(store.get("oai:tethys.at:8").unwrap().is_some());
+
+    let lines = dir.path().join("records.jsonl");
+    std::fs::write(
+        &lines,
+        "{\"id\":\"oai:local:1\",\"dc\":{\"title\":[\"Local\"]}}\nnot json\n{\"setSpec\":\"local\",\"setName\":\"Local\"}\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = run_bin(
+        &[
+            "--config",
+            cfg,
+            "--data",
+            data,
+            "import",
+            "dc",
+            lines.to_str().unwrap(),
+        ],
+        &[("MOISSON_ADMIN_TOKEN", "s3cret-token")],
+    )
+    .await;
+    assert_eq!(code, 2, "one rejected line: {stderr}");
+    assert!(stderr.contains("records.jsonl:2: not JSON"), "{stderr}");
+    assert!(
+        stderr.contains("added 1, updated 0, deleted 0, unchanged 0, rejected 1, sets 1"),
+        "{stderr}"
+    );
+    assert_eq!(title(&store, "oai:local:1"), "Local");
+}
+
+#[tokio::test]
+async fn the_admin_api_is_off_without_a_token_and_checks_the_token_when_on() {
+    let off = spawn_app().await;
+    let r = off
+        .client
+        .post(format!("{}/admin/harvest", off.address))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+
+    let on = spawn_app_with(Store::temporary().unwrap(), |s| {
+        s.admin.token = Some("t".into());
+    })
+    .await;
+    let url = format!("{}/admin/harvest/runs", on.address);
+    assert_eq!(
+        on.client.get(&url).send().await.unwrap().status().as_u16(),
+        401
+    );
+    assert_eq!(
+        on.client
+            .get(&url)
+            .bearer_auth("tt")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    let ok = on.client.get(&url).bearer_auth("t").send().await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    let body: serde_json::Value = serde_json::from_str(&ok.text().await.unwrap()).unwrap();
+    assert_eq!(body["runs"], serde_json::json!([]));
+    let bad = on
+        .client
+        .post(format!("{}/admin/harvest", on.address))
+        .bearer_auth("t")
+        .header("Content-Type", "application/json")
+        .body(r#"{"names":["unknown"]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+}
