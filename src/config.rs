@@ -16,7 +16,7 @@ pub const DEFAULT_DATA_DIR: &str = "data";
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 
 /// Everything moisson can be configured with.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// `[server]`: the HTTP endpoint.
@@ -31,19 +31,6 @@ pub struct Settings {
     pub harvest: crate::harvester::config::HarvestSettings,
     /// `[[source]]`: the upstream repositories to harvest.
     pub source: Vec<crate::harvester::config::SourceSettings>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            server: ServerSettings::default(),
-            repository: RepositorySettings::default(),
-            store: StoreSettings::default(),
-            admin: crate::harvester::config::AdminSettings::default(),
-            harvest: crate::harvester::config::HarvestSettings::default(),
-            source: Vec::new(),
-        }
-    }
 }
 
 /// `[server]`
@@ -70,6 +57,9 @@ pub struct ServerSettings {
     pub workers: Option<usize>,
     /// Seconds to finish requests in flight after SIGTERM.
     pub shutdown_timeout_secs: u64,
+    /// Put an `<?xml-stylesheet?>` pointing to `/oai2.xsl` in every response, so that browsers
+    /// show a readable page (harvesters ignore it).
+    pub stylesheet: bool,
 }
 
 impl Default for ServerSettings {
@@ -85,6 +75,7 @@ impl Default for ServerSettings {
             token_lifetime_hours: 7 * 24,
             workers: None,
             shutdown_timeout_secs: 30,
+            stylesheet: true,
         }
     }
 }
@@ -92,7 +83,9 @@ impl Default for ServerSettings {
 impl ServerSettings {
     /// The baseURL: the configured one, or `http://BIND/oai`.
     pub fn base_url(&self) -> String {
-        self.base_url.clone().unwrap_or_else(|| format!("http://{}/oai", self.bind))
+        self.base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}/oai", self.bind))
     }
 }
 
@@ -157,11 +150,18 @@ impl Settings {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(file) = file {
             if !file.is_file() {
-                return Err(ConfigError::Invalid(format!("configuration file {} not found", file.display())));
+                return Err(ConfigError::Invalid(format!(
+                    "configuration file {} not found",
+                    file.display()
+                )));
             }
             figment = figment.merge(Toml::file_exact(file));
         }
-        figment = figment.merge(Env::prefixed("MOISSON_").split("__").ignore(&["log", "admin_token"]));
+        figment = figment.merge(Env::prefixed("MOISSON_").split("__").ignore(&[
+            "log",
+            "log_format",
+            "admin_token",
+        ]));
         let settings: Settings = figment.extract().map_err(Box::new)?;
         Ok(settings)
     }
@@ -173,7 +173,10 @@ impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         if self.server.page_size == 0 || self.server.page_size > 10_000 {
-            return bad(format!("server.page_size must be 1..=10000, not {}", self.server.page_size));
+            return bad(format!(
+                "server.page_size must be 1..=10000, not {}",
+                self.server.page_size
+            ));
         }
         if self.server.max_concurrent_lists == 0 {
             return bad("server.max_concurrent_lists must be at least 1".into());
@@ -186,21 +189,33 @@ impl Settings {
         }
         for email in &self.repository.admin_emails {
             let ok = email.split_once('@').is_some_and(|(user, host)| {
-                !user.is_empty() && host.contains('.') && !host.starts_with('.') && !host.ends_with('.') && !email.contains(char::is_whitespace)
+                !user.is_empty()
+                    && host.contains('.')
+                    && !host.starts_with('.')
+                    && !host.ends_with('.')
+                    && !email.contains(char::is_whitespace)
             });
             if !ok {
-                return bad(format!("repository.admin_emails: \"{email}\" is not an e-mail address"));
+                return bad(format!(
+                    "repository.admin_emails: \"{email}\" is not an e-mail address"
+                ));
             }
         }
-        if !crate::protocol::xml::write::is_valid_repository_identifier(&self.repository.repository_identifier) {
+        if !crate::protocol::xml::write::is_valid_repository_identifier(
+            &self.repository.repository_identifier,
+        ) {
             return bad(format!(
                 "repository.repository_identifier \"{}\" must be a domain name such as library.example.org",
                 self.repository.repository_identifier
             ));
         }
         let base = self.server.base_url();
-        if !(base.starts_with("http://") || base.starts_with("https://")) || base.contains(char::is_whitespace) {
-            return bad(format!("server.base_url \"{base}\" must be an http or https URL"));
+        if !(base.starts_with("http://") || base.starts_with("https://"))
+            || base.contains(char::is_whitespace)
+        {
+            return bad(format!(
+                "server.base_url \"{base}\" must be an http or https URL"
+            ));
         }
         Ok(())
     }
@@ -218,9 +233,13 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure returns figment's own Result.
     fn a_file_overrides_defaults_and_unknown_keys_are_refused() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("m.toml", "[server]\npage_size = 7\n[repository]\nname = \"Bib\"\n")?;
+            jail.create_file(
+                "m.toml",
+                "[server]\npage_size = 7\n[repository]\nname = \"Bib\"\n",
+            )?;
             jail.set_env("MOISSON_SERVER__BIND", "0.0.0.0:9000");
             let s = Settings::load(Some(Path::new("m.toml"))).unwrap();
             assert_eq!(s.server.page_size, 7);

@@ -12,8 +12,11 @@ pub fn init(default_filter: &str) {
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| default_filter.to_owned());
     let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let json = std::env::var("MOISSON_LOG_FORMAT").map_or(!std::io::stderr().is_terminal(), |f| f == "json");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let json = std::env::var("MOISSON_LOG_FORMAT")
+        .map_or(!std::io::stderr().is_terminal(), |f| f == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = if json {
         builder.json().flatten_event(true).try_init()
     } else {

@@ -22,9 +22,13 @@ impl ExportArgs {
     pub fn run(self, settings: &Settings) -> anyhow::Result<ExitCode> {
         let dir = &settings.store.data_dir;
         anyhow::ensure!(dir.exists(), "no store at {}", dir.display());
-        let store = open_store(settings).with_context(|| format!("Failed to open the store at {}", dir.display()))?;
+        let store = open_store(settings)
+            .with_context(|| format!("Failed to open the store at {}", dir.display()))?;
         let mut out: Box<dyn Write> = match &self.output {
-            Some(path) => Box::new(std::fs::File::create(path).with_context(|| format!("Failed to create {}", path.display()))?),
+            Some(path) => Box::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("Failed to create {}", path.display()))?,
+            ),
             None => Box::new(std::io::stdout().lock()),
         };
         let mut out = BufWriter::with_capacity(1 << 20, &mut out);

@@ -1,7 +1,9 @@
 //! The command line: `moisson serve | import | export | stats`, one module per subcommand.
 //! Each subcommand turns its flags into domain values before any work starts.
 
+mod check;
 mod export;
+mod harvest;
 mod import;
 mod serve;
 mod stats;
@@ -9,6 +11,8 @@ mod stats;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
+
+pub use import::{import_dc, import_pmb, pmb_record_input, PmbOptions};
 
 use crate::config::Settings;
 use crate::store::{Store, StoreError};
@@ -26,6 +30,10 @@ pub enum ExitCode {
     Config = 3,
     /// The store is in use by another process (a running `moisson serve`).
     Busy = 4,
+    /// Another harvest of a source was running, so that source was skipped.
+    AlreadyRunning = 5,
+    /// The harvest of a source failed (the pages committed before the failure are kept).
+    SourceFailed = 6,
 }
 
 impl From<ExitCode> for std::process::ExitCode {
@@ -54,6 +62,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the store over OAI-PMH 2.0 at /oai (creates a demo store when there is none).
     Serve(serve::ServeArgs),
+    /// Harvest upstream OAI-PMH repositories into the store (incremental and resumable).
+    Harvest(harvest::HarvestArgs),
     /// Load records into the store.
     #[command(subcommand)]
     Import(import::ImportCommand),
@@ -61,6 +71,9 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Print counts: records, deleted, sets, earliest and latest datestamp.
     Stats(stats::StatsArgs),
+    /// Verify every index entry against its record and every record against the indexes
+    /// (exit code 2 when something is off); with --repair, rebuild what is off.
+    Check(check::CheckArgs),
 }
 
 /// Loads the layered settings and applies the global flags.
@@ -74,7 +87,10 @@ fn settings(cli_config: Option<&Path>, data: Option<&Path>) -> anyhow::Result<Se
 
 /// Opens the configured store, creating it if needed.
 fn open_store(settings: &Settings) -> Result<Store, StoreError> {
-    Store::open(&settings.store.data_dir, settings.store.cache_capacity_mb * 1024 * 1024)
+    Store::open(
+        &settings.store.data_dir,
+        settings.store.cache_capacity_mb * 1024 * 1024,
+    )
 }
 
 /// Runs the command.
@@ -85,9 +101,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = settings(cli.config.as_deref(), cli.data.as_deref())?;
     match cli.command {
         Command::Serve(args) => args.run(settings),
-        Command::Import(args) => args.run(&settings),
+        Command::Harvest(args) => args.run(&settings),
+        Command::Import(args) => harvest::import_or_hand_off(args, &settings),
         Command::Export(args) => args.run(&settings),
         Command::Stats(args) => args.run(&settings),
+        Command::Check(args) => args.run(&settings),
     }
 }
 

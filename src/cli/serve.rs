@@ -34,10 +34,15 @@ impl ServeArgs {
         crate::telemetry::init("info");
         let data_dir = settings.store.data_dir.clone();
         let fresh = !data_dir.exists();
-        let store = open_store(&settings).with_context(|| format!("Failed to open the store at {}", data_dir.display()))?;
+        let store = open_store(&settings)
+            .with_context(|| format!("Failed to open the store at {}", data_dir.display()))?;
         if fresh && !self.empty {
-            let n = crate::demo::load(&store).context("Failed to load the sample records")?;
-            eprintln!("moisson: created a new store at {} with {n} sample records", data_dir.display());
+            let n = crate::demo::load(&store, &settings.repository.repository_identifier)
+                .context("Failed to load the sample records")?;
+            eprintln!(
+                "moisson: created a new store at {} with {n} sample records",
+                data_dir.display()
+            );
         }
         actix_web::rt::System::new().block_on(async move {
             let app = Application::build(&settings, store.clone())?;

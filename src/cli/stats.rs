@@ -19,7 +19,8 @@ impl StatsArgs {
     pub fn run(self, settings: &Settings) -> anyhow::Result<ExitCode> {
         let dir = &settings.store.data_dir;
         anyhow::ensure!(dir.exists(), "no store at {}", dir.display());
-        let store = open_store(settings).with_context(|| format!("Failed to open the store at {}", dir.display()))?;
+        let store = open_store(settings)
+            .with_context(|| format!("Failed to open the store at {}", dir.display()))?;
         let stats = store.stats()?;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&stats)?);
@@ -29,7 +30,10 @@ impl StatsArgs {
             println!("sets:     {}", stats.sets);
             println!("earliest: {}", stats.earliest.as_deref().unwrap_or("-"));
             println!("latest:   {}", stats.latest.as_deref().unwrap_or("-"));
-            println!("characters illegal in XML removed: {}", stats.stripped_characters);
+            println!(
+                "characters illegal in XML removed: {}",
+                stats.stripped_characters
+            );
         }
         Ok(ExitCode::Ok)
     }

@@ -47,7 +47,9 @@ impl ResponseError for ServerError {
         }
         // Internal details go to the log, not to the client.
         let body = match self {
-            ServerError::Store(_) | ServerError::Internal(_) => "internal server error\n".to_owned(),
+            ServerError::Store(_) | ServerError::Internal(_) => {
+                "internal server error\n".to_owned()
+            }
             other => format!("{other}\n"),
         };
         response.body(body)

@@ -1,9 +1,12 @@
-//! The HTTP face of the repository (OAI-PMH 2.0 §3.1.1): `/oai` over GET and POST, `/` and
-//! `/health`. It only moves bytes: every protocol decision is in [`crate::protocol`].
+//! The HTTP face of the repository (OAI-PMH 2.0 §3.1.1): `/oai` over GET and POST, `/`,
+//! `/health`, `/metrics` and `/oai2.xsl`. It only moves bytes: every protocol decision is in
+//! [`crate::protocol`].
 
 pub mod admin;
 pub mod error;
+pub mod metrics;
 mod routes;
+pub mod stylesheet;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -33,6 +36,10 @@ pub struct AppState {
     pub retry_after_secs: u64,
     /// Longest accepted query string.
     pub max_url_bytes: usize,
+    /// Request counters and histograms for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
+    /// The admin API's configuration (off unless an admin token is set).
+    pub admin: Arc<admin::AdminState>,
 }
 
 impl AppState {
@@ -41,6 +48,7 @@ impl AppState {
     /// # Errors
     /// When the store has no token secret.
     pub fn new(settings: &Settings, store: Store) -> Result<AppState, StoreError> {
+        let stylesheet = stylesheet::HREF.to_owned();
         let context = Context {
             identity: RepositoryIdentity {
                 repository_name: settings.repository.name.clone(),
@@ -51,7 +59,7 @@ impl AppState {
             page_size: settings.server.page_size,
             token_lifetime_secs: i64::from(settings.server.token_lifetime_hours) * 3600,
             tokens: TokenCodec::new(&store.token_secret()?),
-            stylesheet: None,
+            stylesheet: settings.server.stylesheet.then_some(stylesheet),
         };
         Ok(AppState {
             store,
@@ -59,6 +67,8 @@ impl AppState {
             list_permits: Arc::new(Semaphore::new(settings.server.max_concurrent_lists)),
             retry_after_secs: settings.server.retry_after_secs,
             max_url_bytes: settings.server.max_url_bytes,
+            metrics: Arc::new(metrics::Metrics::new()),
+            admin: Arc::new(admin::AdminState::from_settings(settings)),
         })
     }
 }
@@ -71,10 +81,13 @@ pub fn configure(state: AppState, max_body_bytes: usize) -> impl FnOnce(&mut web
             .service(
                 web::resource("/oai")
                     .route(web::get().to(routes::oai_get))
+                    .route(web::head().to(routes::oai_get))
                     .route(web::post().to(routes::oai_post)),
             )
             .route("/", web::get().to(routes::index))
             .route("/health", web::get().to(routes::health))
+            .route("/metrics", web::get().to(metrics::scrape))
+            .route("/oai2.xsl", web::get().to(stylesheet::serve))
             .configure(admin::configure);
     }
 }
@@ -100,7 +113,11 @@ impl Application {
     ///
     /// # Errors
     /// When the store has no token secret or the listener is unusable.
-    pub fn with_listener(settings: &Settings, store: Store, listener: TcpListener) -> anyhow::Result<Application> {
+    pub fn with_listener(
+        settings: &Settings,
+        store: Store,
+        listener: TcpListener,
+    ) -> anyhow::Result<Application> {
         let port = listener.local_addr()?.port();
         let state = AppState::new(settings, store)?;
         let max_body = settings.server.max_body_bytes;
@@ -108,6 +125,15 @@ impl Application {
             App::new()
                 .wrap(Compress::default())
                 .configure(configure(state.clone(), max_body))
+        })
+        // Compressed pages go out in chunks; without TCP_NODELAY, Nagle's algorithm meets the
+        // client's delayed ACK and every keep-alive page stalls for tens of milliseconds.
+        .on_connect(|conn, _| {
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                if let Err(error) = tcp.set_nodelay(true) {
+                    tracing::warn!(%error, "Could not set TCP_NODELAY.");
+                }
+            }
         })
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
         .client_request_timeout(Duration::from_secs(30))

@@ -10,9 +10,9 @@ use super::AppState;
 use crate::protocol::{self, Datestamp, RawRequest};
 
 fn is_list_verb(raw: &RawRequest) -> bool {
-    raw.pairs()
-        .iter()
-        .any(|(k, v)| k == "verb" && matches!(v.as_str(), "ListRecords" | "ListIdentifiers" | "ListSets"))
+    raw.pairs().iter().any(|(k, v)| {
+        k == "verb" && matches!(v.as_str(), "ListRecords" | "ListIdentifiers" | "ListSets")
+    })
 }
 
 async fn answer(state: web::Data<AppState>, raw: RawRequest) -> Result<HttpResponse, ServerError> {
@@ -22,7 +22,11 @@ async fn answer(state: web::Data<AppState>, raw: RawRequest) -> Result<HttpRespo
         // Lists are the expensive requests: beyond the permits, tell clients to come back
         // rather than queueing without bound.
         let Ok(permit) = state.list_permits.clone().try_acquire_owned() else {
-            tracing::warn!(retry_after = state.retry_after_secs, "Overloaded: list request refused with 503.");
+            tracing::warn!(
+                retry_after = state.retry_after_secs,
+                "Overloaded: list request refused with 503."
+            );
+            state.metrics.overloaded();
             return Err(ServerError::Overloaded {
                 retry_after_secs: state.retry_after_secs,
             });
@@ -38,6 +42,7 @@ async fn answer(state: web::Data<AppState>, raw: RawRequest) -> Result<HttpRespo
     } else {
         protocol::handle(&state.store, &state.context, &raw, now)?
     };
+    state.metrics.observe(&response, started.elapsed());
     tracing::info!(
         verb = response.verb.map(protocol::Verb::as_str),
         items = response.items,
@@ -52,7 +57,10 @@ async fn answer(state: web::Data<AppState>, raw: RawRequest) -> Result<HttpRespo
 }
 
 /// GET `/oai?verb=…`
-pub async fn oai_get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ServerError> {
+pub async fn oai_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ServerError> {
     let query = req.query_string();
     if query.len() > state.max_url_bytes {
         return Err(ServerError::UrlTooLong(state.max_url_bytes));
@@ -61,15 +69,20 @@ pub async fn oai_get(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
 }
 
 /// POST `/oai` with an `application/x-www-form-urlencoded` body (§3.1.1.2).
-pub async fn oai_post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, ServerError> {
+pub async fn oai_post(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ServerError> {
     let form = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_none_or(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+            v.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
         });
     if !form {
         return Err(ServerError::UnsupportedMediaType);
@@ -80,7 +93,8 @@ pub async fn oai_post(req: HttpRequest, body: web::Bytes, state: web::Data<AppSt
 /// `/`: where the endpoint is.
 pub async fn index(state: web::Data<AppState>) -> HttpResponse {
     let base = &state.context.identity.base_url;
-    let name = quick_xml::escape::escape(state.context.identity.repository_name.as_str()).into_owned();
+    let name =
+        quick_xml::escape::escape(state.context.identity.repository_name.as_str()).into_owned();
     let base_escaped = quick_xml::escape::escape(base.as_str()).into_owned();
     HttpResponse::Ok().content_type(ContentType::html()).body(format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{name}</title></head>\n<body><h1>{name}</h1>\n\

@@ -17,14 +17,20 @@ async fn identify_describes_the_repository_from_configuration_and_store() {
     assert_eq!(texts(&body, "repositoryName"), ["Bibliothèque & Archives"]);
     assert_eq!(texts(&body, "baseURL"), [app.base_url()]);
     assert_eq!(texts(&body, "protocolVersion"), ["2.0"]);
-    assert_eq!(texts(&body, "adminEmail"), ["a@example.org", "b@example.org"]);
+    assert_eq!(
+        texts(&body, "adminEmail"),
+        ["a@example.org", "b@example.org"]
+    );
     assert_eq!(texts(&body, "earliestDatestamp"), ["2003-02-01T00:00:01Z"]);
     assert_eq!(texts(&body, "deletedRecord"), ["persistent"]);
     assert_eq!(texts(&body, "granularity"), ["YYYY-MM-DDThh:mm:ssZ"]);
     assert_eq!(texts(&body, "compression"), ["gzip", "deflate"]);
     assert_eq!(texts(&body, "repositoryIdentifier"), ["bib.example.org"]);
     assert_eq!(texts(&body, "sampleIdentifier"), ["oai:bib.example.org:1"]);
-    assert_eq!(attrs(&body, "request", "verb"), [Some("Identify".to_owned())]);
+    assert_eq!(
+        attrs(&body, "request", "verb"),
+        [Some("Identify".to_owned())]
+    );
 }
 
 #[tokio::test]

@@ -1,8 +1,13 @@
 //! Integration tests: the real server on port 0 over a temporary sled store, spoken to over HTTP.
 
-mod helpers;
-mod identify;
-mod list_records;
+mod browser;
+mod cli;
 mod errors;
 mod get_record;
-mod cli;
+mod harvest;
+mod helpers;
+mod identify;
+mod import_pmb;
+mod list_records;
+mod metrics;
+mod roundtrip;
