@@ -125,7 +125,7 @@ impl Default for StoreSettings {
     fn default() -> Self {
         StoreSettings {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
-            cache_capacity_mb: 48,
+            cache_capacity_mb: 16,
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::importer::{ImportError, ImportSummary};
 use crate::protocol::{OaiIdentifier, SetSpec};
 use crate::store::{RecordInput, Store};
 
-const BATCH: usize = 5000;
+const BATCH: usize = 100;
 
 /// The import formats.
 #[derive(Debug, Subcommand)]
