@@ -1,7 +1,7 @@
 //! Raw request arguments → a typed [`Request`] (§3.1: verbs, arguments, and their rules).
 //!
 //! All argument rules (required, optional, exclusive, repeated, unknown) sit in one table,
-//! [`ARGUMENT_RULES`], and every problem found is reported, not just the first.
+//! `ARGUMENT_RULES`, and every problem found is reported, not just the first.
 
 use super::error::{OaiError, OaiErrors};
 use super::token::{ListKind, ResumptionToken, TokenCodec};
