@@ -36,6 +36,9 @@ pub enum ParseError {
     /// No `oai_dc:dc` element was found.
     #[error("no <oai_dc:dc> element")]
     NoDcElement,
+    /// The document ends inside `<oai_dc:dc>`.
+    #[error("the document ends inside <oai_dc:dc>")]
+    Truncated,
 }
 
 /// Escapes text content: `&`, `<`, `>` and CR (which XML parsers would otherwise turn into LF).
@@ -160,14 +163,6 @@ fn push_reference(r: &BytesRef<'_>, out: &mut String) -> Result<(), String> {
 /// is kept as written, since `oai_dc` values are plain strings.
 pub fn read_oai_dc(xml: &str) -> Result<DcRecord, ParseError> {
     let mut reader = NsReader::from_str(xml);
-    let mut dc = DcRecord::new();
-    let mut inside = false;
-    let mut depth = 0usize;
-    let mut current: Option<(DcElement, Option<String>, String, usize)> = None;
-    let xml_err = |reader: &NsReader<&[u8]>, message: String| ParseError::Xml {
-        position: reader.buffer_position(),
-        message,
-    };
     loop {
         let position = reader.buffer_position();
         let (ns, event) = reader.read_resolved_event().map_err(|e| ParseError::Xml {
@@ -175,86 +170,87 @@ pub fn read_oai_dc(xml: &str) -> Result<DcRecord, ParseError> {
             message: e.to_string(),
         })?;
         match event {
+            Event::Start(ref e) | Event::Empty(ref e)
+                if e.local_name().as_ref() == b"dc"
+                    && matches!(ns, ResolveResult::Bound(n) if n.as_ref() == OAI_DC_NAMESPACE.as_bytes()) =>
+            {
+                if matches!(event, Event::Empty(_)) {
+                    return Ok(DcRecord::new());
+                }
+                return read_dc_children(&mut reader);
+            }
+            Event::Eof => return Err(ParseError::NoDcElement),
+            _ => {}
+        }
+    }
+}
+
+/// Reads the children of an `<oai_dc:dc>` whose start tag `reader` has just read, up to and
+/// including its end tag (shared with the harvester, which parses a page in one pass).
+pub fn read_dc_children(reader: &mut NsReader<&[u8]>) -> Result<DcRecord, ParseError> {
+    let mut dc = DcRecord::new();
+    let mut depth = 1usize;
+    let mut current: Option<(DcElement, Option<String>, String, usize)> = None;
+    loop {
+        let position = reader.buffer_position();
+        let xml_err = |message: String| ParseError::Xml { position, message };
+        let event = reader.read_event().map_err(|e| xml_err(e.to_string()))?;
+        match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(event, Event::Empty(_));
-                let local = e.local_name();
-                if !inside {
-                    if matches!(ns, ResolveResult::Bound(n) if n.as_ref() == OAI_DC_NAMESPACE.as_bytes())
-                        && local.as_ref() == b"dc"
-                    {
-                        if empty {
-                            return Ok(dc);
-                        }
-                        inside = true;
-                        depth = 1;
-                    }
-                    continue;
-                }
                 if !empty {
                     depth += 1;
                 }
                 if current.is_some() {
                     continue;
                 }
-                let in_dc =
-                    matches!(ns, ResolveResult::Bound(n) if n.as_ref() == DC_NAMESPACE.as_bytes());
-                let element = std::str::from_utf8(local.as_ref())
+                let in_dc = matches!(reader.resolve_element(e.name()).0,
+                    ResolveResult::Bound(n) if n.as_ref() == DC_NAMESPACE.as_bytes());
+                let element = std::str::from_utf8(e.local_name().as_ref())
                     .ok()
                     .and_then(DcElement::from_name);
-                if let (true, Some(element)) = (in_dc, element) {
-                    let mut lang = None;
-                    for attr in e.attributes().flatten() {
-                        let (attr_ns, attr_local) = reader.resolve_attribute(attr.key);
-                        if attr_local.as_ref() == b"lang"
-                            && matches!(attr_ns, ResolveResult::Bound(n) if n.as_ref() == XML_NAMESPACE)
-                        {
-                            let v = attr
-                                .unescape_value()
-                                .map_err(|e| xml_err(&reader, e.to_string()))?;
-                            lang = Some(v.into_owned());
-                        }
-                    }
-                    if empty {
-                        dc.push(
-                            element,
-                            DcValue {
-                                value: String::new(),
-                                lang,
-                            },
+                let (true, Some(element)) = (in_dc, element) else {
+                    continue;
+                };
+                let mut lang = None;
+                for attr in e.attributes().flatten() {
+                    let (attr_ns, attr_local) = reader.resolve_attribute(attr.key);
+                    if attr_local.as_ref() == b"lang"
+                        && matches!(attr_ns, ResolveResult::Bound(n) if n.as_ref() == XML_NAMESPACE)
+                    {
+                        lang = Some(
+                            attr.unescape_value()
+                                .map_err(|e| xml_err(e.to_string()))?
+                                .into_owned(),
                         );
-                    } else {
-                        current = Some((element, lang, String::new(), depth));
                     }
+                }
+                if empty {
+                    dc.push(
+                        element,
+                        DcValue {
+                            value: String::new(),
+                            lang,
+                        },
+                    );
+                } else {
+                    current = Some((element, lang, String::new(), depth));
                 }
             }
             Event::End(_) => {
-                if !inside {
-                    continue;
-                }
-                if let Some((_, _, _, d)) = &current {
-                    if *d == depth {
-                        let (element, lang, value, _) = current.take().expect("checked above");
-                        dc.push(element, DcValue { value, lang });
-                    }
+                if current.as_ref().is_some_and(|(_, _, _, d)| *d == depth) {
+                    let (element, lang, value, _) = current.take().expect("checked above");
+                    dc.push(element, DcValue { value, lang });
                 }
                 depth -= 1;
                 if depth == 0 {
                     return Ok(dc);
                 }
             }
-            Event::Eof => {
-                return if inside {
-                    Err(xml_err(
-                        &reader,
-                        "unexpected end of document inside <oai_dc:dc>".into(),
-                    ))
-                } else {
-                    Err(ParseError::NoDcElement)
-                };
-            }
+            Event::Eof => return Err(ParseError::Truncated),
             ref other => {
                 if let Some((_, _, text, _)) = current.as_mut() {
-                    push_event_text(other, text).map_err(|m| xml_err(&reader, m))?;
+                    push_event_text(other, text).map_err(xml_err)?;
                 }
             }
         }
@@ -301,7 +297,7 @@ mod tests {
             read_oai_dc(
                 r#"<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/"><x>"#
             ),
-            Err(ParseError::Xml { .. })
+            Err(ParseError::Truncated)
         ));
     }
 

@@ -272,32 +272,63 @@ fn list_sets<R: Repository>(
         Some(t) => (t.cursor, t.complete_list_size),
         None => (0, repo.count_sets()?),
     };
-    let mut token_issued = false;
-    if more {
-        let next = ResumptionToken {
-            kind: ListKind::Sets,
-            filter: None,
-            after: Position::Set(last.expect("written > 0")),
+    let next = more.then(|| {
+        (
+            ListKind::Sets,
+            None,
+            Position::Set(last.expect("written > 0")),
+        )
+    });
+    let token_issued = finish_page(
+        w,
+        ctx,
+        Verb::ListSets,
+        next,
+        token.is_some(),
+        (cursor, written, size),
+        now,
+    );
+    Ok(Ok(Done {
+        items: written,
+        token_issued,
+    }))
+}
+
+/// Ends a list page: a resumptionToken for the `next` page if there is one, an empty one when
+/// a resumed list ends (a list that fit one page has none), then the verb's closing tag.
+/// `(cursor, written, size)` are the page's first position, its length and the list's size.
+/// Returns true when a token was issued.
+fn finish_page(
+    w: &mut Out,
+    ctx: &Context,
+    verb: Verb,
+    next: Option<(ListKind, Option<ListFilter>, Position)>,
+    resumed: bool,
+    (cursor, written, size): (u64, usize, u64),
+    now: Datestamp,
+) -> bool {
+    let issued = next.is_some();
+    if let Some((kind, filter, after)) = next {
+        let token = ResumptionToken {
+            kind,
+            filter,
+            after,
             cursor: cursor + written as u64,
             complete_list_size: size,
             expires: Datestamp::from_unix(now.unix() + ctx.token_lifetime_secs),
         };
         xml::write_resumption_token(
             w,
-            Some((&ctx.tokens.encode(&next), next.expires)),
+            Some((&ctx.tokens.encode(&token), token.expires)),
             size,
             cursor,
         )
         .expect("Vec write");
-        token_issued = true;
-    } else if token.is_some() {
+    } else if resumed {
         xml::write_resumption_token(w, None, size, cursor).expect("Vec write");
     }
-    xml::write_verb_end(w, Verb::ListSets).expect("Vec write");
-    Ok(Ok(Done {
-        items: written,
-        token_issued,
-    }))
+    xml::write_verb_end(w, verb).expect("Vec write");
+    issued
 }
 
 fn start_filter<R: Repository>(
@@ -377,33 +408,27 @@ fn list_records<R: Repository>(
         None if page.more => (0, repo.count(&filter)?),
         None => (0, page.written as u64),
     };
-    let mut token_issued = false;
-    if page.more {
-        let (datestamp, identifier) = page.last.expect("a page with items has a last item");
-        let next = ResumptionToken {
-            kind: if headers_only {
-                ListKind::Identifiers
-            } else {
-                ListKind::Records
-            },
-            filter: Some(filter),
-            after: Position::Record(datestamp, identifier),
-            cursor: cursor + page.written as u64,
-            complete_list_size: size,
-            expires: Datestamp::from_unix(now.unix() + ctx.token_lifetime_secs),
-        };
-        xml::write_resumption_token(
-            w,
-            Some((&ctx.tokens.encode(&next), next.expires)),
-            size,
-            cursor,
-        )
-        .expect("Vec write");
-        token_issued = true;
-    } else if previous.is_some() {
-        xml::write_resumption_token(w, None, size, cursor).expect("Vec write");
-    }
-    xml::write_verb_end(w, verb).expect("Vec write");
+    let kind = if headers_only {
+        ListKind::Identifiers
+    } else {
+        ListKind::Records
+    };
+    let next = page.more.then(|| {
+        let (datestamp, identifier) = page
+            .last
+            .clone()
+            .expect("a page with items has a last item");
+        (kind, Some(filter), Position::Record(datestamp, identifier))
+    });
+    let token_issued = finish_page(
+        w,
+        ctx,
+        verb,
+        next,
+        previous.is_some(),
+        (cursor, page.written, size),
+        now,
+    );
     Ok(Ok(Done {
         items: page.written,
         token_issued,

@@ -19,11 +19,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
 
 use super::{
-    codec, content_hash, write_one, BatchOutcome, Prepared, PutOutcome, RecordInput, Store,
-    StoreError, StoredRecord, STRIPPED_KEY,
+    codec, content_hash, BatchOutcome, Prepared, RecordInput, Store, StoreError, StoredRecord,
 };
 use crate::protocol::Datestamp;
 
@@ -291,60 +289,9 @@ impl Store {
             overlay.insert(id, Some(p.new.clone()));
             prepared.push(p);
         }
-        let outcomes = prepared.iter().map(|p| p.outcome).collect();
-        self.persist_blobs(&mut prepared)?;
-        let changed: Vec<&Prepared> = prepared
-            .iter()
-            .filter(|p| p.outcome != PutOutcome::Unchanged)
-            .collect();
         let state_key = key.encode();
         let state_value = codec::encode(state);
-        (
-            &self.records,
-            &self.by_datestamp,
-            &self.by_set,
-            &self.counts,
-            &self.sets,
-            &self.meta,
-            &self.harvest_state,
-        )
-            .transaction(|(records, by_ds, by_set, counts, sets, meta, harvest)| {
-                let mut deltas = BTreeMap::new();
-                for p in &changed {
-                    write_one(p, records, by_ds, by_set, sets, &mut deltas)?;
-                }
-                for (key, delta) in deltas {
-                    if delta == 0 {
-                        continue;
-                    }
-                    let current = counts
-                        .get(&key)?
-                        .and_then(|v| v.as_ref().try_into().ok().map(i64::from_le_bytes))
-                        .unwrap_or(0);
-                    let next = current + delta;
-                    if next == 0 {
-                        counts.remove(key)?;
-                    } else {
-                        counts.insert(key, &next.to_le_bytes())?;
-                    }
-                }
-                if stripped_total > 0 {
-                    let current = meta
-                        .get(STRIPPED_KEY)?
-                        .and_then(|v| v.as_ref().try_into().ok().map(u64::from_le_bytes))
-                        .unwrap_or(0);
-                    meta.insert(
-                        STRIPPED_KEY,
-                        &(current + stripped_total as u64).to_le_bytes(),
-                    )?;
-                }
-                harvest.insert(state_key.as_slice(), state_value.as_slice())?;
-                Ok(())
-            })?;
-        Ok(BatchOutcome {
-            outcomes,
-            stripped_characters: stripped_total,
-        })
+        self.commit(prepared, stripped_total, Some((&state_key, &state_value)))
     }
 }
 
@@ -353,6 +300,7 @@ mod tests {
     use super::*;
     use crate::dc::DcRecord;
     use crate::protocol::OaiIdentifier;
+    use crate::store::PutOutcome;
 
     fn key() -> ListKey {
         ListKey {

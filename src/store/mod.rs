@@ -667,13 +667,24 @@ impl Store {
             overlay.insert(id, Some(p.new.clone()));
             prepared.push(p);
         }
+        self.commit(prepared, stripped_total, None)
+    }
+
+    /// Writes prepared records, each with its index entries and counters, and optionally one
+    /// harvest-state entry (`key`, `value`), in ONE transaction. Callers hold the write lock.
+    pub(crate) fn commit(
+        &self,
+        mut prepared: Vec<Prepared>,
+        stripped_total: usize,
+        harvest_state: Option<(&[u8], &[u8])>,
+    ) -> Result<BatchOutcome, StoreError> {
         let outcomes = prepared.iter().map(|p| p.outcome).collect();
         self.persist_blobs(&mut prepared)?;
         let changed: Vec<&Prepared> = prepared
             .iter()
             .filter(|p| p.outcome != PutOutcome::Unchanged)
             .collect();
-        if changed.is_empty() && stripped_total == 0 {
+        if changed.is_empty() && stripped_total == 0 && harvest_state.is_none() {
             return Ok(BatchOutcome {
                 outcomes,
                 stripped_characters: stripped_total,
@@ -686,8 +697,9 @@ impl Store {
             &self.counts,
             &self.sets,
             &self.meta,
+            &self.harvest_state,
         )
-            .transaction(|(records, by_ds, by_set, counts, sets, meta)| {
+            .transaction(|(records, by_ds, by_set, counts, sets, meta, harvest)| {
                 let mut deltas = BTreeMap::new();
                 for p in &changed {
                     write_one(p, records, by_ds, by_set, sets, &mut deltas)?;
@@ -716,6 +728,9 @@ impl Store {
                         STRIPPED_KEY,
                         &(current + stripped_total as u64).to_le_bytes(),
                     )?;
+                }
+                if let Some((key, value)) = harvest_state {
+                    harvest.insert(key, value)?;
                 }
                 Ok(())
             })?;

@@ -16,7 +16,6 @@
 //! the namespace declarations they inherit from the envelope copied onto their root, so that
 //! they stand alone when re-exposed.
 
-use std::borrow::Cow;
 use std::ops::Range;
 
 use quick_xml::events::{BytesStart, Event};
@@ -24,8 +23,8 @@ use quick_xml::name::{PrefixDeclaration, ResolveResult};
 use quick_xml::NsReader;
 
 use super::write::OAI_NAMESPACE;
-use crate::dc::xml::{push_event_text, DC_NAMESPACE, OAI_DC_NAMESPACE};
-use crate::dc::{is_xml_char, DcElement, DcRecord, DcValue};
+use crate::dc::xml::{push_event_text, OAI_DC_NAMESPACE};
+use crate::dc::{is_xml_char, DcRecord};
 use crate::protocol::types::Verb;
 
 /// Namespace of the `<provenance>` about container (OAI provenance guidelines).
@@ -1055,76 +1054,23 @@ fn skip_to_end(reader: &mut NsReader<&[u8]>) -> Result<(), ReadError> {
     Ok(())
 }
 
-/// Reads the children of `<oai_dc:dc>` (already opened) up to its end tag; the same rules as
-/// [`crate::dc::xml::read_oai_dc`], inline so that a page is parsed once.
+/// Reads the children of `<oai_dc:dc>` (already opened) up to its end tag, with the reader
+/// `read_oai_dc` uses, so that a page is parsed once.
 fn read_dc_body(reader: &mut NsReader<&[u8]>) -> Result<DcRecord, ReadError> {
-    let mut dc = DcRecord::new();
-    let mut depth = 1usize;
-    let mut current: Option<(DcElement, Option<String>, String, usize)> = None;
-    loop {
-        let before = position(reader);
-        let event = reader.read_event().map_err(|e| xml_error(reader, &e))?;
-        match event {
-            Event::Start(ref e) | Event::Empty(ref e) => {
-                let empty = matches!(event, Event::Empty(_));
-                if !empty {
-                    depth += 1;
-                }
-                if current.is_some() {
-                    continue;
-                }
-                let in_dc = matches!(reader.resolve_element(e.name()).0, ResolveResult::Bound(n) if n.as_ref() == DC_NAMESPACE.as_bytes());
-                let element = std::str::from_utf8(e.local_name().as_ref())
-                    .ok()
-                    .and_then(DcElement::from_name);
-                if let (true, Some(element)) = (in_dc, element) {
-                    let lang = e
-                        .attributes()
-                        .flatten()
-                        .find(|a| a.key.as_ref() == b"xml:lang")
-                        .and_then(|a| a.unescape_value().ok().map(Cow::into_owned));
-                    if empty {
-                        dc.push(
-                            element,
-                            DcValue {
-                                value: String::new(),
-                                lang,
-                            },
-                        );
-                    } else {
-                        current = Some((element, lang, String::new(), depth));
-                    }
-                }
-            }
-            Event::End(_) => {
-                if let Some((element, lang, value, d)) = current.take() {
-                    if d == depth {
-                        dc.push(element, DcValue { value, lang });
-                    } else {
-                        current = Some((element, lang, value, d));
-                    }
-                }
-                depth -= 1;
-                if depth == 0 {
-                    return Ok(dc);
-                }
-            }
-            Event::Eof => return Err(truncated("oai_dc:dc")),
-            ref other => {
-                if let Some((_, _, text, _)) = current.as_mut() {
-                    push_event_text(other, text).map_err(|message| ReadError::Xml {
-                        position: before as u64,
-                        message,
-                    })?;
-                }
-            }
+    crate::dc::xml::read_dc_children(reader).map_err(|e| match e {
+        crate::dc::xml::ParseError::Xml { position, message } => {
+            ReadError::Xml { position, message }
         }
-    }
+        crate::dc::xml::ParseError::Truncated | crate::dc::xml::ParseError::NoDcElement => {
+            truncated("oai_dc:dc")
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dc::DcElement;
 
     fn fixture(path: &str) -> Vec<u8> {
         let full = format!("{}/tests/fixtures/oai/{path}", env!("CARGO_MANIFEST_DIR"));
