@@ -385,7 +385,7 @@ pub fn import_or_hand_off(command: ImportCommand, settings: &Settings) -> anyhow
     for message in &report.messages {
         eprintln!("{message}");
     }
-    let summary = report.summary();
+    let summary = &report.summary;
     eprintln!("moisson: import {}: {summary}", file.display());
     Ok(if summary.rejected > 0 {
         ExitCode::Rejected

@@ -69,53 +69,14 @@ impl AdminState {
     }
 }
 
-/// The answer of `POST /admin/import/dc`.
+/// The answer of `POST /admin/import/dc`: the counts of a local import, and its messages.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportReport {
-    /// New records.
-    pub added: u64,
-    /// Changed records.
-    pub updated: u64,
-    /// Records turned into tombstones.
-    pub deleted: u64,
-    /// Records whose content did not change.
-    pub unchanged: u64,
-    /// Lines refused.
-    pub rejected: u64,
-    /// Set definitions written.
-    pub sets: u64,
-    /// Characters illegal in XML 1.0 removed.
-    pub stripped_characters: u64,
+    /// The same counts as a local import.
+    #[serde(flatten)]
+    pub summary: ImportSummary,
     /// One message per refused line, `FILE:LINE: why`.
     pub messages: Vec<String>,
-}
-
-impl ImportReport {
-    /// The same counts as a local import.
-    pub fn summary(&self) -> ImportSummary {
-        ImportSummary {
-            added: self.added,
-            updated: self.updated,
-            deleted: self.deleted,
-            unchanged: self.unchanged,
-            rejected: self.rejected,
-            sets: self.sets,
-            stripped_characters: self.stripped_characters,
-        }
-    }
-
-    fn from_summary(s: &ImportSummary, messages: Vec<String>) -> Self {
-        ImportReport {
-            added: s.added,
-            updated: s.updated,
-            deleted: s.deleted,
-            unchanged: s.unchanged,
-            rejected: s.rejected,
-            sets: s.sets,
-            stripped_characters: s.stripped_characters,
-            messages,
-        }
-    }
 }
 
 /// The answer of `GET /admin/harvest/runs`.
@@ -382,7 +343,10 @@ pub async fn import_dc(
         }
     }
     tracing::info!(name = %importer.name, summary = %importer.summary, "Admin import finished.");
-    let report = ImportReport::from_summary(&importer.summary, importer.messages);
+    let report = ImportReport {
+        summary: importer.summary,
+        messages: importer.messages,
+    };
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(serde_json::to_string(&report).map_err(|e| AdminError::Internal(e.to_string()))?))

@@ -36,7 +36,7 @@ pub enum ImportError {
 }
 
 /// Counts reported after an import.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImportSummary {
     /// New records.
     pub added: u64,
