@@ -164,6 +164,8 @@ impl std::fmt::Debug for Store {
 
 pub(crate) struct Prepared {
     identifier: String,
+    /// The record as stored before this write (read under the write lock, so current).
+    old: Option<StoredRecord>,
     new: StoredRecord,
     /// (format, rendered `<record>`, end of its `<header>`).
     rendered: Vec<(String, Vec<u8>, u32)>,
@@ -224,10 +226,6 @@ fn content_hash(input: &RecordInput, sets: &[String]) -> [u8; 16] {
 }
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
-
-fn tx_decode<T: serde::de::DeserializeOwned>(key: &[u8], bytes: &[u8]) -> TxResult<T> {
-    codec::decode(key, bytes).map_err(ConflictableTransactionError::Abort)
-}
 
 impl Store {
     /// Opens (or creates) the store in `path`, with a page cache of `cache_capacity_bytes`.
@@ -565,6 +563,7 @@ impl Store {
                 return (
                     Prepared {
                         identifier,
+                        old: Some(old.clone()),
                         new: old.clone(),
                         rendered: Vec::new(),
                         index_values: Vec::new(),
@@ -633,6 +632,7 @@ impl Store {
         (
             Prepared {
                 identifier,
+                old: old.cloned(),
                 new,
                 rendered,
                 index_values: Vec::new(),
@@ -701,9 +701,11 @@ impl Store {
         )
             .transaction(|(records, by_ds, by_set, counts, sets, meta, harvest)| {
                 let mut deltas = BTreeMap::new();
+                let mut used_sets = BTreeSet::new();
                 for p in &changed {
-                    write_one(p, records, by_ds, by_set, sets, &mut deltas)?;
+                    used_sets.append(&mut write_one(p, records, by_ds, by_set, &mut deltas)?);
                 }
+                ensure_sets(sets, &used_sets)?;
                 for (key, delta) in deltas {
                     if delta == 0 {
                         continue;
@@ -887,21 +889,18 @@ impl Store {
     }
 }
 
+/// Writes one prepared record and its index entries; returns its sets (ancestors included) for
+/// [`ensure_sets`]. `p.old` is what is stored: the writer holds the write lock, and a batch
+/// that writes an identifier twice prepared the second write against the first.
 fn write_one(
     p: &Prepared,
     records: &TransactionalTree,
     by_ds: &TransactionalTree,
     by_set: &TransactionalTree,
-    sets: &TransactionalTree,
     deltas: &mut BTreeMap<Vec<u8>, i64>,
-) -> TxResult<()> {
+) -> TxResult<BTreeSet<String>> {
     let id = p.identifier.as_str();
-    // Read the record again inside the transaction: the batch may have changed it already.
-    let old: Option<StoredRecord> = match records.get(id.as_bytes())? {
-        Some(v) => Some(tx_decode(id.as_bytes(), &v)?),
-        None => None,
-    };
-    if let Some(old) = &old {
+    if let Some(old) = &p.old {
         let d = Datestamp::from_unix(old.datestamp);
         let old_sets = expand_sets(&old.sets);
         for f in &old.formats {
@@ -927,7 +926,13 @@ fn write_one(
             counts::add(deltas, &scope, p.new.datestamp, 1);
         }
     }
-    for s in &new_sets {
+    records.insert(id.as_bytes(), codec::encode(&p.new))?;
+    Ok(new_sets)
+}
+
+/// Defines, named after their spec, the sets records refer to that are not defined yet.
+fn ensure_sets(sets: &TransactionalTree, specs: &BTreeSet<String>) -> TxResult<()> {
+    for s in specs {
         if sets.get(s.as_bytes())?.is_none() {
             let set = StoredSet {
                 name: s.clone(),
@@ -936,7 +941,6 @@ fn write_one(
             sets.insert(s.as_bytes(), codec::encode(&set))?;
         }
     }
-    records.insert(id.as_bytes(), codec::encode(&p.new))?;
     Ok(())
 }
 
@@ -967,5 +971,54 @@ fn set_info(key: &[u8], value: &[u8]) -> Result<SetInfo, StoreError> {
 impl RecordSink for Store {
     fn put_batch(&mut self, records: Vec<RecordInput>) -> Result<BatchOutcome, StoreError> {
         Store::put_batch(self, records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dc::DcElement;
+
+    fn input(id: &str, title: &str, sets: &[&str]) -> RecordInput {
+        let mut dc = DcRecord::new();
+        dc.push_str(DcElement::Title, title);
+        let mut r = RecordInput::dc(OaiIdentifier::parse(id).unwrap(), dc);
+        r.sets = sets.iter().map(|s| SetSpec::parse(s).unwrap()).collect();
+        r
+    }
+
+    #[test]
+    fn a_batch_that_writes_one_identifier_several_times_leaves_one_consistent_record() {
+        let store = Store::temporary().unwrap();
+        store.put(input("oai:x:1", "first", &["a:b"])).unwrap();
+        let mut deleted = input("oai:x:1", "", &[]);
+        deleted.deleted = true;
+        deleted.dc = None;
+        let out = store
+            .put_batch(vec![
+                input("oai:x:1", "second", &["c"]),
+                input("oai:x:1", "second", &["c"]),
+                input("oai:x:1", "third", &["d:e"]),
+                deleted,
+            ])
+            .unwrap();
+        assert_eq!(
+            out.outcomes,
+            [
+                PutOutcome::Updated,
+                PutOutcome::Unchanged,
+                PutOutcome::Updated,
+                PutOutcome::Deleted
+            ]
+        );
+        assert!(store.check().unwrap().is_empty(), "{:?}", store.check());
+        let record = store.get("oai:x:1").unwrap().unwrap();
+        assert!(record.deleted);
+        assert_eq!(
+            record.sets,
+            ["d:e"],
+            "a tombstone keeps the sets the record had"
+        );
+        assert_eq!(store.stats().unwrap().records, 1);
     }
 }
