@@ -978,6 +978,8 @@ impl RecordSink for Store {
 mod tests {
     use super::*;
     use crate::dc::DcElement;
+    use crate::protocol::{ListFilter, MetadataPrefix, Repository};
+    use proptest::prelude::*;
 
     fn input(id: &str, title: &str, sets: &[&str]) -> RecordInput {
         let mut dc = DcRecord::new();
@@ -1020,5 +1022,89 @@ mod tests {
             "a tombstone keeps the sets the record had"
         );
         assert_eq!(store.stats().unwrap().records, 1);
+    }
+
+    /// One write of the model test: (identifier, datestamp, sets, deleted).
+    fn arb_write() -> impl Strategy<Value = (u8, i64, Vec<u8>, bool)> {
+        // Datestamps within a few bucket widths, so that counts cross bucket edges.
+        (
+            0u8..12,
+            0i64..3_000_000,
+            proptest::collection::vec(0u8..4, 0..3),
+            proptest::bool::weighted(0.2),
+        )
+    }
+
+    const SETS: [&str; 4] = ["a", "a:b", "a:b:c", "d"];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn lists_and_counts_match_a_btreemap_model(
+            writes in proptest::collection::vec(arb_write(), 1..40),
+            from in proptest::option::of(0i64..3_000_000),
+            span in 0i64..3_000_000,
+            set in proptest::option::of(0usize..4),
+            page in 1usize..5,
+        ) {
+            let store = Store::temporary().unwrap();
+            // The model: identifier → (datestamp, expanded sets); tombstones stay listed.
+            let mut model: BTreeMap<String, (i64, BTreeSet<String>)> = BTreeMap::new();
+            for (id, ds, sets, deleted) in writes {
+                let id = format!("oai:x:{id}");
+                let specs: Vec<&str> = sets.iter().map(|i| SETS[*i as usize]).collect();
+                let mut r = input(&id, &format!("t{ds}"), &specs);
+                r.datestamp = Some(Datestamp::from_unix(1_600_000_000 + ds));
+                if deleted {
+                    r.deleted = true;
+                    r.dc = None;
+                }
+                let outcome = store.put(r).unwrap();
+                if outcome != PutOutcome::Unchanged {
+                    let stored = store.get(&id).unwrap().unwrap();
+                    model.insert(id, (stored.datestamp, expand_sets(&stored.sets)));
+                }
+            }
+            prop_assert!(store.check().unwrap().is_empty());
+            let from = from.map(|f| 1_600_000_000 + f);
+            let until = from.unwrap_or(1_600_000_000) + span;
+            let filter = ListFilter {
+                metadata_prefix: MetadataPrefix::oai_dc(),
+                set: set.map(|i| SetSpec::parse(SETS[i]).unwrap()),
+                from: from.map(Datestamp::from_unix),
+                until: Datestamp::from_unix(until),
+            };
+            let mut expected: Vec<(i64, String)> = model
+                .iter()
+                .filter(|(_, (d, sets))| {
+                    from.is_none_or(|f| *d >= f) && *d <= until && set.is_none_or(|i| sets.contains(SETS[i]))
+                })
+                .map(|(id, (d, _))| (*d, id.clone()))
+                .collect();
+            expected.sort();
+            prop_assert_eq!(store.count(&filter).unwrap(), expected.len() as u64);
+            let mut listed: Vec<(i64, String)> = Vec::new();
+            let mut after: Option<(Datestamp, String)> = None;
+            loop {
+                let mut out = Vec::new();
+                let end = store
+                    .list_page(&filter, after.as_ref().map(|(d, id)| (*d, id.as_str())), page, true, &mut out)
+                    .unwrap();
+                let text = String::from_utf8(out).unwrap();
+                prop_assert_eq!(text.matches("<header").count(), end.written);
+                let ids: Vec<String> = text
+                    .split("<identifier>")
+                    .skip(1)
+                    .map(|chunk| chunk.split("</identifier>").next().unwrap().to_owned())
+                    .collect();
+                prop_assert_eq!(ids.last(), end.last.as_ref().map(|(_, id)| id));
+                listed.extend(ids.into_iter().map(|id| (model[&id].0, id)));
+                if !end.more {
+                    break;
+                }
+                after = end.last;
+            }
+            prop_assert_eq!(listed, expected);
+        }
     }
 }
