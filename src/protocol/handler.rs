@@ -45,6 +45,9 @@ pub struct Response {
 
 type Out = Writer<Vec<u8>>;
 
+/// Responses are written to memory, where a write cannot fail.
+const VEC_WRITE: &str = "Writing to a Vec cannot fail.";
+
 /// Answers one request.
 ///
 /// # Errors
@@ -62,12 +65,12 @@ pub fn handle<R: Repository>(
         Ok(request) => request,
         Err(errors) => {
             let echo = (!errors.hides_request_arguments()).then(|| raw.pairs());
-            xml::write_envelope_start(&mut w, now, base_url, echo, stylesheet).expect("Vec write");
+            xml::write_envelope_start(&mut w, now, base_url, echo, stylesheet).expect(VEC_WRITE);
             return Ok(finish_with_errors(w, None, &errors));
         }
     };
     xml::write_envelope_start(&mut w, now, base_url, Some(raw.pairs()), stylesheet)
-        .expect("Vec write");
+        .expect(VEC_WRITE);
     let mark = w.get_ref().len();
     let verb = request.verb();
     let outcome = match request {
@@ -87,7 +90,7 @@ pub fn handle<R: Repository>(
     }?;
     match outcome {
         Ok(done) => {
-            xml::write_envelope_end(&mut w).expect("Vec write");
+            xml::write_envelope_end(&mut w).expect(VEC_WRITE);
             Ok(Response {
                 body: w.into_inner(),
                 verb: Some(verb),
@@ -105,9 +108,9 @@ pub fn handle<R: Repository>(
 
 fn finish_with_errors(mut w: Out, verb: Option<Verb>, errors: &OaiErrors) -> Response {
     for e in errors.as_slice() {
-        xml::write_error(&mut w, e).expect("Vec write");
+        xml::write_error(&mut w, e).expect(VEC_WRITE);
     }
-    xml::write_envelope_end(&mut w).expect("Vec write");
+    xml::write_envelope_end(&mut w).expect(VEC_WRITE);
     Response {
         body: w.into_inner(),
         verb,
@@ -141,7 +144,7 @@ fn identify<R: Repository>(repo: &R, ctx: &Context, w: &mut Out) -> Outcome<R::E
             sample_identifier: &sample,
         },
     )
-    .expect("Vec write");
+    .expect(VEC_WRITE);
     Ok(Ok(Done {
         items: 1,
         token_issued: false,
@@ -169,7 +172,7 @@ fn get_record<R: Repository>(
     if !supported {
         errors.push(cannot_disseminate(prefix));
     }
-    xml::write_verb_start(w, Verb::GetRecord).expect("Vec write");
+    xml::write_verb_start(w, Verb::GetRecord).expect(VEC_WRITE);
     let lookup_prefix = if supported {
         prefix.clone()
     } else {
@@ -188,7 +191,7 @@ fn get_record<R: Repository>(
     if let Some(errors) = OaiErrors::from_vec(errors) {
         return Ok(Err(errors));
     }
-    xml::write_verb_end(w, Verb::GetRecord).expect("Vec write");
+    xml::write_verb_end(w, Verb::GetRecord).expect(VEC_WRITE);
     Ok(Ok(Done {
         items: 1,
         token_issued: false,
@@ -216,11 +219,11 @@ fn list_metadata_formats<R: Repository>(
             .into()));
         }
     }
-    xml::write_verb_start(w, Verb::ListMetadataFormats).expect("Vec write");
+    xml::write_verb_start(w, Verb::ListMetadataFormats).expect(VEC_WRITE);
     for f in &formats {
-        xml::write_metadata_format(w, f).expect("Vec write");
+        xml::write_metadata_format(w, f).expect(VEC_WRITE);
     }
-    xml::write_verb_end(w, Verb::ListMetadataFormats).expect("Vec write");
+    xml::write_verb_end(w, Verb::ListMetadataFormats).expect(VEC_WRITE);
     Ok(Ok(Done {
         items: formats.len(),
         token_issued: false,
@@ -254,11 +257,11 @@ fn list_sets<R: Repository>(
         }
         None => None,
     };
-    xml::write_verb_start(w, Verb::ListSets).expect("Vec write");
+    xml::write_verb_start(w, Verb::ListSets).expect(VEC_WRITE);
     let mut written = 0usize;
     let mut last = None;
     let more = repo.sets_page(after, ctx.page_size, &mut |set| {
-        xml::write_set(w, set).expect("Vec write");
+        xml::write_set(w, set).expect(VEC_WRITE);
         written += 1;
         last = Some(set.spec.as_ref().to_owned());
     })?;
@@ -323,11 +326,11 @@ fn finish_page(
             size,
             cursor,
         )
-        .expect("Vec write");
+        .expect(VEC_WRITE);
     } else if resumed {
-        xml::write_resumption_token(w, None, size, cursor).expect("Vec write");
+        xml::write_resumption_token(w, None, size, cursor).expect(VEC_WRITE);
     }
-    xml::write_verb_end(w, verb).expect("Vec write");
+    xml::write_verb_end(w, verb).expect(VEC_WRITE);
     issued
 }
 
@@ -394,7 +397,7 @@ fn list_records<R: Repository>(
     if filter.from.is_some_and(|from| from > filter.until) {
         return Ok(Err(no_match()));
     }
-    xml::write_verb_start(w, verb).expect("Vec write");
+    xml::write_verb_start(w, verb).expect(VEC_WRITE);
     let after = previous.as_ref().map(|t| match &t.after {
         Position::Record(d, id) => (*d, id.as_str()),
         Position::Set(_) => unreachable!("checked above"),
