@@ -166,6 +166,7 @@ impl Request {
 
         let mut errors = Vec::new();
         let mut args: Vec<(&str, &str)> = Vec::new();
+        let mut repeated: Vec<&str> = Vec::new();
         for (name, value) in raw.pairs.iter().filter(|(k, _)| k != "verb") {
             let known = rule.required.contains(&name.as_str())
                 || rule.optional.contains(&name.as_str())
@@ -176,8 +177,11 @@ impl Request {
                     printable(name)
                 )));
             } else if args.iter().any(|(n, _)| n == name) {
-                if !errors.iter().any(|e| matches!(e, OaiError::BadArgument(m) if m.starts_with(&format!("the {name} argument is repeated")))) {
-                    errors.push(OaiError::BadArgument(format!("the {name} argument is repeated")));
+                if !repeated.contains(&name.as_str()) {
+                    repeated.push(name);
+                    errors.push(OaiError::BadArgument(format!(
+                        "the {name} argument is repeated"
+                    )));
                 }
             } else {
                 args.push((name, value));
@@ -213,11 +217,7 @@ impl Request {
             }
         }
         for required in rule.required {
-            if get(required).is_none()
-                && !errors
-                    .iter()
-                    .any(|e| e.message().contains(&format!("the {required} argument")))
-            {
+            if get(required).is_none() {
                 errors.push(OaiError::BadArgument(format!(
                     "the {required} argument is required"
                 )));
