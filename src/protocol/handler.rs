@@ -58,6 +58,11 @@ pub fn handle<R: Repository>(
     raw: &RawRequest,
     now: Datestamp,
 ) -> Result<Response, R::Error> {
+    // A record is stamped when its batch starts and becomes visible when the batch commits.
+    // Answering as of the batch's second while one is written keeps the promise harvesters
+    // rely on: whatever becomes visible after responseDate is dated at or after it, so
+    // `from=<responseDate>` next time finds it.
+    let now = repo.visible_until(now);
     let mut w = Writer::new(Vec::with_capacity(16 * 1024));
     let stylesheet = ctx.stylesheet.as_deref();
     let base_url = ctx.identity.base_url.as_str();

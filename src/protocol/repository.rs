@@ -33,6 +33,12 @@ pub trait Repository {
     /// Storage failure (never a protocol error).
     type Error: std::error::Error + Send + Sync + 'static;
 
+    /// The moment lists are answered as of when the clock says `now`: earlier while a write
+    /// whose records are stamped but not yet visible is in progress.
+    fn visible_until(&self, now: Datestamp) -> Datestamp {
+        now
+    }
+
     /// The earliest datestamp of any record, deleted ones included; `None` when empty.
     fn earliest_datestamp(&self) -> Result<Option<Datestamp>, Self::Error>;
 

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The six OAI-PMH verbs (§4).
@@ -146,9 +146,21 @@ impl OaiIdentifier {
         let rest_ok = !rest.is_empty()
             && rest
                 .chars()
-                .all(|c| !c.is_whitespace() && !c.is_control() && !"<>\"{}|\\^`".contains(c));
+                .all(|c| !c.is_whitespace() && !c.is_control() && !"<>\"{}|\\^`".contains(c))
+            && valid_percent_escapes(rest)
+            && rest.matches('#').count() <= 1;
         (scheme_ok && rest_ok && s.len() <= Self::MAX_LEN).then(|| OaiIdentifier(s.to_owned()))
     }
+}
+
+/// True when every `%` starts a `%XX` escape, as `xs:anyURI` (and so the schema) requires.
+fn valid_percent_escapes(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.iter().enumerate().all(|(i, c)| {
+        *c != b'%'
+            || (b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    })
 }
 
 impl AsRef<str> for OaiIdentifier {
@@ -218,6 +230,7 @@ impl Datestamp {
         }
         DateTime::parse_from_rfc3339(s)
             .ok()
+            .filter(|d| (1..=9999).contains(&d.with_timezone(&Utc).year()))
             .map(|d| Datestamp(d.timestamp()))
     }
 }
@@ -242,8 +255,12 @@ pub struct DateArgument {
 }
 
 impl DateArgument {
-    /// Parses `YYYY-MM-DD` or `YYYY-MM-DDThh:mm:ssZ`, exactly (no fractions, no offsets).
+    /// Parses `YYYY-MM-DD` or `YYYY-MM-DDThh:mm:ssZ`, exactly (no fractions, no offsets; years
+    /// 0001 to 9999, as `xs:date` and `xs:dateTime` allow).
     pub fn parse(s: &str) -> Option<Self> {
+        if s.starts_with("0000") {
+            return None;
+        }
         let digits_at = |range: &[usize]| range.iter().all(|&i| s.as_bytes()[i].is_ascii_digit());
         match s.len() {
             10 if digits_at(&[0, 1, 2, 3, 5, 6, 8, 9]) => {
@@ -294,6 +311,8 @@ mod tests {
             "+017-06-01",
             "",
             "2017-06-01T00:00:00+01:00",
+            "0000-01-01",
+            "0000-01-01T00:00:00Z",
         ] {
             assert!(DateArgument::parse(s).is_none(), "{s}");
         }
@@ -315,7 +334,18 @@ mod tests {
     fn identifiers_must_look_like_uris() {
         assert!(OaiIdentifier::parse("oai:example.org:1").is_some());
         assert!(OaiIdentifier::parse("hdl:1765/315").is_some());
-        for bad in ["", "nocolon", "oai:", "1oai:x", "oai:a b", "oai:a\u{0}"] {
+        assert!(OaiIdentifier::parse("oai:x:a%2Fb#frag").is_some());
+        for bad in [
+            "",
+            "nocolon",
+            "oai:",
+            "1oai:x",
+            "oai:a b",
+            "oai:a\u{0}",
+            "oai:x:a%zz",
+            "oai:x:a%2",
+            "a:b#c#d",
+        ] {
             assert!(OaiIdentifier::parse(bad).is_none(), "{bad:?}");
         }
     }

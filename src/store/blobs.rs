@@ -6,9 +6,13 @@
 //! operating system's page cache, which is not the server's memory.
 //!
 //! Bytes are appended (and written to the file) before the sled transaction that points at
-//! them commits, so a committed pointer never points at bytes that were not written; a crash
-//! between the two leaves unreferenced bytes, never a half-written record. Each reference
-//! carries the CRC-32 of its bytes, checked on read.
+//! them commits, so a committed pointer never points at bytes that were not written: a killed
+//! process (`kill -9`) leaves at most unreferenced bytes, never a half-written record.
+//! [`Store::flush`](super::Store::flush) syncs the blobs before sled. sled also writes on its
+//! own every 500 ms, so after a power loss or an operating-system crash (not a killed
+//! process) a pointer written in the last moments may refer to bytes the disk never got; each
+//! reference carries the CRC-32 of its bytes, checked on every read, so such a record is
+//! reported (and found by `moisson check`), never served as garbage.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -164,7 +168,15 @@ impl BlobLog {
             });
             buf.extend_from_slice(bytes);
         }
-        active.file.write_all(&buf)?;
+        if let Err(error) = active.file.write_all(&buf) {
+            // A partial write (disk full) must not shift the offsets of every later blob:
+            // cut the segment back, or failing that, learn its true length.
+            let len = active.len;
+            if active.file.set_len(len).is_err() {
+                active.len = active.file.metadata().map_or(len, |m| m.len());
+            }
+            return Err(error);
+        }
         active.len += buf.len() as u64;
         Ok(refs)
     }

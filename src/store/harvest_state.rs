@@ -252,7 +252,7 @@ impl Store {
             .write_lock
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = Datestamp::now();
+        let (now, _in_flight) = self.begin_write();
         let mut prepared: Vec<Prepared> = Vec::with_capacity(page.len());
         let mut overlay: BTreeMap<String, Option<StoredRecord>> = BTreeMap::new();
         let mut stripped_total = 0;

@@ -24,6 +24,7 @@ mod repository;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -150,6 +151,8 @@ pub struct Store {
     harvest_state: sled::Tree,
     blobs: Arc<blobs::BlobLog>,
     write_lock: Arc<Mutex<()>>,
+    /// When the batch being written was stamped (`i64::MAX` when none is): see [`Store::begin_write`].
+    in_flight: Arc<AtomicI64>,
     path: Option<PathBuf>,
     _temporary: Option<Arc<tempfile::TempDir>>,
 }
@@ -172,6 +175,15 @@ pub(crate) struct Prepared {
     /// (format, `by_datestamp` value), filled by [`Store::persist_blobs`].
     index_values: Vec<(String, Vec<u8>)>,
     outcome: PutOutcome,
+}
+
+/// Clears the in-flight mark of [`Store::begin_write`] when the batch is done, written or not.
+pub(crate) struct InFlight<'a>(&'a AtomicI64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.store(i64::MAX, Ordering::SeqCst);
+    }
 }
 
 fn expand_sets(sets: &[String]) -> BTreeSet<String> {
@@ -284,6 +296,7 @@ impl Store {
             db,
             blobs: Arc::new(blobs),
             write_lock: Arc::new(Mutex::new(())),
+            in_flight: Arc::new(AtomicI64::new(i64::MAX)),
             path,
             _temporary: temporary,
         };
@@ -547,12 +560,14 @@ impl Store {
                 sets.push(s.as_ref().to_owned());
             }
         }
-        // A tombstone keeps the setSpecs and formats the record had.
+        // A tombstone keeps the setSpecs and formats the record had, so that a selective
+        // harvest of any of its sets learns of the deletion (deleted headers often carry no
+        // setSpec, or only some).
         if input.deleted {
             if let Some(old) = old {
-                if sets.is_empty() {
-                    sets.clone_from(&old.sets);
-                }
+                let mut kept = old.sets.clone();
+                kept.extend(sets.into_iter().filter(|s| !old.sets.contains(s)));
+                sets = kept;
             }
         }
         let hash = content_hash(&input, &sets);
@@ -652,7 +667,7 @@ impl Store {
             .write_lock
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = Datestamp::now();
+        let (now, _in_flight) = self.begin_write();
         let mut prepared = Vec::with_capacity(records.len());
         let mut overlay: BTreeMap<String, Option<StoredRecord>> = BTreeMap::new();
         let mut stripped_total = 0;
@@ -740,6 +755,25 @@ impl Store {
             outcomes,
             stripped_characters: stripped_total,
         })
+    }
+
+    /// Marks a batch as being written and returns its datestamp; the mark lasts as long as
+    /// the guard. Call it holding the write lock.
+    ///
+    /// Records are stamped before their batch commits. While the mark is set, lists are
+    /// answered as of its second ([`Store::visible_until`]), so that a record that becomes
+    /// visible after a response's responseDate is never dated before it.
+    pub(crate) fn begin_write(&self) -> (Datestamp, InFlight<'_>) {
+        // Marked first, stamped after: any stamp is at or after the mark.
+        self.in_flight
+            .store(Datestamp::now().unix(), Ordering::SeqCst);
+        (Datestamp::now(), InFlight(&self.in_flight))
+    }
+
+    /// The latest moment a list may be answered as of: `now`, or the second of the batch
+    /// being written if one is.
+    pub fn visible_until(&self, now: Datestamp) -> Datestamp {
+        now.min(Datestamp::from_unix(self.in_flight.load(Ordering::SeqCst)))
     }
 
     /// What writing `record` would do, without writing anything (for dry runs).
@@ -1022,6 +1056,37 @@ mod tests {
             "a tombstone keeps the sets the record had"
         );
         assert_eq!(store.stats().unwrap().records, 1);
+    }
+
+    #[test]
+    fn a_deletion_naming_only_some_sets_keeps_the_record_in_all_of_them() {
+        let store = Store::temporary().unwrap();
+        store
+            .put(input("oai:x:1", "t", &["source:up", "source:up:A"]))
+            .unwrap();
+        let mut deleted = input("oai:x:1", "", &["source:up"]);
+        deleted.deleted = true;
+        deleted.dc = None;
+        assert_eq!(store.put(deleted).unwrap(), PutOutcome::Deleted);
+        assert_eq!(
+            store.get("oai:x:1").unwrap().unwrap().sets,
+            ["source:up", "source:up:A"]
+        );
+        assert!(store.check().unwrap().is_empty());
+    }
+
+    #[test]
+    fn lists_are_answered_as_of_a_batch_being_written_until_it_is_done() {
+        let store = Store::temporary().unwrap();
+        let later = Datestamp::from_unix(Datestamp::now().unix() + 100);
+        assert_eq!(store.visible_until(later), later);
+        let (stamp, guard) = store.begin_write();
+        assert!(
+            store.visible_until(later) <= stamp,
+            "no response may claim the batch's records"
+        );
+        drop(guard);
+        assert_eq!(store.visible_until(later), later);
     }
 
     /// One write of the model test: (identifier, datestamp, sets, deleted).

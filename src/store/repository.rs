@@ -24,6 +24,10 @@ impl Store {
 impl Repository for Store {
     type Error = StoreError;
 
+    fn visible_until(&self, now: Datestamp) -> Datestamp {
+        Store::visible_until(self, now)
+    }
+
     fn earliest_datestamp(&self) -> Result<Option<Datestamp>, StoreError> {
         let mut earliest: Option<Datestamp> = None;
         for format in self.metadata_formats()? {
