@@ -11,7 +11,7 @@
 //! [`Store::flush`](super::Store::flush) syncs the blobs before sled. sled also writes on its
 //! own every 500 ms, so after a power loss or an operating-system crash (not a killed
 //! process) a pointer written in the last moments may refer to bytes the disk never got; each
-//! reference carries the CRC-32 of its bytes, checked on every read, so such a record is
+//! reference carries the CRC-32 of its bytes, checked whenever a whole record is read, so such a record is
 //! reported (and found by `moisson check`), never served as garbage.
 
 use std::fs::{File, OpenOptions};
