@@ -7,12 +7,12 @@
 //!
 //! Bytes are appended (and written to the file) before the sled transaction that points at
 //! them commits, so a committed pointer never points at bytes that were not written: a killed
-//! process (`kill -9`) leaves at most unreferenced bytes, never a half-written record.
-//! [`Store::flush`](super::Store::flush) syncs the blobs before sled. sled also writes on its
-//! own every 500 ms, so after a power loss or an operating-system crash (not a killed
-//! process) a pointer written in the last moments may refer to bytes the disk never got; each
-//! reference carries the CRC-32 of its bytes, checked whenever a whole record is read, so such a record is
-//! reported (and found by `moisson check`), never served as garbage.
+//! process (`kill -9`) leaves at most unreferenced bytes, never a half-written record. The
+//! store makes the blobs durable before sled, twice a second and on `flush` (sled's own timed
+//! flush is off), so a power loss loses the last moments' writes whole. (The operating system
+//! may still write sled's pages before the blobs' on its own; each reference therefore carries
+//! the CRC-32 of its bytes, checked whenever a whole record is read, and `moisson check`
+//! reports a record whose bytes the disk lost.)
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};

@@ -154,7 +154,57 @@ pub struct Store {
     /// When the batch being written was stamped (`i64::MAX` when none is): see [`Store::begin_write`].
     in_flight: Arc<AtomicI64>,
     path: Option<PathBuf>,
+    /// Declared before `_temporary`: fields drop in order, and the last flush needs the files.
+    _flusher: Arc<Flusher>,
     _temporary: Option<Arc<tempfile::TempDir>>,
+}
+
+/// How often the blob log, then sled, are made durable.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Flushes the blob log, then sled, twice a second, so that sled never makes durable a
+/// pointer to blob bytes the disk has not got (sled's own timed flush is off); stopped, after
+/// a last flush, when the last clone of the store is dropped.
+struct Flusher {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Flusher {
+    fn start(db: sled::Db, blobs: Arc<blobs::BlobLog>) -> Flusher {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("moisson-flush".into())
+            .spawn(move || loop {
+                let last = !matches!(
+                    stopped.recv_timeout(FLUSH_EVERY),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                );
+                // sled only after the blobs: never a durable pointer to bytes that are not.
+                if let Err(error) = blobs.sync() {
+                    tracing::error!(%error, "Could not sync the blob log; the store is not flushed.");
+                } else if let Err(error) = db.flush() {
+                    tracing::error!(%error, "Could not flush the store.");
+                }
+                if last {
+                    return;
+                }
+            })
+            .expect("Failed to start the store's flush thread.");
+        Flusher {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -248,7 +298,7 @@ impl Store {
         let config = sled::Config::new()
             .path(path)
             .cache_capacity(cache_capacity_bytes)
-            .flush_every_ms(Some(500));
+            .flush_every_ms(None);
         let db = config.open().map_err(|e| match e {
             sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
                 StoreError::Locked {
@@ -270,7 +320,10 @@ impl Store {
             path: std::env::temp_dir(),
             source: e,
         })?;
-        let db = sled::Config::new().path(dir.path().join("db")).open()?;
+        let db = sled::Config::new()
+            .path(dir.path().join("db"))
+            .flush_every_ms(None)
+            .open()?;
         let blobs =
             blobs::BlobLog::open(&dir.path().join(BLOB_DIR)).map_err(|e| StoreError::Io {
                 path: dir.path().join(BLOB_DIR),
@@ -285,6 +338,8 @@ impl Store {
         path: Option<PathBuf>,
         temporary: Option<Arc<tempfile::TempDir>>,
     ) -> Result<Store, StoreError> {
+        let blobs = Arc::new(blobs);
+        let flusher = Arc::new(Flusher::start(db.clone(), blobs.clone()));
         let store = Store {
             records: db.open_tree("records")?,
             by_datestamp: db.open_tree("by_datestamp")?,
@@ -294,10 +349,11 @@ impl Store {
             meta: db.open_tree("meta")?,
             harvest_state: db.open_tree("harvest_state")?,
             db,
-            blobs: Arc::new(blobs),
+            blobs,
             write_lock: Arc::new(Mutex::new(())),
             in_flight: Arc::new(AtomicI64::new(i64::MAX)),
             path,
+            _flusher: flusher,
             _temporary: temporary,
         };
         if store.meta.get(SECRET_KEY)?.is_none() {
