@@ -11,7 +11,7 @@ use crate::config::Settings;
 use crate::importer::jsonl::{parse_line, Item};
 use crate::importer::{ImportError, ImportSummary};
 use crate::protocol::{OaiIdentifier, SetSpec};
-use crate::store::{RecordInput, Store};
+use crate::store::{PutOutcome, RecordInput, Store};
 
 const BATCH: usize = 100;
 
@@ -202,14 +202,22 @@ pub fn import_pmb(
             rejected == 0
         });
     let mut summary = ImportSummary::default();
-    let mut batch: Vec<RecordInput> = Vec::with_capacity(BATCH);
+    let mut batch = LineBatch::default();
     for file in &files {
         let bytes = read(file)?;
         let mut report_line = |line: usize, message: &str| report(file, line, message);
-        let mut sink = |(input, sets, stripped): PmbItem| -> Result<(), ImportError> {
+        let mut sink = |(input, sets, stripped, line): PmbItem| -> Result<(), ImportError> {
             summary.stripped_characters += stripped as u64;
             if !write {
-                summary.count(store.classify(&input)?);
+                let outcome = store.classify(&input)?;
+                if outcome == PutOutcome::Rejected {
+                    report(
+                        file,
+                        line,
+                        "belongs to another origin: it would not be overwritten",
+                    );
+                }
+                summary.count(outcome);
                 return Ok(());
             }
             for (spec, name) in sets {
@@ -218,22 +226,60 @@ pub fn import_pmb(
                     summary.sets += 1;
                 }
             }
-            batch.push(input);
+            batch.push(input, line);
             if batch.len() >= BATCH {
-                summary.record(&store.put_batch(std::mem::take(&mut batch))?);
+                batch.write(store, file, &mut summary)?;
             }
             Ok(())
         };
         summary.rejected += pmb_file_inputs(&bytes, options, &mut report_line, &mut sink)?;
-        if !batch.is_empty() {
-            summary.record(&store.put_batch(std::mem::take(&mut batch))?);
-        }
+        batch.write(store, file, &mut summary)?;
     }
     Ok(summary)
 }
 
-/// A record ready for the store, the sets it belongs to, and the characters stripped from it.
-type PmbItem = (RecordInput, Vec<(SetSpec, String)>, usize);
+/// A batch of records waiting to be written, with the line each one starts on.
+#[derive(Default)]
+struct LineBatch {
+    records: Vec<RecordInput>,
+    lines: Vec<usize>,
+}
+
+impl LineBatch {
+    fn push(&mut self, record: RecordInput, line: usize) {
+        self.records.push(record);
+        self.lines.push(line);
+    }
+
+    fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Writes the batch, reporting by file and line each record refused because another
+    /// origin owns it.
+    fn write(
+        &mut self,
+        store: &Store,
+        path: &Path,
+        summary: &mut ImportSummary,
+    ) -> Result<(), ImportError> {
+        if self.records.is_empty() {
+            return Ok(());
+        }
+        let outcome = store.put_batch(std::mem::take(&mut self.records))?;
+        for refusal in &outcome.refusals {
+            let line = self.lines.get(refusal.index).copied().unwrap_or(0);
+            report(path, line, &refusal.to_string());
+        }
+        self.lines.clear();
+        summary.record(&outcome);
+        Ok(())
+    }
+}
+
+/// A record ready for the store, the sets it belongs to, the characters stripped from it and
+/// the line it starts on.
+type PmbItem = (RecordInput, Vec<(SetSpec, String)>, usize, usize);
 
 /// Parses and maps one file, handing each record to `sink` and each rejection to `reject`;
 /// returns how many were rejected.
@@ -257,7 +303,7 @@ fn pmb_file_inputs(
             .and_then(|mapped| {
                 let (line, stripped) = (mapped.line, mapped.stripped_chars);
                 pmb_record_input(mapped, &options.repository_identifier)
-                    .map(|(input, sets)| (input, sets, stripped))
+                    .map(|(input, sets)| (input, sets, stripped, line))
                     .map_err(|m| (line, m))
             });
         match mapped {
@@ -290,14 +336,7 @@ fn open_input(path: &Path) -> Result<Box<dyn Read>, ImportError> {
 pub fn import_dc(store: &Store, path: &Path) -> Result<ImportSummary, ImportError> {
     let reader = BufReader::with_capacity(1 << 20, open_input(path)?);
     let mut summary = ImportSummary::default();
-    let mut batch: Vec<RecordInput> = Vec::with_capacity(BATCH);
-    let flush =
-        |batch: &mut Vec<RecordInput>, summary: &mut ImportSummary| -> Result<(), ImportError> {
-            if !batch.is_empty() {
-                summary.record(&store.put_batch(std::mem::take(batch))?);
-            }
-            Ok(())
-        };
+    let mut batch = LineBatch::default();
     for (n, line) in reader.lines().enumerate() {
         let line_no = n + 1;
         let line = match line {
@@ -319,9 +358,9 @@ pub fn import_dc(store: &Store, path: &Path) -> Result<ImportSummary, ImportErro
         }
         match parse_line(&line) {
             Ok(Item::Record(r)) => {
-                batch.push(r);
+                batch.push(r, line_no);
                 if batch.len() >= BATCH {
-                    flush(&mut batch, &mut summary)?;
+                    batch.write(store, path, &mut summary)?;
                 }
             }
             Ok(Item::Set(s)) => {
@@ -334,7 +373,7 @@ pub fn import_dc(store: &Store, path: &Path) -> Result<ImportSummary, ImportErro
             }
         }
     }
-    flush(&mut batch, &mut summary)?;
+    batch.write(store, path, &mut summary)?;
     Ok(summary)
 }
 

@@ -41,7 +41,7 @@ use tracing::Instrument as _;
 use self::client::OaiClient;
 use self::config::{HarvestSettings, SourceSettings};
 use self::lock::SourceLock;
-use self::provenance::{provenance_xml, Origin};
+use self::provenance::{provenance_xml, Provenance};
 use crate::config::ConfigError;
 use crate::dc::xml::OAI_DC_NAMESPACE;
 use crate::protocol::xml::read::{Payload, Record, Response, PROVENANCE_NAMESPACE};
@@ -50,7 +50,7 @@ use crate::protocol::{
     Verb,
 };
 use crate::store::harvest_state::{HarvestedRecord, InFlight, ListKey, ListState};
-use crate::store::{BatchOutcome, RecordInput, Store};
+use crate::store::{BatchOutcome, Origin, RecordInput, Store};
 
 pub use error::HarvestError;
 pub use report::{Outcome, Rejection, RunReport, SourceReport};
@@ -766,6 +766,10 @@ impl SourceCtx<'_> {
             .await
             .map_err(|e| HarvestError::Task(e.to_string()))??;
         report.count(&page.outcome, &page.deleted);
+        for refusal in &page.outcome.refusals {
+            tracing::warn!(identifier = %refusal.identifier, owner = %refusal.owner, "Record refused: it belongs to another origin.");
+            report.reject(&refusal.identifier, refusal.to_string());
+        }
         for r in page.rejections {
             tracing::warn!(identifier = %r.identifier, reason = %r.reason, "Record rejected.");
             report.reject(&r.identifier, r.reason);
@@ -878,6 +882,7 @@ fn convert(
         other_formats: Vec::new(),
         about: Vec::new(),
         local_fields: Vec::new(),
+        origin: Origin::Source(ctx.source.clone()),
     };
     let mut provenance = None;
     if !h.deleted {
@@ -905,7 +910,7 @@ fn convert(
             .iter()
             .find_map(|a| a.origin.as_ref())
             .map(|e| response.element_xml(e));
-        provenance = Some(provenance_xml(&Origin {
+        provenance = Some(provenance_xml(&Provenance {
             base_url: &ctx.base_url,
             identifier: &h.identifier,
             datestamp: &h.datestamp,
@@ -987,8 +992,15 @@ fn write_page(
             &ctx.key,
             if last { &state } else { &previous_state },
         )?;
+        let offset = outcome.outcomes.len();
         outcome.outcomes.extend(written.outcomes);
         outcome.stripped_characters += written.stripped_characters;
+        outcome
+            .refusals
+            .extend(written.refusals.into_iter().map(|mut r| {
+                r.index += offset;
+                r
+            }));
         if last {
             break;
         }

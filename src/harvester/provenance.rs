@@ -14,7 +14,7 @@ const PROVENANCE_SCHEMA_LOCATION: &str =
 
 /// What one `<originDescription>` says.
 #[derive(Debug, Clone, Copy)]
-pub struct Origin<'a> {
+pub struct Provenance<'a> {
     /// The baseURL harvested.
     pub base_url: &'a str,
     /// The upstream identifier.
@@ -40,7 +40,7 @@ const DATE_MARKER: &str = "HARVEST-DATE";
 
 /// Renders the `<provenance>` element, with the harvest date left for the store to fill in
 /// (see [`DatedAbout`]).
-pub fn provenance_xml(origin: &Origin<'_>) -> DatedAbout {
+pub fn provenance_xml(origin: &Provenance<'_>) -> DatedAbout {
     let datestamp = if DateArgument::parse(origin.datestamp).is_some() {
         origin.datestamp.to_owned()
     } else {
@@ -88,7 +88,7 @@ mod tests {
 
     #[test]
     fn provenance_names_origin_and_harvest_date_and_nests_the_upstream_one() {
-        let xml = provenance_xml(&Origin {
+        let xml = provenance_xml(&Provenance {
             base_url: "https://zenodo.org/oai2d",
             identifier: "oai:zenodo.org:1",
             datestamp: "2023-12-11T17:26:46Z",
@@ -110,7 +110,7 @@ mod tests {
 
     #[test]
     fn a_datestamp_with_an_offset_is_normalised_to_utc() {
-        let xml = provenance_xml(&Origin {
+        let xml = provenance_xml(&Provenance {
             base_url: "http://x",
             identifier: "oai:x:1",
             datestamp: "2017-06-01T02:00:00+02:00",

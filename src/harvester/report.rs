@@ -119,6 +119,8 @@ impl SourceReport {
     pub fn count(&mut self, outcome: &BatchOutcome, deleted: &[bool]) {
         for (o, &del) in outcome.outcomes.iter().zip(deleted) {
             match (o, del) {
+                // Counted, with its reason, by `reject`.
+                (PutOutcome::Rejected, _) => {}
                 (PutOutcome::Unchanged, _) => self.unchanged += 1,
                 (_, true) | (PutOutcome::Deleted, _) => self.deleted += 1,
                 (PutOutcome::Added, false) => self.new += 1,

@@ -234,6 +234,8 @@ struct Importer {
     name: String,
     line: usize,
     batch: Vec<RecordInput>,
+    /// The line each record of `batch` is on.
+    batch_lines: Vec<usize>,
     summary: ImportSummary,
     messages: Vec<String>,
 }
@@ -250,7 +252,10 @@ impl Importer {
             return Ok(());
         }
         match parse_line(text) {
-            Ok(Item::Record(r)) => self.batch.push(r),
+            Ok(Item::Record(r)) => {
+                self.batch.push(r);
+                self.batch_lines.push(self.line);
+            }
             Ok(Item::Set(s)) => {
                 self.store
                     .define_set(&s.spec, &s.name, s.description.as_ref())?;
@@ -263,10 +268,14 @@ impl Importer {
 
     fn reject(&mut self, message: String) {
         self.summary.rejected += 1;
+        self.message(self.line, message);
+    }
+
+    fn message(&mut self, line: usize, message: String) {
         self.messages.push(
             ImportError::Parse {
                 path: self.name.clone().into(),
-                line: self.line,
+                line,
                 message,
             }
             .to_string(),
@@ -276,6 +285,11 @@ impl Importer {
     fn flush(&mut self) -> Result<(), StoreError> {
         if !self.batch.is_empty() {
             let outcome = self.store.put_batch(std::mem::take(&mut self.batch))?;
+            let lines = std::mem::take(&mut self.batch_lines);
+            for refusal in &outcome.refusals {
+                let line = lines.get(refusal.index).copied().unwrap_or(0);
+                self.message(line, refusal.to_string());
+            }
             self.summary.record(&outcome);
         }
         Ok(())
@@ -318,6 +332,7 @@ pub async fn import_dc(
         name: query.into_inner().name.unwrap_or_else(|| "-".into()),
         line: 0,
         batch: Vec::with_capacity(IMPORT_BATCH),
+        batch_lines: Vec::with_capacity(IMPORT_BATCH),
         summary: ImportSummary::default(),
         messages: Vec::new(),
     };

@@ -6,7 +6,8 @@
 //! ```
 //!
 //! Set lines carry set names and descriptions, so that export → import → export is
-//! byte-identical. Optional `"local"` holds source fields with no place in Dublin Core.
+//! byte-identical. Optional `"local"` holds source fields with no place in Dublin Core, and
+//! `"origin"` who owns a record that is not local (`"source:NAME"` for a harvested one).
 
 use std::io::Write;
 
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dc::DcRecord;
 use crate::protocol::{Datestamp, OaiIdentifier, SetInfo, SetSpec};
-use crate::store::{RecordInput, Store, StoreError, StoredRecord};
+use crate::store::{Origin, RecordInput, Store, StoreError, StoredRecord};
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +31,8 @@ struct RecordLine {
     dc: DcRecord,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     local: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Origin::is_local")]
+    origin: Origin,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -124,6 +127,7 @@ pub fn parse_line(line: &str) -> Result<Item, String> {
                 other_formats: Vec::new(),
                 about: Vec::new(),
                 local_fields: r.local,
+                origin: r.origin,
             }))
         }
     }
@@ -169,6 +173,7 @@ fn record_line(store: &Store, id: String, record: StoredRecord) -> Result<Record
         deleted: record.deleted,
         dc,
         local: record.local_fields,
+        origin: record.origin,
     })
 }
 

@@ -71,6 +71,7 @@ impl ImportSummary {
             PutOutcome::Updated => self.updated += 1,
             PutOutcome::Deleted => self.deleted += 1,
             PutOutcome::Unchanged => self.unchanged += 1,
+            PutOutcome::Rejected => self.rejected += 1,
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod counts;
 pub mod error;
 pub mod harvest_state;
 pub mod keys;
+pub mod origin;
 mod repository;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,6 +35,7 @@ use sled::Transactional;
 
 pub use codec::StoredRecord;
 pub use error::StoreError;
+pub use origin::{Origin, Refusal};
 
 use crate::dc::DcRecord;
 use crate::protocol::xml::write::{render_record, Payload};
@@ -67,10 +69,12 @@ pub struct RecordInput {
     pub about: Vec<Vec<u8>>,
     /// Source fields with no place in Dublin Core.
     pub local_fields: Vec<(String, String)>,
+    /// Who writes it: only the origin that wrote a record first may change it.
+    pub origin: Origin,
 }
 
 impl RecordInput {
-    /// A Dublin Core record with no sets, stamped now if it changed.
+    /// A local Dublin Core record with no sets, stamped now if it changed.
     pub fn dc(identifier: OaiIdentifier, dc: DcRecord) -> Self {
         RecordInput {
             identifier,
@@ -81,6 +85,7 @@ impl RecordInput {
             other_formats: Vec::new(),
             about: Vec::new(),
             local_fields: Vec::new(),
+            origin: Origin::Local,
         }
     }
 }
@@ -97,6 +102,8 @@ pub enum PutOutcome {
     Deleted,
     /// Same content as stored: nothing written, datestamp kept.
     Unchanged,
+    /// The record belongs to another origin: nothing written (see [`BatchOutcome::refusals`]).
+    Rejected,
 }
 
 /// Outcomes of a batch, in input order, and the characters illegal in XML that were removed.
@@ -106,6 +113,8 @@ pub struct BatchOutcome {
     pub outcomes: Vec<PutOutcome>,
     /// Characters removed because XML 1.0 forbids them.
     pub stripped_characters: usize,
+    /// The records refused because another origin owns them, in input order.
+    pub refusals: Vec<Refusal>,
 }
 
 /// Where importers and the harvester put records (`store::RecordSink`).
@@ -225,6 +234,8 @@ pub(crate) struct Prepared {
     /// (format, `by_datestamp` value), filled by [`Store::persist_blobs`].
     index_values: Vec<(String, Vec<u8>)>,
     outcome: PutOutcome,
+    /// Who wrote it: names the writer when the outcome is [`PutOutcome::Rejected`].
+    writer: Origin,
 }
 
 /// Clears the in-flight mark of [`Store::begin_write`] when the batch is done, written or not.
@@ -496,7 +507,7 @@ impl Store {
     pub fn get(&self, identifier: &str) -> Result<Option<StoredRecord>, StoreError> {
         self.records
             .get(identifier.as_bytes())?
-            .map(|v| codec::decode(identifier.as_bytes(), &v))
+            .map(|v| codec::decode_record(identifier.as_bytes(), &v))
             .transpose()
     }
 
@@ -556,7 +567,7 @@ impl Store {
     ) -> impl Iterator<Item = Result<(String, StoredRecord), StoreError>> + '_ {
         self.records.iter().map(|item| {
             let (k, v) = item?;
-            let record = codec::decode(&k, &v)?;
+            let record = codec::decode_record(&k, &v)?;
             Ok((String::from_utf8_lossy(&k).into_owned(), record))
         })
     }
@@ -629,8 +640,14 @@ impl Store {
         let hash = content_hash(&input, &sets);
         let identifier = input.identifier.as_ref().to_owned();
         if let Some(old) = old {
-            if old.content_hash == hash {
-                let outcome = PutOutcome::Unchanged;
+            let outcome = if old.origin != input.origin {
+                Some(PutOutcome::Rejected)
+            } else if old.content_hash == hash {
+                Some(PutOutcome::Unchanged)
+            } else {
+                None
+            };
+            if let Some(outcome) = outcome {
                 return (
                     Prepared {
                         identifier,
@@ -639,6 +656,7 @@ impl Store {
                         rendered: Vec::new(),
                         index_values: Vec::new(),
                         outcome,
+                        writer: input.origin,
                     },
                     stripped,
                 );
@@ -687,8 +705,8 @@ impl Store {
             })
             .collect();
         let outcome = match (old, input.deleted) {
-            (None, _) => PutOutcome::Added,
-            (Some(_), true) => PutOutcome::Deleted,
+            (_, true) => PutOutcome::Deleted,
+            (None, false) => PutOutcome::Added,
             (Some(_), false) => PutOutcome::Updated,
         };
         let new = StoredRecord {
@@ -699,6 +717,7 @@ impl Store {
             content_hash: hash,
             local_fields: input.local_fields,
             rendered: Vec::new(),
+            origin: input.origin.clone(),
         };
         (
             Prepared {
@@ -708,6 +727,7 @@ impl Store {
                 rendered,
                 index_values: Vec::new(),
                 outcome,
+                writer: input.origin,
             },
             stripped,
         )
@@ -750,15 +770,17 @@ impl Store {
         harvest_state: Option<(&[u8], &[u8])>,
     ) -> Result<BatchOutcome, StoreError> {
         let outcomes = prepared.iter().map(|p| p.outcome).collect();
+        let refusals = refusals(&prepared);
         self.persist_blobs(&mut prepared)?;
         let changed: Vec<&Prepared> = prepared
             .iter()
-            .filter(|p| p.outcome != PutOutcome::Unchanged)
+            .filter(|p| !matches!(p.outcome, PutOutcome::Unchanged | PutOutcome::Rejected))
             .collect();
         if changed.is_empty() && stripped_total == 0 && harvest_state.is_none() {
             return Ok(BatchOutcome {
                 outcomes,
                 stripped_characters: stripped_total,
+                refusals,
             });
         }
         (
@@ -810,6 +832,7 @@ impl Store {
         Ok(BatchOutcome {
             outcomes,
             stripped_characters: stripped_total,
+            refusals,
         })
     }
 
@@ -1020,6 +1043,21 @@ fn write_one(
     Ok(new_sets)
 }
 
+/// The refused writes of a prepared batch, naming both origins.
+fn refusals(prepared: &[Prepared]) -> Vec<Refusal> {
+    prepared
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.outcome == PutOutcome::Rejected)
+        .map(|(index, p)| Refusal {
+            index,
+            identifier: p.identifier.clone(),
+            owner: p.new.origin.clone(),
+            writer: p.writer.clone(),
+        })
+        .collect()
+}
+
 /// Defines, named after their spec, the sets records refer to that are not defined yet.
 fn ensure_sets(sets: &TransactionalTree, specs: &BTreeSet<String>) -> TxResult<()> {
     for s in specs {
@@ -1112,6 +1150,65 @@ mod tests {
             "a tombstone keeps the sets the record had"
         );
         assert_eq!(store.stats().unwrap().records, 1);
+    }
+
+    #[test]
+    fn a_write_from_another_origin_is_refused_and_names_both() {
+        let store = Store::temporary().unwrap();
+        store.put(input("oai:x:1", "local", &["a"])).unwrap();
+        let mut harvested = input("oai:x:1", "harvested", &["source:up"]);
+        harvested.origin = Origin::Source("up".into());
+        let mut deletion = harvested.clone();
+        deletion.deleted = true;
+        deletion.dc = None;
+        let out = store.put_batch(vec![harvested, deletion]).unwrap();
+        assert_eq!(out.outcomes, [PutOutcome::Rejected, PutOutcome::Rejected]);
+        assert_eq!(out.refusals.len(), 2);
+        assert_eq!(out.refusals[1].index, 1);
+        assert_eq!(
+            out.refusals[0].to_string(),
+            "oai:x:1 belongs to local; source:up may not overwrite it"
+        );
+        let record = store.get("oai:x:1").unwrap().unwrap();
+        assert_eq!(record.origin, Origin::Local);
+        assert_eq!(record.sets, ["a"], "the local record keeps its sets");
+        assert!(!record.deleted);
+        assert!(store.check().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_record_of_one_source_is_not_taken_over_by_another_nor_by_a_local_import() {
+        let store = Store::temporary().unwrap();
+        let mut first = input("oai:x:1", "t", &[]);
+        first.origin = Origin::Source("a".into());
+        assert_eq!(store.put(first.clone()).unwrap(), PutOutcome::Added);
+        let mut other = first.clone();
+        other.origin = Origin::Source("b".into());
+        other
+            .dc
+            .as_mut()
+            .unwrap()
+            .push_str(DcElement::Title, "changed");
+        assert_eq!(store.put(other).unwrap(), PutOutcome::Rejected);
+        let mut local = first.clone();
+        local.origin = Origin::Local;
+        assert_eq!(store.classify(&local).unwrap(), PutOutcome::Rejected);
+        assert_eq!(store.put(local).unwrap(), PutOutcome::Rejected);
+        first
+            .dc
+            .as_mut()
+            .unwrap()
+            .push_str(DcElement::Title, "by its owner");
+        assert_eq!(store.put(first).unwrap(), PutOutcome::Updated);
+    }
+
+    #[test]
+    fn a_new_tombstone_is_counted_as_deleted() {
+        let store = Store::temporary().unwrap();
+        let mut deleted = input("oai:x:9", "", &[]);
+        deleted.deleted = true;
+        deleted.dc = None;
+        assert_eq!(store.put(deleted).unwrap(), PutOutcome::Deleted);
     }
 
     #[test]

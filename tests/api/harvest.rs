@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use moisson::dc::xml::{read_oai_dc, DC_NAMESPACE, OAI_DC_NAMESPACE};
-use moisson::dc::DcElement;
+use moisson::dc::{DcElement, DcRecord};
 use moisson::harvester::config::{HarvestSettings, SourceSettings};
 use moisson::harvester::lock::SourceLock;
 use moisson::harvester::{self, NoProgress, Outcome, RunOptions, SourceReport, Window};
@@ -358,7 +358,7 @@ async fn a_zenodo_deleted_header_becomes_a_tombstone() {
     // The record existed before: it was harvested earlier.
     seed(
         &store,
-        &[r#"{"id":"oai:zenodo.org:8435696","dc":{"title":["Old"]}}"#],
+        &[r#"{"id":"oai:zenodo.org:8435696","origin":"source:up","dc":{"title":["Old"]}}"#],
     );
     first_list_request()
         .respond_with(xml(identifiers_to_records(&fixture(
@@ -944,6 +944,69 @@ async fn a_record_without_a_valid_identifier_is_rejected_and_the_others_kept() {
     );
     assert_eq!(report.rejections[0].identifier, "not an identifier");
     assert!(report.rejections[1].reason.contains("no metadata"));
+}
+
+#[tokio::test]
+async fn a_harvested_record_never_overwrites_a_local_record_or_another_sources() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .respond_with(xml(page(
+            &[
+                ("oai:x:1", "from up"),
+                ("oai:x:2", "from up"),
+                ("oai:x:3", "new"),
+            ],
+            None,
+        )))
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let mut local = moisson::store::RecordInput::dc(
+        moisson::protocol::OaiIdentifier::parse("oai:x:1").unwrap(),
+        DcRecord::default(),
+    );
+    local
+        .dc
+        .as_mut()
+        .unwrap()
+        .push_str(DcElement::Title, "local");
+    local.sets = vec![moisson::protocol::SetSpec::parse("doctype:x").unwrap()];
+    store.put(local).unwrap();
+    let mut other = moisson::store::RecordInput::dc(
+        moisson::protocol::OaiIdentifier::parse("oai:x:2").unwrap(),
+        DcRecord::default(),
+    );
+    other
+        .dc
+        .as_mut()
+        .unwrap()
+        .push_str(DcElement::Title, "from another source");
+    other.origin = moisson::store::Origin::Source("other".into());
+    store.put(other).unwrap();
+
+    let report = harvest(&store, &server).await;
+
+    assert_eq!(
+        (report.outcome, report.new, report.updated, report.rejected),
+        (Outcome::Rejected, 1, 0, 2),
+        "{report}"
+    );
+    assert_eq!(title(&store, "oai:x:1"), "local");
+    assert_eq!(sets(&store, "oai:x:1"), ["doctype:x"]);
+    assert_eq!(title(&store, "oai:x:2"), "from another source");
+    let reasons: Vec<&str> = report
+        .rejections
+        .iter()
+        .map(|r| r.reason.as_str())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "oai:x:1 belongs to local; source:up may not overwrite it",
+            "oai:x:2 belongs to source:other; source:up may not overwrite it"
+        ]
+    );
 }
 
 #[tokio::test]
