@@ -149,6 +149,8 @@ pub struct WebSettings {
     /// The language of every page (`en` or `fr`); unset, each visitor's `Accept-Language`
     /// chooses, English when it names neither.
     pub language: Option<Language>,
+    /// A sentence or two about the repository, shown on the home page.
+    pub description: Option<String>,
     /// Serve `/sources`, the public, read-only harvest console.
     pub sources: bool,
     /// The public URL of the pages (`https://oai.example.org/`), for the sitemap and
@@ -166,6 +168,7 @@ impl Default for WebSettings {
     fn default() -> Self {
         WebSettings {
             language: None,
+            description: None,
             sources: true,
             base_url: None,
             harvest_interval_secs: None,

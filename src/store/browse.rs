@@ -240,7 +240,8 @@ impl Store {
     }
 
     /// Calls `each(identifier, datestamp)` for the records that are not tombstones among at
-    /// most `limit` index entries from `from` (included) to `until` (excluded), oldest first.
+    /// most `limit` index entries from `from` (included) to `until` (excluded), oldest first,
+    /// until `each` returns false.
     ///
     /// Cost: a range scan of up to `limit` index keys and one record-metadata read per entry.
     pub fn sitemap_entries(
@@ -248,7 +249,7 @@ impl Store {
         from: &ListPosition,
         until: Option<&ListPosition>,
         limit: usize,
-        each: &mut dyn FnMut(&str, Datestamp),
+        each: &mut dyn FnMut(&str, Datestamp) -> bool,
     ) -> Result<(), StoreError> {
         let scope = keys::format_scope(OAI_DC);
         let lower = Bound::Included(keys::entry(&scope, from.datestamp, &from.identifier));
@@ -264,8 +265,8 @@ impl Store {
             let (k, _) = item?;
             let (datestamp, identifier) = keys::split_entry(&k[scope.len()..])
                 .ok_or_else(|| corrupt(&k, "malformed index key"))?;
-            if self.get(identifier)?.is_some_and(|r| !r.deleted) {
-                each(identifier, datestamp);
+            if self.get(identifier)?.is_some_and(|r| !r.deleted) && !each(identifier, datestamp) {
+                break;
             }
         }
         Ok(())
@@ -429,6 +430,7 @@ mod tests {
             store
                 .sitemap_entries(start, starts.get(i + 1), 3, &mut |id, _| {
                     file.push(id.to_owned());
+                    true
                 })
                 .unwrap();
             assert!(file.len() <= 3);
