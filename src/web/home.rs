@@ -101,11 +101,11 @@ pub fn page(ctx: &Ctx<'_>) -> Result<Html, WebError> {
             }
         }
         ul.counts {
-            li { (t.records) b { (number(ctx, overview.records)) } }
-            li { (t.deleted) b { @match deleted { Some(n) => (number(ctx, n)), None => (t.counting) } } }
-            li { (t.sets) b { (number(ctx, overview.sets)) } }
-            @if let Some(d) = overview.earliest { li { (t.earliest) b { (layout::date(d)) } } }
-            @if let Some(d) = overview.latest { li { (t.latest) b { (layout::date(d)) } } }
+            li { (t.records) " " b { (number(ctx, overview.records)) } }
+            li { (t.deleted) " " b { @match deleted { Some(n) => (number(ctx, n)), None => (t.counting) } } }
+            li { (t.sets) " " b { (number(ctx, overview.sets)) } }
+            @if let Some(d) = overview.earliest { li { (t.earliest) " " b { (layout::date(d)) } } }
+            @if let Some(d) = overview.latest { li { (t.latest) " " b { (layout::date(d)) } } }
         }
         section.box aria-labelledby="harvest" {
             h2 #harvest { (t.how_to_harvest) }
@@ -118,6 +118,7 @@ pub fn page(ctx: &Ctx<'_>) -> Result<Html, WebError> {
                 dd {
                     @for f in &formats {
                         span.tag { code { (f.prefix) } }
+                        " "
                     }
                 }
                 dt { (t.example_list) }

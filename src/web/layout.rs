@@ -195,8 +195,8 @@ pub fn set_list(ctx: &Ctx<'_>, sets: &[(SetInfo, u64)]) -> Markup {
                 @let depth = spec.matches(':').count().min(4);
                 li class=(format!("depth-{depth}")) {
                     a href=(ctx.state.links.set(spec)) { (set.name) }
-                    span.count { (number(ctx, *count)) }
-                    @if set.name != spec { span.spec.id { (breakable(spec)) } }
+                    " " span.count { (number(ctx, *count)) }
+                    @if set.name != spec { " " span.spec.id { (breakable(spec)) } }
                 }
             }
         }
@@ -215,10 +215,10 @@ mod tests {
 
     #[test]
     fn markup_in_values_is_escaped() {
-        let html = dc_value(&DcValue::with_lang(
-            "<script>alert(\"x\")</script> & co",
-            "fr\"",
-        ))
+        let html = dc_value(
+            &DcValue::with_lang("<script>alert(\"x\")</script> & co", "fr\""),
+            true,
+        )
         .into_string();
         assert!(!html.contains("<script"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co"));

@@ -44,15 +44,24 @@ pub fn page(ctx: &Ctx<'_>, identifier: &str) -> Result<Html, WebError> {
         @if let Some(dc) = &dc {
             @let (shown, lang) = layout::title_of(ctx, dc);
             h1 lang=[lang] { (shown) }
-            (fields(ctx, dc))
         } @else if record.deleted {
             h1.deleted { (ctx.t.deleted_record) }
             div.box.error { p { (ctx.t.tombstone) } }
         } @else {
             h1.id { (breakable(identifier)) }
         }
-        h2 { (ctx.t.identifier) }
-        (header(ctx, identifier, &record, &sets))
+        @if !sets.is_empty() {
+            p.in-sets {
+                span.muted { (ctx.t.in_sets) } " "
+                @for (spec, name) in &sets {
+                    a.tag href=(links.set(spec)) title=(spec) { (name) }
+                    " "
+                }
+            }
+        }
+        @if let Some(dc) = &dc { (fields(ctx, dc)) }
+        h2 { (ctx.t.about_record) }
+        (header(ctx, identifier, &record))
         (provenance(ctx, identifier, &record))
     };
     let markup = layout::page(ctx, Section::Record, &title, &head, &body);
@@ -107,6 +116,7 @@ fn fields(ctx: &Ctx<'_>, dc: &DcRecord) -> Markup {
                                     (value.value.trim())
                                     @if let (false, Some(lang)) = (shared, &value.lang) { (layout::lang_badge(lang)) }
                                 }
+                                " "
                             }
                         }
                     } @else {
@@ -118,13 +128,8 @@ fn fields(ctx: &Ctx<'_>, dc: &DcRecord) -> Markup {
     }
 }
 
-/// Identifier, datestamp, sets and formats.
-fn header(
-    ctx: &Ctx<'_>,
-    identifier: &str,
-    record: &StoredRecord,
-    sets: &[(String, String)],
-) -> Markup {
+/// Identifier, datestamp and formats.
+fn header(ctx: &Ctx<'_>, identifier: &str, record: &StoredRecord) -> Markup {
     let (t, links) = (ctx.t, &ctx.state.links);
     let datestamp = crate::protocol::Datestamp::from_unix(record.datestamp);
     html! {
@@ -133,18 +138,11 @@ fn header(
             dd.id { (breakable(identifier)) }
             dt { (t.last_changed) }
             dd { (layout::date(datestamp)) }
-            @if !sets.is_empty() {
-                dt { (t.in_sets) }
-                dd {
-                    @for (spec, name) in sets {
-                        a.tag href=(links.set(spec)) title=(spec) { (name) }
-                    }
-                }
-            }
             dt { (t.formats) }
             dd {
                 @for format in &record.formats {
                     a.tag href=(links.get_record(identifier, format)) { code { (format) } }
+                    " "
                 }
             }
         }

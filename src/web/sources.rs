@@ -82,7 +82,7 @@ fn one(
                     dt { (t.sets) }
                     dd {
                         @if source.sets.is_empty() { (t.whole_repository) }
-                        @for set in &source.sets { span.tag { code { (set) } } }
+                        @for set in &source.sets { span.tag { code { (set) } } " " }
                     }
                 }
                 dt { (t.status) }
@@ -154,7 +154,7 @@ fn last_run(ctx: &Ctx<'_>, run: &SourceRun) -> Markup {
             dd { (outcome(ctx, run)) }
         }
         ul.counts {
-            @for (label, n) in counts { li { (label) b { (number(ctx, n)) } } }
+            @for (label, n) in counts { li { (label) " " b { (number(ctx, n)) } } }
         }
     }
 }
