@@ -9,7 +9,7 @@
 //!   big-endian number that grows with each run, so key order is the order the runs ended in.
 //!
 //! [`SourceRun`] gained `error_url` after runs were first stored; a run stored without it is
-//! still read (see [`decode_run`]).
+//! still read (see `decode_run`).
 //!
 //! [`Store::put_harvest_page`] writes a page's records and the list's new state in ONE
 //! multi-tree transaction: after `kill -9` the store holds either the page and the token that
@@ -141,7 +141,7 @@ pub struct SourceRun {
     /// Duration in seconds.
     pub seconds: f64,
     /// The request URL that failed, when `error` came from a request. Last, so that a run
-    /// stored before it existed fails to decode as this layout and is read as [`SourceRunV1`].
+    /// stored before it existed fails to decode as this layout and is read in the old layout.
     #[serde(default)]
     pub error_url: Option<String>,
 }

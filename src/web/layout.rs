@@ -104,10 +104,11 @@ pub fn lang_badge(lang: &str) -> Markup {
 /// unless `show_lang` is false (the element's label shows it, being the same for all).
 pub fn dc_value(value: &DcValue, show_lang: bool) -> Markup {
     let text = value.value.trim();
-    let badge = match (&value.lang, show_lang) {
-        (Some(lang), true) => lang_badge(lang),
-        _ => html! {},
-    };
+    let badge = value
+        .lang
+        .as_deref()
+        .filter(|_| show_lang)
+        .map_or_else(|| html! {}, lang_badge);
     html! {
         div.value lang=[value.lang.as_deref()] {
             @if let Some(url) = web_url(text) {

@@ -489,20 +489,32 @@ async fn stylesheet() -> HttpResponse {
         .body(STYLESHEET)
 }
 
+/// A resource answering GET and HEAD with `handler` (other methods get 405).
+fn page<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args> + Clone,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler.clone()))
+        .route(web::head().to(handler))
+}
+
 /// Registers the pages, with `state` as their shared data.
 pub fn configure(state: Arc<WebState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::from(state))
-            .route("/", web::get().to(home_page))
-            .route("/sets", web::get().to(sets_page))
-            .route("/sets/{spec}", web::get().to(set_page))
-            .route("/records/{identifier:.+}", web::get().to(record_page))
-            .route("/sources", web::get().to(sources_page))
-            .route("/sitemap.xml", web::get().to(sitemap::index))
-            .route("/sitemap-sets.xml", web::get().to(sitemap::sets_file))
-            .route("/sitemap-records.xml", web::get().to(sitemap::records_file))
-            .route("/robots.txt", web::get().to(sitemap::robots))
-            .route("/style.css", web::get().to(stylesheet))
+            .service(page("/", home_page))
+            .service(page("/sets", sets_page))
+            .service(page("/sets/{spec}", set_page))
+            .service(page("/records/{identifier:.+}", record_page))
+            .service(page("/sources", sources_page))
+            .service(page("/sitemap.xml", sitemap::index))
+            .service(page("/sitemap-sets.xml", sitemap::sets_file))
+            .service(page("/sitemap-records.xml", sitemap::records_file))
+            .service(page("/robots.txt", sitemap::robots))
+            .service(page("/style.css", stylesheet))
             .default_service(web::to(not_found));
     }
 }

@@ -62,15 +62,12 @@ fn seed_numbered(app: &TestApp, n: usize) {
     app.seed(&lines.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
+/// The path of a record's page, the identifier percent-encoded but for `:` and `/`.
 fn record_path(id: &str) -> String {
-    let encoded: String = id
-        .chars()
-        .map(|c| match c {
-            'a'..='z' | 'A'..='Z' | '0'..='9' | ':' | '/' | '-' | '.' | '_' => c.to_string(),
-            c => c.to_string().bytes().map(|b| format!("%{b:02X}")).collect(),
-        })
-        .collect();
-    format!("/records/{encoded}")
+    format!(
+        "/records/{}",
+        urlencode(id).replace("%3A", ":").replace("%2F", "/")
+    )
 }
 
 #[tokio::test]
