@@ -728,7 +728,7 @@ async fn every_page_renders_in_a_browser_with_the_words_a_reader_expects() {
         assert!(nav.iter().any(|t| t == "Ensembles"), "{path}: {nav:?}");
     }
     // Readable on a phone: the page is as wide as the screen, no wider.
-    let png = output_dir().join("home-phone.png");
+    let png = output_dir().join("record-phone.png");
     chromium_run(
         &chromium,
         &format!("{base}/records/{BULLETIN}"),
