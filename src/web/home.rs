@@ -147,3 +147,32 @@ pub fn page(ctx: &Ctx<'_>) -> Result<Html, WebError> {
         &body,
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dc::{DcElement, DcRecord};
+    use crate::protocol::OaiIdentifier;
+    use crate::store::RecordInput;
+
+    #[test]
+    fn a_large_store_counts_its_tombstones_in_the_background_and_shows_the_last_count() {
+        let store = Store::temporary().unwrap();
+        let mut dc = DcRecord::new();
+        dc.push_str(DcElement::Title, "t");
+        let mut gone = RecordInput::dc(OaiIdentifier::parse("oai:x:1").unwrap(), dc);
+        gone.deleted = true;
+        gone.dc = None;
+        store.put(gone).unwrap();
+        let count = DeletedCount::default();
+        assert_eq!(count.get(&store, 1).unwrap(), Some(1), "small: counted now");
+        // As if the store were large: the first answer cannot wait for the count.
+        assert_eq!(count.get(&store, u64::MAX).unwrap(), None);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while count.get(&store, u64::MAX).unwrap().is_none() {
+            assert!(Instant::now() < deadline, "the background count never came");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(count.get(&store, u64::MAX).unwrap(), Some(1));
+    }
+}
