@@ -5,7 +5,6 @@ use crate::config::Language;
 use crate::dc::DcElement;
 
 /// Every label the pages use, in one language.
-#[allow(missing_docs)] // Each field is the label its name says.
 #[derive(Debug)]
 pub struct Text {
     pub code: &'static str,
@@ -87,7 +86,7 @@ pub struct Text {
     pub bad_request: &'static str,
     pub bad_position: &'static str,
     pub internal_error: &'static str,
-    pub internal_error_text: &'static str,
+    pub internal_error_detail: &'static str,
     pub back_home: &'static str,
     pub seconds: &'static str,
 }
@@ -173,7 +172,7 @@ pub const EN: Text = Text {
     bad_request: "Bad request",
     bad_position: "This link to a page of a list is not valid. Start again from the first page.",
     internal_error: "Something went wrong",
-    internal_error_text: "The repository could not read its store. The administrator has been told in the log; try again later.",
+    internal_error_detail: "The repository could not read its store. The administrator has been told in the log; try again later.",
     back_home: "Back to the repository",
     seconds: "s",
 };
@@ -259,7 +258,7 @@ pub const FR: Text = Text {
     bad_request: "Requête incorrecte",
     bad_position: "Ce lien vers une page de liste n’est pas valide. Recommencez depuis la première page.",
     internal_error: "Une erreur s’est produite",
-    internal_error_text: "L’entrepôt n’a pas pu lire ses données. L’erreur est consignée dans le journal ; réessayez plus tard.",
+    internal_error_detail: "L’entrepôt n’a pas pu lire ses données. L’erreur est consignée dans le journal ; réessayez plus tard.",
     back_home: "Retour à l’entrepôt",
     seconds: "s",
 };

@@ -9,12 +9,14 @@
 //!
 //! Like [`crate::http`], this module only moves bytes: it reads through the store's browse
 //! functions ([`crate::store::browse`]) and public reads, renders, and answers. Every page is
-//! bounded (a page of a list holds at most `[web] page_size` records), every value is
-//! escaped by maud, and every answer states its `Content-Type` and `Cache-Control`.
+//! bounded (a page of a list holds at most `[web] page_size` records), at most
+//! `[server] max_concurrent_lists` pages and sitemaps are made at once (more get 503 with
+//! `Retry-After`), every value is escaped by maud, and every answer states its `Content-Type`
+//! and `Cache-Control`.
 
 mod citation;
 mod home;
-pub mod i18n;
+mod i18n;
 mod layout;
 mod record;
 mod sets;
@@ -28,6 +30,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{Language, Settings};
 use crate::protocol::{Datestamp, OaiIdentifier};
@@ -72,7 +75,7 @@ const PATH: &AsciiSet = &NON_ALPHANUMERIC
 
 /// A harvest source as the console shows it: what the configuration says, without secrets.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceInfo {
+pub(crate) struct SourceInfo {
     /// The source's name.
     pub name: String,
     /// Its baseURL, without user name and password.
@@ -85,7 +88,7 @@ pub struct SourceInfo {
 
 /// Which part of the site a page belongs to (for the navigation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Section {
+pub(crate) enum Section {
     /// `/`
     Home,
     /// `/sets` and set pages.
@@ -100,7 +103,7 @@ pub enum Section {
 
 /// The URLs of the pages, relative to the site's root path, and of the OAI-PMH endpoint.
 #[derive(Debug, Clone)]
-pub struct Links {
+pub(crate) struct Links {
     root_url: String,
     root_path: String,
     oai: String,
@@ -202,12 +205,12 @@ impl Links {
 }
 
 /// A list position in a URL: `SECONDS.IDENTIFIER`.
-pub fn format_position(p: &ListPosition) -> String {
+pub(crate) fn format_position(p: &ListPosition) -> String {
     format!("{}.{}", p.datestamp.unix(), p.identifier)
 }
 
 /// Parses [`format_position`]; `None` for anything else.
-pub fn parse_position(s: &str) -> Option<ListPosition> {
+pub(crate) fn parse_position(s: &str) -> Option<ListPosition> {
     let (seconds, identifier) = s.split_once('.')?;
     let seconds: i64 = seconds.parse().ok()?;
     let identifier = OaiIdentifier::parse(identifier)?;
@@ -246,6 +249,9 @@ pub struct WebState {
     page_size: usize,
     deleted: home::DeletedCount,
     sitemap: sitemap::IndexCache,
+    /// Pages and sitemaps being made at once; beyond, 503 rather than a queue without bound.
+    permits: Arc<Semaphore>,
+    retry_after_secs: u64,
 }
 
 impl WebState {
@@ -276,12 +282,35 @@ impl WebState {
             page_size: settings.web.page_size,
             deleted: home::DeletedCount::default(),
             sitemap: sitemap::IndexCache::default(),
+            permits: Arc::new(Semaphore::new(settings.server.max_concurrent_lists)),
+            retry_after_secs: settings.server.retry_after_secs,
         }
+    }
+
+    /// A permit to make a page, or `None` when `[server] max_concurrent_lists` are being made.
+    fn permit(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
+    /// 503 with `Retry-After`: too many pages at once.
+    fn overloaded(&self) -> HttpResponse {
+        tracing::warn!(
+            retry_after = self.retry_after_secs,
+            "Overloaded: page refused with 503."
+        );
+        HttpResponse::ServiceUnavailable()
+            .content_type("text/plain; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, CACHE_NONE))
+            .insert_header((header::RETRY_AFTER, self.retry_after_secs.to_string()))
+            .body(format!(
+                "too many requests at once; retry in {} s\n",
+                self.retry_after_secs
+            ))
     }
 }
 
 /// What a page is rendered with: the shared state and the visitor's language.
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     /// The shared state.
     pub state: &'a WebState,
     /// The labels of the page's language.
@@ -289,7 +318,7 @@ pub struct Ctx<'a> {
 }
 
 /// A rendered page and its status.
-pub struct Html {
+pub(crate) struct Html {
     status: StatusCode,
     markup: Markup,
 }
@@ -305,7 +334,7 @@ impl Html {
 
 /// Why a page could not be shown.
 #[derive(Debug, thiserror::Error)]
-pub enum WebError {
+pub(crate) enum WebError {
     /// No record has this identifier.
     #[error("no record {0}")]
     NoRecord(String),
@@ -340,7 +369,7 @@ impl WebError {
             WebError::NoSet(spec) => (t.not_found, t.no_such_set, Some(spec.as_str())),
             WebError::NoPage => (t.not_found, t.no_such_page, None),
             WebError::BadPosition => (t.bad_request, t.bad_position, None),
-            WebError::Store(_) => (t.internal_error, t.internal_error_text, None),
+            WebError::Store(_) => (t.internal_error, t.internal_error_detail, None),
         };
         let body = html! {
             h1 { (title) }
@@ -373,10 +402,14 @@ async fn respond<F>(
 where
     F: FnOnce(&Ctx<'_>) -> Result<Html, WebError> + Send + 'static,
 {
+    let Some(permit) = state.permit() else {
+        return state.overloaded();
+    };
     let lang = language(req, &state);
     let negotiated = state.language.is_none();
     let state = state.into_inner();
     let rendered = web::block(move || {
+        let _permit = permit;
         let ctx = Ctx {
             state: &state,
             t: Text::of(lang),

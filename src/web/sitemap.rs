@@ -8,7 +8,7 @@
 //! key of the datestamp index once (about half a second per million records); the cut is kept
 //! and made again only when the store changed, at most once a minute. Files are streamed.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError, RwLock, TryLockError};
 use std::time::{Duration, Instant};
 
 use actix_web::http::header;
@@ -34,24 +34,65 @@ const CACHE_SITEMAP: &str = "public, max-age=3600";
 
 type Fingerprint = (u64, Option<ListPosition>);
 
-/// The last cut of the index: the first position of each records file.
+/// A cut of the index: the first position of each records file, and what the store looked
+/// like when it was made.
+#[derive(Clone)]
+struct Cut {
+    fingerprint: Fingerprint,
+    starts: Vec<ListPosition>,
+    at: Instant,
+}
+
+/// The last cut of the index, and the right to make the next one.
 #[derive(Default)]
-pub struct IndexCache(Mutex<Option<(Fingerprint, Vec<ListPosition>, Instant)>>);
+pub struct IndexCache {
+    last: RwLock<Option<Cut>>,
+    cutting: Mutex<()>,
+}
 
 impl IndexCache {
-    /// The first position of every records file, cut again when the store changed since the
-    /// last cut and that cut is older than [`RECUT_AT_MOST_EVERY`].
+    /// The first position of every records file. The index is cut again when the store
+    /// changed since the last cut and that cut is older than [`RECUT_AT_MOST_EVERY`]; while one
+    /// request cuts, the others answer with the last cut (only the first cut is waited for).
     fn starts(&self, state: &WebState) -> Result<Vec<ListPosition>, StoreError> {
-        // Held while cutting: a second request waits for the cut instead of making its own.
-        let mut cached = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let fingerprint = state.store.sitemap_fingerprint()?;
-        if let Some((seen, starts, at)) = cached.as_ref() {
-            if *seen == fingerprint || at.elapsed() < RECUT_AT_MOST_EVERY {
-                return Ok(starts.clone());
+        let last = self
+            .last
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(cut) = &last {
+            if cut.fingerprint == fingerprint || cut.at.elapsed() < RECUT_AT_MOST_EVERY {
+                return Ok(cut.starts.clone());
             }
         }
+        let attempt = match self.cutting.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        };
+        let _cutting = match (attempt, &last) {
+            (Some(guard), _) => guard,
+            (None, Some(cut)) => return Ok(cut.starts.clone()),
+            (None, None) => {
+                let guard = self.cutting.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(cut) = self
+                    .last
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .as_ref()
+                {
+                    return Ok(cut.starts.clone());
+                }
+                guard
+            }
+        };
         let starts = state.store.sitemap_starts(URLS_PER_FILE)?;
-        *cached = Some((fingerprint, starts.clone(), Instant::now()));
+        *self.last.write().unwrap_or_else(PoisonError::into_inner) = Some(Cut {
+            fingerprint,
+            starts: starts.clone(),
+            at: Instant::now(),
+        });
         Ok(starts)
     }
 }
@@ -86,12 +127,16 @@ impl XmlStream {
 /// Answers XML produced by `produce` on a blocking thread, streamed in chunks. A storage
 /// failure after the first bytes aborts the response (logged), so that no client takes a
 /// truncated file for a whole one.
-fn stream<F>(root: &'static str, produce: F) -> HttpResponse
+fn stream<F>(state: &WebState, root: &'static str, produce: F) -> HttpResponse
 where
     F: FnOnce(&mut XmlStream) -> Result<(), StoreError> + Send + 'static,
 {
+    let Some(permit) = state.permit() else {
+        return state.overloaded();
+    };
     let (tx, rx) = mpsc::channel::<Chunk>(4);
     actix_web::rt::task::spawn_blocking(move || {
+        let _permit = permit;
         let mut out = XmlStream {
             writer: Writer::new(Vec::with_capacity(64 * 1024)),
             tx,
@@ -134,9 +179,16 @@ fn plain(status: actix_web::http::StatusCode, cache: &'static str, text: String)
 /// `/sitemap.xml`: the index.
 pub async fn index(state: web::Data<WebState>) -> HttpResponse {
     let state = state.into_inner();
+    let Some(permit) = state.permit() else {
+        return state.overloaded();
+    };
     let starts = {
         let state = state.clone();
-        web::block(move || state.sitemap.starts(&state)).await
+        web::block(move || {
+            let _permit = permit;
+            state.sitemap.starts(&state)
+        })
+        .await
     };
     let starts = match starts {
         Ok(Ok(starts)) => starts,
@@ -157,7 +209,7 @@ pub async fn index(state: web::Data<WebState>) -> HttpResponse {
             );
         }
     };
-    stream("sitemapindex", move |out| {
+    stream(&state.clone(), "sitemapindex", move |out| {
         let links = &state.links;
         out.element("sitemap", &[("loc", &links.url("sitemap-sets.xml"))]);
         for (i, start) in starts.iter().enumerate() {
@@ -180,7 +232,7 @@ pub async fn index(state: web::Data<WebState>) -> HttpResponse {
 /// `/sitemap-sets.xml`: the home page, `/sets` and every set's page.
 pub async fn sets_file(state: web::Data<WebState>) -> HttpResponse {
     let state = state.into_inner();
-    stream("urlset", move |out| {
+    stream(&state.clone(), "urlset", move |out| {
         let links = &state.links;
         out.element("url", &[("loc", &links.absolute(&links.home()))]);
         out.element("url", &[("loc", &links.absolute(&links.sets()))]);
@@ -215,7 +267,7 @@ pub async fn records_file(req: HttpRequest, state: web::Data<WebState>) -> HttpR
         return bad();
     };
     let state = state.into_inner();
-    stream("urlset", move |out| {
+    stream(&state.clone(), "urlset", move |out| {
         let links = state.links.clone();
         let mut n = 0usize;
         state.store.sitemap_entries(

@@ -744,3 +744,44 @@ async fn every_page_renders_in_a_browser_with_the_words_a_reader_expects() {
         dom.contains("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
     );
 }
+
+#[tokio::test]
+async fn pages_beyond_the_permits_get_503_with_retry_after_and_never_queue() {
+    let app = spawn_app_with(Store::temporary().unwrap(), |s| {
+        s.server.max_concurrent_lists = 1;
+    })
+    .await;
+    let lines: Vec<String> = (0..20_000)
+        .map(|i| format!(r#"{{"id":"oai:big:{i:06}","datestamp":"2020-01-01T00:00:00Z","dc":{{"title":["t"]}}}}"#))
+        .collect();
+    for chunk in lines.chunks(5000) {
+        app.seed(&chunk.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    let files = locs(&app.path("/sitemap.xml").await.body, "sitemapindex");
+    // A client that asks for a sitemap file and does not read it holds the one permit.
+    let slow = app.client.get(&files[1]).send().await.unwrap();
+    assert_eq!(slow.status(), 200);
+    let mut refused = None;
+    for _ in 0..100 {
+        let a = app.path("/").await;
+        if a.status == 503 {
+            refused = Some(a);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let refused = refused.expect("a page was made while the permit was held");
+    assert_eq!(refused.header("retry-after"), Some("5"));
+    assert_eq!(refused.header("cache-control"), Some("no-store"));
+    // Once the client goes, the permit comes back.
+    drop(slow);
+    let mut status = 0;
+    for _ in 0..200 {
+        status = app.path("/").await.status;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 200);
+}
