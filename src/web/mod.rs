@@ -414,7 +414,7 @@ where
             state: &state,
             t: Text::of(lang),
         };
-        match build(&ctx) {
+        let (status, mut body, cache) = match build(&ctx) {
             Ok(html) => (html.status, html.markup.into_string(), cache),
             Err(e) => {
                 if let WebError::Store(store) = &e {
@@ -427,7 +427,9 @@ where
                 };
                 (e.status(), e.page(&ctx).into_string(), cache)
             }
-        }
+        };
+        strip_controls(&mut body);
+        (status, body, cache)
     })
     .await;
     let (status, body, cache) = rendered.unwrap_or_else(|e| {
@@ -449,6 +451,15 @@ where
         response.insert_header((header::VARY, HeaderValue::from_static("Accept-Language")));
     }
     response.body(body)
+}
+
+/// Removes what no page may carry whatever came in (an identifier typed in the address bar,
+/// a set name): C0 and C1 controls but tab and line breaks, and non-characters.
+fn strip_controls(body: &mut String) {
+    let keep = |c: char| crate::dc::is_xml_char(c) && !('\u{80}'..='\u{9f}').contains(&c);
+    if !body.chars().all(keep) {
+        body.retain(keep);
+    }
 }
 
 /// The value of one query argument, decoded.
@@ -532,6 +543,15 @@ where
     web::resource(path)
         .route(web::get().to(handler.clone()))
         .route(web::head().to(handler))
+        .default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, CACHE_PAGE))
+        .insert_header((header::ALLOW, "GET, HEAD"))
+        .body("only GET and HEAD are answered here\n")
 }
 
 /// Registers the pages, with `state` as their shared data.
@@ -585,6 +605,13 @@ mod tests {
             "https://x.org/moisson/oai?verb=GetRecord&metadataPrefix=oai_dc&identifier=oai%3Ax%3A1%262"
         );
         assert_eq!(Links::new("http://h:1/", "http://h:1/oai").home(), "/");
+    }
+
+    #[test]
+    fn controls_and_non_characters_never_reach_a_page() {
+        let mut body = "a\u{1}b\u{85}c\u{fffe}d\te\nf é".to_owned();
+        strip_controls(&mut body);
+        assert_eq!(body, "abcd\te\nf é");
     }
 
     #[test]
