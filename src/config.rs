@@ -31,6 +31,8 @@ pub struct Settings {
     pub harvest: crate::harvester::config::HarvestSettings,
     /// `[[source]]`: the upstream repositories to harvest.
     pub source: Vec<crate::harvester::config::SourceSettings>,
+    /// `[web]`: the HTML pages for people.
+    pub web: WebSettings,
 }
 
 /// `[server]`
@@ -130,6 +132,69 @@ impl Default for StoreSettings {
     }
 }
 
+/// A language the HTML pages speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// English.
+    En,
+    /// French.
+    Fr,
+}
+
+/// `[web]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSettings {
+    /// The language of every page (`en` or `fr`); unset, each visitor's `Accept-Language`
+    /// chooses, English when it names neither.
+    pub language: Option<Language>,
+    /// A sentence or two about the repository, shown on the home page.
+    pub description: Option<String>,
+    /// Serve `/sources`, the public, read-only harvest console.
+    pub sources: bool,
+    /// The public URL of the pages (`https://oai.example.org/`), for the sitemap and
+    /// `robots.txt`; defaults to the baseURL without its last path segment.
+    pub base_url: Option<String>,
+    /// Seconds between two scheduled `moisson harvest --all` runs (the cron line, systemd
+    /// timer or compose `HARVEST_INTERVAL_SECS` the administrator set up), so that the harvest
+    /// console can say when the next run is due; unset, it says nothing about it.
+    pub harvest_interval_secs: Option<u64>,
+    /// Records per page of a set's list.
+    pub page_size: usize,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            language: None,
+            description: None,
+            sources: true,
+            base_url: None,
+            harvest_interval_secs: None,
+            page_size: 50,
+        }
+    }
+}
+
+impl WebSettings {
+    /// The public URL of the pages, ending with `/`: the configured one, or the repository's
+    /// `base_url` without its last path segment (`http://host/oai` → `http://host/`).
+    pub fn base_url(&self, oai_base_url: &str) -> String {
+        let mut root = self.base_url.clone().unwrap_or_else(|| {
+            let after_scheme = oai_base_url.find("://").map_or(0, |i| i + 3);
+            match oai_base_url[after_scheme..].rfind('/') {
+                Some(i) => oai_base_url[..after_scheme + i].to_owned(),
+                None => oai_base_url.to_owned(),
+            }
+        });
+        if !root.ends_with('/') {
+            root.push('/');
+        }
+        root
+    }
+}
+
 /// A configuration problem, reported with exit code 3.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -217,6 +282,29 @@ impl Settings {
                 "server.base_url \"{base}\" must be an http or https URL"
             ));
         }
+        self.validate_web()
+    }
+
+    fn validate_web(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if let Some(url) = &self.web.base_url {
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || url.contains(char::is_whitespace)
+            {
+                return bad(format!(
+                    "web.base_url \"{url}\" must be an http or https URL"
+                ));
+            }
+        }
+        if self.web.harvest_interval_secs == Some(0) {
+            return bad("web.harvest_interval_secs must be at least 1".into());
+        }
+        if self.web.page_size == 0 || self.web.page_size > 1000 {
+            return bad(format!(
+                "web.page_size must be 1..=1000, not {}",
+                self.web.page_size
+            ));
+        }
         Ok(())
     }
 }
@@ -233,6 +321,22 @@ mod tests {
     }
 
     #[test]
+    fn the_pages_live_beside_the_endpoint_unless_configured() {
+        let mut web = WebSettings::default();
+        assert_eq!(
+            web.base_url("http://127.0.0.1:8080/oai"),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(
+            web.base_url("https://example.org/moisson/oai"),
+            "https://example.org/moisson/"
+        );
+        assert_eq!(web.base_url("https://example.org"), "https://example.org/");
+        web.base_url = Some("https://pages.example.org".into());
+        assert_eq!(web.base_url("http://x/oai"), "https://pages.example.org/");
+    }
+
+    #[test]
     #[allow(clippy::result_large_err)] // figment's Jail closure returns figment's own Result.
     fn a_file_overrides_defaults_and_unknown_keys_are_refused() {
         figment::Jail::expect_with(|jail| {
@@ -246,6 +350,14 @@ mod tests {
             assert_eq!(s.server.bind, "0.0.0.0:9000");
             assert_eq!(s.repository.name, "Bib");
             jail.create_file("bad.toml", "[server]\npagesize = 7\n")?;
+            assert!(Settings::load(Some(Path::new("bad.toml"))).is_err());
+            jail.create_file("web.toml", "[web]\nlanguage = \"fr\"\nsources = false\n")?;
+            let s = Settings::load(Some(Path::new("web.toml"))).unwrap();
+            assert_eq!(s.web.language, Some(Language::Fr));
+            assert!(!s.web.sources);
+            jail.create_file("bad.toml", "[web]\nlanguage = \"de\"\n")?;
+            assert!(Settings::load(Some(Path::new("bad.toml"))).is_err());
+            jail.create_file("bad.toml", "[web]\nlangauge = \"fr\"\n")?;
             assert!(Settings::load(Some(Path::new("bad.toml"))).is_err());
             Ok(())
         });

@@ -11,3 +11,4 @@ pub mod importer;
 pub mod protocol;
 pub mod store;
 pub mod telemetry;
+pub mod web;

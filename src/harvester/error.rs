@@ -98,3 +98,23 @@ pub enum HarvestError {
     #[error("internal error: {0}")]
     Task(String),
 }
+
+impl HarvestError {
+    /// The request URL that failed, for the errors a request caused.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            HarvestError::Transport { url, .. }
+            | HarvestError::Http { url, .. }
+            | HarvestError::TooLarge { url, .. }
+            | HarvestError::Malformed { url, .. }
+            | HarvestError::Provider { url, .. }
+            | HarvestError::Unexpected { url, .. }
+            | HarvestError::LoopingToken { url, .. }
+            | HarvestError::TooManyRestarts { url, .. } => Some(url),
+            HarvestError::AlreadyRunning { .. }
+            | HarvestError::Store(_)
+            | HarvestError::Lock { .. }
+            | HarvestError::Task(_) => None,
+        }
+    }
+}

@@ -347,6 +347,7 @@ pub async fn harvest_source(
             tracing::error!(error.cause_chain = ?e, error.message = %e, "Harvest failed.");
             report.outcome = Outcome::Failed;
             report.error = Some(chain(&e));
+            report.error_url = e.url().map(str::to_owned);
         }
     }
     let finished = Datestamp::now().unix();

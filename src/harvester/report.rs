@@ -59,6 +59,9 @@ pub struct SourceReport {
     pub outcome: Outcome,
     /// The error that ended it.
     pub error: Option<String>,
+    /// The request URL of that error, when a request failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_url: Option<String>,
     /// New records.
     pub new: u64,
     /// Changed records.
@@ -98,6 +101,7 @@ impl SourceReport {
             metadata_prefix: metadata_prefix.to_owned(),
             outcome: Outcome::Ok,
             error: None,
+            error_url: None,
             new: 0,
             updated: 0,
             deleted: 0,
@@ -156,6 +160,7 @@ impl SourceReport {
             requests: self.requests,
             retries: self.retries,
             seconds: self.seconds,
+            error_url: self.error_url.clone(),
         }
     }
 }

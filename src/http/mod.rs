@@ -1,5 +1,5 @@
-//! The HTTP face of the repository (OAI-PMH 2.0 §3.1.1): `/oai` over GET and POST, `/`,
-//! `/health`, `/metrics` and `/oai2.xsl`. It only moves bytes: every protocol decision is in
+//! The HTTP face of the repository (OAI-PMH 2.0 §3.1.1): `/oai` over GET and POST,
+//! `/health`, `/metrics` and `/oai2.xsl`, and the pages for people of [`crate::web`]. It only moves bytes: every protocol decision is in
 //! [`crate::protocol`].
 
 pub mod admin;
@@ -40,6 +40,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// The admin API's configuration (off unless an admin token is set).
     pub admin: Arc<admin::AdminState>,
+    /// The pages for people.
+    pub web: Arc<crate::web::WebState>,
 }
 
 impl AppState {
@@ -62,13 +64,14 @@ impl AppState {
             stylesheet: settings.server.stylesheet.then_some(stylesheet),
         };
         Ok(AppState {
-            store,
             context: Arc::new(context),
             list_permits: Arc::new(Semaphore::new(settings.server.max_concurrent_lists)),
             retry_after_secs: settings.server.retry_after_secs,
             max_url_bytes: settings.server.max_url_bytes,
             metrics: Arc::new(metrics::Metrics::new()),
             admin: Arc::new(admin::AdminState::from_settings(settings)),
+            web: Arc::new(crate::web::WebState::new(settings, store.clone())),
+            store,
         })
     }
 }
@@ -76,6 +79,7 @@ impl AppState {
 /// Registers the routes on an actix `ServiceConfig` (used by the server and by tests).
 pub fn configure(state: AppState, max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
+        let pages = state.web.clone();
         cfg.app_data(web::Data::new(state))
             .app_data(web::PayloadConfig::new(max_body_bytes))
             .service(
@@ -84,11 +88,11 @@ pub fn configure(state: AppState, max_body_bytes: usize) -> impl FnOnce(&mut web
                     .route(web::head().to(routes::oai_get))
                     .route(web::post().to(routes::oai_post)),
             )
-            .route("/", web::get().to(routes::index))
             .route("/health", web::get().to(routes::health))
             .route("/metrics", web::get().to(metrics::scrape))
             .route("/oai2.xsl", web::get().to(stylesheet::serve))
-            .configure(admin::configure);
+            .configure(admin::configure)
+            .configure(crate::web::configure(pages));
     }
 }
 

@@ -1,4 +1,4 @@
-//! Route handlers: GET and POST `/oai`, `/`, `/health`.
+//! Route handlers: GET and POST `/oai`, `/health`.
 
 use std::time::Instant;
 
@@ -97,21 +97,6 @@ pub async fn oai_post(
         return Err(ServerError::UnsupportedMediaType);
     }
     answer(state, RawRequest::from_urlencoded(&body)).await
-}
-
-/// `/`: where the endpoint is.
-pub async fn index(state: web::Data<AppState>) -> HttpResponse {
-    let base = &state.context.identity.base_url;
-    let name =
-        quick_xml::escape::escape(state.context.identity.repository_name.as_str()).into_owned();
-    let base_escaped = quick_xml::escape::escape(base.as_str()).into_owned();
-    HttpResponse::Ok().content_type(ContentType::html()).body(format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{name}</title></head>\n<body><h1>{name}</h1>\n\
-         <p>This is an OAI-PMH 2.0 repository. Its base URL is <a href=\"{base_escaped}?verb=Identify\"><code>{base_escaped}</code></a>.</p>\n\
-         <p>Try <a href=\"{base_escaped}?verb=ListRecords&amp;metadataPrefix=oai_dc\">ListRecords</a>, \
-         <a href=\"{base_escaped}?verb=ListSets\">ListSets</a> or \
-         <a href=\"{base_escaped}?verb=ListMetadataFormats\">ListMetadataFormats</a>.</p></body></html>\n"
-    ))
 }
 
 /// `/health`: 200 when the store answers.

@@ -4,7 +4,12 @@
 //! Keys (`\0`-separated; no source name, metadataPrefix or setSpec contains `\0`):
 //! - `list \0 source \0 prefix \0 set` → [`ListState`]: the next incremental `from`, and the
 //!   list in flight (its resumption token) while a harvest runs;
-//! - `run \0 source` → [`SourceRun`]: when the last run of a source ended, how, and its counts.
+//! - `run \0 source` → [`SourceRun`]: when the last run of a source ended, how, and its counts;
+//! - `history \0 source \0 n` → [`SourceRun`]: the last [`MAX_HISTORY`] runs of a source, `n` a
+//!   big-endian number that grows with each run, so key order is the order the runs ended in.
+//!
+//! [`SourceRun`] gained `error_url` after runs were first stored; a run stored without it is
+//! still read (see `decode_run`).
 //!
 //! [`Store::put_harvest_page`] writes a page's records and the list's new state in ONE
 //! multi-tree transaction: after `kill -9` the store holds either the page and the token that
@@ -27,6 +32,9 @@ use crate::protocol::Datestamp;
 
 const LIST_PREFIX: &[u8] = b"list\0";
 const RUN_PREFIX: &[u8] = b"run\0";
+const HISTORY_PREFIX: &[u8] = b"history\0";
+/// Runs kept per source in the history.
+pub const MAX_HISTORY: usize = 50;
 const INSTANCE_KEY: &[u8] = b"instance";
 
 /// Identifies one harvested list: (source, metadataPrefix, set).
@@ -132,6 +140,60 @@ pub struct SourceRun {
     pub retries: u64,
     /// Duration in seconds.
     pub seconds: f64,
+    /// The request URL that failed, when `error` came from a request. Last, so that a run
+    /// stored before it existed fails to decode as this layout and is read in the old layout.
+    #[serde(default)]
+    pub error_url: Option<String>,
+}
+
+/// A [`SourceRun`] as stored before `error_url` was kept.
+#[derive(Deserialize)]
+struct SourceRunV1 {
+    started: i64,
+    finished: i64,
+    outcome: String,
+    error: Option<String>,
+    new: u64,
+    updated: u64,
+    deleted: u64,
+    unchanged: u64,
+    rejected: u64,
+    pages: u64,
+    requests: u64,
+    retries: u64,
+    seconds: f64,
+}
+
+impl From<SourceRunV1> for SourceRun {
+    fn from(v1: SourceRunV1) -> SourceRun {
+        SourceRun {
+            started: v1.started,
+            finished: v1.finished,
+            outcome: v1.outcome,
+            error: v1.error,
+            new: v1.new,
+            updated: v1.updated,
+            deleted: v1.deleted,
+            unchanged: v1.unchanged,
+            rejected: v1.rejected,
+            pages: v1.pages,
+            requests: v1.requests,
+            retries: v1.retries,
+            seconds: v1.seconds,
+            error_url: None,
+        }
+    }
+}
+
+/// Decodes a stored run of either layout. postcard is not self-describing: a value of the old
+/// layout ends where `error_url` would start, so it fails to decode as the new one (postcard
+/// needs at least the `Option` tag) and is then read as the old one.
+fn decode_run(key: &[u8], bytes: &[u8]) -> Result<SourceRun, StoreError> {
+    codec::decode::<SourceRun>(key, bytes).or_else(|e| {
+        codec::decode::<SourceRunV1>(key, bytes)
+            .map(SourceRun::from)
+            .map_err(|_| e)
+    })
 }
 
 /// An `<about>` container whose text holds a harvest date: `before ‖ date ‖ after`.
@@ -167,6 +229,13 @@ pub struct HarvestedRecord {
 fn run_key(source: &str) -> Vec<u8> {
     let mut k = RUN_PREFIX.to_vec();
     k.extend_from_slice(source.as_bytes());
+    k
+}
+
+fn history_scope(source: &str) -> Vec<u8> {
+    let mut k = HISTORY_PREFIX.to_vec();
+    k.extend_from_slice(source.as_bytes());
+    k.push(0);
     k
 }
 
@@ -218,11 +287,44 @@ impl Store {
         Ok(out)
     }
 
-    /// Records the last run of a source.
+    /// Records the last run of a source, and appends it to the source's history, of which
+    /// only the last [`MAX_HISTORY`] runs are kept.
     pub fn put_source_run(&self, source: &str, run: &SourceRun) -> Result<(), StoreError> {
-        self.harvest_state
-            .insert(run_key(source), codec::encode(run))?;
+        let value = codec::encode(run);
+        self.harvest_state.insert(run_key(source), value.clone())?;
+        let scope = history_scope(source);
+        // sled's ids grow across restarts, so key order is the order runs were recorded in.
+        let mut key = scope.clone();
+        key.extend_from_slice(&self.db.generate_id()?.to_be_bytes());
+        self.harvest_state.insert(key, value)?;
+        // Not in one transaction with the insert: a crash in between leaves one run too many,
+        // trimmed by the next run.
+        for item in self
+            .harvest_state
+            .scan_prefix(&scope)
+            .rev()
+            .skip(MAX_HISTORY)
+        {
+            let (k, _) = item?;
+            self.harvest_state.remove(k)?;
+        }
         Ok(())
+    }
+
+    /// The last runs of a source, newest first: at most `limit` (and [`MAX_HISTORY`]) values
+    /// read from one short range of keys.
+    pub fn source_history(&self, source: &str, limit: usize) -> Result<Vec<SourceRun>, StoreError> {
+        let mut out = Vec::new();
+        for item in self
+            .harvest_state
+            .scan_prefix(history_scope(source))
+            .rev()
+            .take(limit.min(MAX_HISTORY))
+        {
+            let (k, v) = item?;
+            out.push(decode_run(&k, &v)?);
+        }
+        Ok(out)
     }
 
     /// The last run of every source ever harvested, by source name (for reports and metrics).
@@ -231,7 +333,7 @@ impl Store {
         for item in self.harvest_state.scan_prefix(RUN_PREFIX) {
             let (k, v) = item?;
             let name = String::from_utf8_lossy(&k[RUN_PREFIX.len()..]).into_owned();
-            out.push((name, codec::decode(&k, &v)?));
+            out.push((name, decode_run(&k, &v)?));
         }
         Ok(out)
     }
@@ -413,5 +515,83 @@ mod tests {
             .map(|(n, _)| n)
             .collect();
         assert_eq!(names, ["a", "b"]);
+    }
+
+    #[test]
+    fn the_history_keeps_the_last_fifty_runs_newest_first_and_sources_apart() {
+        let store = Store::temporary().unwrap();
+        for started in 0..60 {
+            let run = SourceRun {
+                started,
+                outcome: "ok".into(),
+                ..SourceRun::default()
+            };
+            store.put_source_run("a", &run).unwrap();
+        }
+        store.put_source_run("a:b", &SourceRun::default()).unwrap();
+        let history = store.source_history("a", 100).unwrap();
+        assert_eq!(history.len(), MAX_HISTORY);
+        let started: Vec<i64> = history.iter().map(|r| r.started).collect();
+        assert_eq!(started, (10..60).rev().collect::<Vec<_>>());
+        assert_eq!(store.source_history("a", 3).unwrap().len(), 3);
+        assert_eq!(store.source_history("a:b", 100).unwrap().len(), 1);
+        assert!(store.source_history("none", 100).unwrap().is_empty());
+        assert_eq!(store.source_runs().unwrap()[0].1.started, 59);
+    }
+
+    /// What `put_source_run` stored before runs had an `error_url`.
+    #[derive(Serialize)]
+    struct StoredBeforeErrorUrl {
+        started: i64,
+        finished: i64,
+        outcome: String,
+        error: Option<String>,
+        new: u64,
+        updated: u64,
+        deleted: u64,
+        unchanged: u64,
+        rejected: u64,
+        pages: u64,
+        requests: u64,
+        retries: u64,
+        seconds: f64,
+    }
+
+    #[test]
+    fn a_run_stored_before_error_urls_were_kept_still_reads() {
+        let store = Store::temporary().unwrap();
+        let old = StoredBeforeErrorUrl {
+            started: 1,
+            finished: 2,
+            outcome: "failed".into(),
+            error: Some("boom".into()),
+            new: 3,
+            updated: 4,
+            deleted: 5,
+            unchanged: 6,
+            rejected: 7,
+            pages: 8,
+            requests: 9,
+            retries: 10,
+            seconds: 1.5,
+        };
+        store
+            .harvest_state
+            .insert(run_key("up"), codec::encode(&old))
+            .unwrap();
+        let runs = store.source_runs().unwrap();
+        let run = &runs[0].1;
+        assert_eq!((run.started, run.finished, run.retries), (1, 2, 10));
+        assert_eq!(run.error.as_deref(), Some("boom"));
+        assert_eq!(run.error_url, None);
+        assert!((run.seconds - 1.5).abs() < f64::EPSILON);
+
+        let new = SourceRun {
+            error_url: Some("http://up/oai?verb=ListRecords".into()),
+            ..run.clone()
+        };
+        store.put_source_run("up", &new).unwrap();
+        assert_eq!(store.source_runs().unwrap()[0].1, new);
+        assert_eq!(store.source_history("up", 1).unwrap(), [new]);
     }
 }

@@ -15,6 +15,7 @@
 //! (deletedRecord = persistent) that keeps its setSpecs.
 
 pub mod blobs;
+pub mod browse;
 pub mod codec;
 pub mod counts;
 pub mod error;

@@ -13,7 +13,7 @@ use moisson::store::Store;
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// The browser, or `None` (after saying so loudly) when it is not installed.
-fn chromium() -> Option<PathBuf> {
+pub(crate) fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from(CHROMIUM), PathBuf::from);
     if path.is_file() {
         return Some(path);
@@ -33,8 +33,9 @@ fn chromium() -> Option<PathBuf> {
     None
 }
 
-/// Loads `url` in headless Chromium and returns the DOM after the stylesheet ran.
-async fn render(chromium: &Path, url: &str) -> String {
+/// Runs headless Chromium on `url` with one more `action` flag (`--dump-dom`,
+/// `--screenshot=…`, `--print-to-pdf=…`); returns what it wrote on stdout.
+pub(crate) async fn chromium_run(chromium: &Path, url: &str, action: &[String]) -> String {
     let profile = tempfile::tempdir().unwrap();
     let mut command = tokio::process::Command::new(chromium);
     command
@@ -49,7 +50,7 @@ async fn render(chromium: &Path, url: &str) -> String {
             "--disable-sync",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
+        .args(action)
         .arg(url)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
@@ -57,13 +58,25 @@ async fn render(chromium: &Path, url: &str) -> String {
         .await
         .unwrap_or_else(|_| panic!("Chromium did not render {url} within 120 s."))
         .expect("Failed to start Chromium.");
-    let dom = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
-        output.status.success() && !dom.is_empty(),
+        output.status.success(),
         "Chromium failed on {url} ({}):\n{}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Loads `url` in headless Chromium and returns the DOM it built.
+pub(crate) async fn dump_dom(chromium: &Path, url: &str) -> String {
+    let dom = chromium_run(chromium, url, &["--dump-dom".to_owned()]).await;
+    assert!(!dom.is_empty(), "Chromium rendered nothing for {url}");
+    dom
+}
+
+/// Loads `url` in headless Chromium and returns the DOM after the stylesheet ran.
+async fn render(chromium: &Path, url: &str) -> String {
+    let dom = dump_dom(chromium, url).await;
     // Without XSLT the browser shows the XML itself: say so rather than fail on a missing word.
     assert!(
         dom.contains("OAI-PMH endpoint") && !dom.contains("<oai-pmh") && !dom.contains("<OAI-PMH"),
@@ -73,8 +86,8 @@ async fn render(chromium: &Path, url: &str) -> String {
 }
 
 /// The text a reader sees: tags, styles and entities gone, whitespace collapsed.
-fn visible_text(dom: &str) -> String {
-    const INLINE: [&str; 6] = ["a", "span", "code", "em", "strong", "b"];
+pub(crate) fn visible_text(dom: &str) -> String {
+    const INLINE: [&str; 8] = ["a", "span", "code", "em", "strong", "b", "wbr", "time"];
     let mut text = String::with_capacity(dom.len());
     let mut rest = dom;
     while let Some(start) = rest.find('<') {
@@ -111,7 +124,7 @@ fn unescape(s: &str) -> String {
 }
 
 /// Every link of the page: (href, visible text).
-fn links(dom: &str) -> Vec<(String, String)> {
+pub(crate) fn links(dom: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for chunk in dom.split("<a ").skip(1) {
         let Some((tag, after)) = chunk.split_once('>') else {
@@ -127,7 +140,7 @@ fn links(dom: &str) -> Vec<(String, String)> {
 }
 
 /// The href of the first link whose text starts with `text`.
-fn link(dom: &str, text: &str) -> String {
+pub(crate) fn link(dom: &str, text: &str) -> String {
     links(dom)
         .into_iter()
         .find(|(_, t)| t.starts_with(text))
@@ -135,7 +148,7 @@ fn link(dom: &str, text: &str) -> String {
 }
 
 /// Resolves a link of a page the way the browser does (relative to the page's URL).
-fn resolve(page: &str, href: &str) -> String {
+pub(crate) fn resolve(page: &str, href: &str) -> String {
     reqwest::Url::parse(page)
         .unwrap()
         .join(href)
