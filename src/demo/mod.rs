@@ -20,10 +20,10 @@ pub fn load(store: &Store, repository_identifier: &str) -> Result<usize, StoreEr
         .map_err(|e| StoreError::Invalid(format!("bundled PMB sample: {e}")))?;
     for mapped in bulletins {
         let mapped = mapped.map_err(|e| StoreError::Invalid(format!("bundled PMB sample: {e}")))?;
-        let (input, sets) = crate::cli::pmb_record_input(mapped, repository_identifier)
+        let (input, sets) = crate::importer::pmb::load::record_input(mapped, repository_identifier)
             .map_err(|e| StoreError::Invalid(format!("bundled PMB sample: {e}")))?;
-        for (spec, name) in sets {
-            store.define_set(&spec, &name, None)?;
+        for set in &sets {
+            crate::importer::pmb::load::define_named_set(store, set)?;
         }
         // Dated like the issue it describes, so it comes first in a harvest of the demo store.
         let mut input = input;

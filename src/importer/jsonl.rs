@@ -8,14 +8,27 @@
 //! Set lines carry set names and descriptions, so that export → import → export is
 //! byte-identical. Optional `"local"` holds source fields with no place in Dublin Core, and
 //! `"origin"` who owns a record that is not local (`"source:NAME"` for a harvested one).
+//!
+//! Given datestamps are kept only when loading a new store ([`DcOptions::keep_datestamps`]):
+//! on a store that harvesters may already know, a record stamped in the past is never seen by
+//! an incremental harvest, so it is stamped when written. A datestamp in the future is refused
+//! either way, since it would hide the record from every list until then.
 
 use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
+use std::path::PathBuf;
+
+use super::{ImportError, ImportSummary};
 use crate::dc::DcRecord;
 use crate::protocol::{Datestamp, OaiIdentifier, SetInfo, SetSpec};
 use crate::store::{Origin, RecordInput, Store, StoreError, StoredRecord};
+
+/// Most per-line messages a [`DcLoader`] keeps when it collects them (the count goes on).
+pub const MAX_KEPT_MESSAGES: usize = 1000;
+/// Longest line accepted, in bytes: a longer one is refused, and never held whole.
+pub const MAX_LINE_BYTES: usize = 16 << 20;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,6 +143,265 @@ pub fn parse_line(line: &str) -> Result<Item, String> {
                 origin: r.origin,
             }))
         }
+    }
+}
+
+/// What the first bytes of an input say about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sniff {
+    /// Nothing but whitespace so far.
+    Blank,
+    /// Text whose first line may be JSON.
+    JsonLines,
+    /// Not JSON Lines: why (binary, not UTF-8, or text that is not JSON).
+    Refused(String),
+}
+
+/// Judges an input by its first bytes (a few KiB are enough), so that a PNG or a README is
+/// refused once instead of line by line.
+pub fn sniff(head: &[u8]) -> Sniff {
+    if head.contains(&0) {
+        return Sniff::Refused("a binary file (it holds NUL bytes), not JSON Lines".into());
+    }
+    let text = match std::str::from_utf8(head) {
+        Ok(t) => t,
+        // A character cut by the end of the buffer is not an error.
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default()
+        }
+        Err(e) => {
+            return Sniff::Refused(format!(
+                "not UTF-8 text (byte {} is not UTF-8): a binary file or another encoding, not JSON Lines",
+                e.valid_up_to()
+            ))
+        }
+    };
+    let text = text.trim_start_matches('\u{FEFF}');
+    match text.trim_start().chars().next() {
+        None => Sniff::Blank,
+        Some('{') => Sniff::JsonLines,
+        Some(_) => {
+            let first: String = text.trim_start().chars().take(40).collect();
+            let first = first.lines().next().unwrap_or_default();
+            Sniff::Refused(format!(
+                "not JSON Lines: the first line starts with {first:?}, not a JSON object"
+            ))
+        }
+    }
+}
+
+/// How given datestamps are treated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DcOptions {
+    /// Keep the datestamps the lines give (loading a new store); otherwise records are
+    /// stamped when written.
+    pub keep_datestamps: bool,
+}
+
+/// Loads JSON Lines into a store: lines in, records written in batches, every refused line
+/// reported by name and line number.
+pub struct DcLoader {
+    store: Store,
+    name: PathBuf,
+    options: DcOptions,
+    now: Datestamp,
+    batch_size: usize,
+    batch: Vec<RecordInput>,
+    batch_lines: Vec<usize>,
+    lines_with_content: u64,
+    /// The counts so far.
+    pub summary: ImportSummary,
+    messages: Vec<String>,
+    print: Option<fn(&str)>,
+}
+
+impl DcLoader {
+    /// A loader into `store` for the input called `name`; refused lines are handed to `print`
+    /// when given, else kept (at most [`MAX_KEPT_MESSAGES`]).
+    pub fn new(
+        store: Store,
+        name: PathBuf,
+        options: DcOptions,
+        batch_size: usize,
+        print: Option<fn(&str)>,
+    ) -> DcLoader {
+        DcLoader {
+            store,
+            name,
+            options,
+            now: Datestamp::now(),
+            batch_size: batch_size.max(1),
+            batch: Vec::new(),
+            batch_lines: Vec::new(),
+            lines_with_content: 0,
+            summary: ImportSummary::default(),
+            messages: Vec::new(),
+            print,
+        }
+    }
+
+    /// Refuses a line.
+    pub fn reject(&mut self, line: usize, message: String) {
+        self.summary.rejected += 1;
+        self.message(line, message);
+    }
+
+    fn message(&mut self, line: usize, message: String) {
+        let text = ImportError::Parse {
+            path: self.name.clone(),
+            line,
+            message,
+        }
+        .to_string();
+        match self.print {
+            Some(print) => print(&text),
+            None if self.messages.len() < MAX_KEPT_MESSAGES => self.messages.push(text),
+            None => {}
+        }
+    }
+
+    /// Handles one line (without its line end).
+    ///
+    /// # Errors
+    /// A storage failure; the batch in flight is then not written.
+    pub fn line(&mut self, line_no: usize, bytes: &[u8]) -> Result<(), StoreError> {
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            self.reject(line_no, "not UTF-8 text".into());
+            return Ok(());
+        };
+        let text = text.trim_end_matches('\r');
+        if text.trim().is_empty() {
+            return Ok(());
+        }
+        self.lines_with_content += 1;
+        match parse_line(text) {
+            Ok(Item::Record(mut r)) => {
+                if let Some(d) = r.datestamp.filter(|d| *d > self.now) {
+                    self.reject(
+                        line_no,
+                        format!("datestamp {d} is in the future: the record would be hidden from every list until then"),
+                    );
+                    return Ok(());
+                }
+                if !self.options.keep_datestamps && r.datestamp.take().is_some() {
+                    self.summary.ignored_datestamps += 1;
+                }
+                self.batch.push(r);
+                self.batch_lines.push(line_no);
+                if self.batch.len() >= self.batch_size {
+                    self.flush()?;
+                }
+            }
+            Ok(Item::Set(s)) => {
+                self.store
+                    .define_set(&s.spec, &s.name, s.description.as_ref())?;
+                self.summary.sets += 1;
+            }
+            Err(message) => self.reject(line_no, message),
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let outcome = self.store.put_batch(std::mem::take(&mut self.batch))?;
+        let lines = std::mem::take(&mut self.batch_lines);
+        for refusal in &outcome.refusals {
+            let line = lines.get(refusal.index).copied().unwrap_or(0);
+            self.message(line, refusal.to_string());
+        }
+        self.summary.record(&outcome);
+        Ok(())
+    }
+
+    /// Writes what is left and returns the counts and the kept messages.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn finish(mut self) -> Result<(ImportSummary, Vec<String>), StoreError> {
+        self.flush()?;
+        self.summary.nothing_to_import = self.lines_with_content == 0;
+        Ok((self.summary, self.messages))
+    }
+}
+
+/// Cuts a byte stream into numbered lines for a [`DcLoader`], holding at most one line, and
+/// never more than its limit of one.
+#[derive(Debug)]
+pub struct LineSplitter {
+    partial: Vec<u8>,
+    max: usize,
+    overlong: bool,
+    line: usize,
+}
+
+impl LineSplitter {
+    /// A splitter refusing lines longer than `max` bytes.
+    pub fn new(max: usize) -> LineSplitter {
+        LineSplitter {
+            partial: Vec::new(),
+            max,
+            overlong: false,
+            line: 0,
+        }
+    }
+
+    fn too_long(&mut self, loader: &mut DcLoader) {
+        loader.reject(
+            self.line,
+            format!("the line is longer than {} bytes", self.max),
+        );
+        self.overlong = false;
+        self.partial = Vec::new();
+    }
+
+    /// Hands every line completed by `chunk` to `loader`.
+    ///
+    /// # Errors
+    /// A storage failure of the loader.
+    pub fn push(&mut self, chunk: &[u8], loader: &mut DcLoader) -> Result<(), StoreError> {
+        let mut rest = chunk;
+        while let Some(pos) = rest.iter().position(|b| *b == b'\n') {
+            let piece = &rest[..pos];
+            rest = &rest[pos + 1..];
+            self.line += 1;
+            if self.overlong || self.partial.len() + piece.len() > self.max {
+                self.too_long(loader);
+            } else if self.partial.is_empty() {
+                loader.line(self.line, piece)?;
+            } else {
+                self.partial.extend_from_slice(piece);
+                let line = std::mem::take(&mut self.partial);
+                loader.line(self.line, &line)?;
+            }
+        }
+        if !self.overlong {
+            if self.partial.len() + rest.len() > self.max {
+                self.overlong = true;
+                self.partial = Vec::new();
+            } else {
+                self.partial.extend_from_slice(rest);
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the last line, if it has no line end, to `loader`.
+    ///
+    /// # Errors
+    /// A storage failure of the loader.
+    pub fn finish(&mut self, loader: &mut DcLoader) -> Result<(), StoreError> {
+        if self.overlong {
+            self.line += 1;
+            self.too_long(loader);
+        } else if !self.partial.is_empty() {
+            self.line += 1;
+            let line = std::mem::take(&mut self.partial);
+            loader.line(self.line, &line)?;
+        }
+        Ok(())
     }
 }
 
