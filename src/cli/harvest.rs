@@ -27,6 +27,7 @@ use crate::store::StoreError;
 
 /// Flags of `moisson harvest`.
 #[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // Command-line flags.
 pub struct HarvestArgs {
     /// Sources to harvest, by their `[[source]]` name; with --url, the name to give that source.
     #[arg(value_name = "NAME")]
@@ -55,6 +56,13 @@ pub struct HarvestArgs {
     /// Also write the run report as JSON on standard output.
     #[arg(long)]
     json: bool,
+    /// Run the identifier sweep now (a full ListIdentifiers; records the source no longer
+    /// lists become tombstones), whether or not reconcile_days says it is due.
+    #[arg(long)]
+    reconcile: bool,
+    /// Let the identifier sweep remove more than reconcile_max_share of a source's records.
+    #[arg(long)]
+    force: bool,
     /// Stop each list after N pages; the next run resumes it.
     #[arg(long, value_name = "N", hide = true)]
     max_pages: Option<u64>,
@@ -72,6 +80,8 @@ impl HarvestArgs {
             sets: self.sets.clone(),
             prefix: self.prefix.clone(),
             max_pages: self.max_pages,
+            reconcile: self.reconcile,
+            force: self.force,
         }
     }
 

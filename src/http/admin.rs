@@ -198,8 +198,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Reads a body of at most `limit` bytes (after authorisation: never before).
-async fn read_body(body: &mut web::Payload, limit: usize) -> Result<Vec<u8>, AdminError> {
+/// Reads a body of at most `limit` bytes (after authorisation: never before). A body whose
+/// announced length is over the limit is refused before any of it is read.
+async fn read_body(
+    req: &HttpRequest,
+    body: &mut web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, AdminError> {
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Err(AdminError::BadRequest(format!(
+            "the request body is larger than {limit} bytes"
+        )));
+    }
     let mut out = Vec::new();
     while let Some(chunk) = body.next().await {
         let chunk =
@@ -229,7 +244,7 @@ pub async fn harvest(
 ) -> Result<HttpResponse, AdminError> {
     let admin = &state.admin;
     authorize(&req, admin)?;
-    let body = read_body(&mut body, MAX_HARVEST_REQUEST).await?;
+    let body = read_body(&req, &mut body, MAX_HARVEST_REQUEST).await?;
     let spec: HarvestSpec = serde_json::from_slice(&body)
         .map_err(|e| AdminError::BadRequest(format!("not a harvest request: {e}")))?;
     harvester::config::validate(&admin.harvest, &admin.sources)
@@ -388,7 +403,7 @@ pub async fn import_pmb(
 ) -> Result<HttpResponse, AdminError> {
     authorize(&req, &state.admin)?;
     let query = query.into_inner();
-    let bytes = read_body(&mut body, MAX_PMB_UPLOAD).await?;
+    let bytes = read_body(&req, &mut body, MAX_PMB_UPLOAD).await?;
     let name = query.name.unwrap_or_else(|| "-".into());
     let options = PmbOptions {
         repository_identifier: state.admin.repository_identifier.clone(),
