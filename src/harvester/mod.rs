@@ -309,7 +309,14 @@ pub async fn harvest_source(
     let started = Instant::now();
     let started_at = Datestamp::now().unix();
     let mut report = SourceReport::new(&source.name, &source.base_url, &source.metadata_prefix);
-    let lock = match SourceLock::acquire(store, &source.name) {
+    // The lock (a flock), the run record and the flush (fsyncs) block: off the async workers.
+    let acquired = {
+        let (store, name) = (store.clone(), source.name.clone());
+        tokio::task::spawn_blocking(move || SourceLock::acquire(&store, &name))
+            .await
+            .unwrap_or_else(|e| Err(HarvestError::Task(e.to_string())))
+    };
+    let lock = match acquired {
         Ok(lock) => lock,
         Err(e) => {
             report.outcome = if matches!(e, HarvestError::AlreadyRunning { .. }) {
@@ -368,15 +375,23 @@ pub async fn harvest_source(
         }
     }
     let finished = Datestamp::now().unix();
-    if let Err(e) = store.put_source_run(&source.name, &report.to_run(started_at, finished)) {
-        tracing::error!(error.cause_chain = ?e, error.message = %e, "Failed to record the run.");
-    }
-    if let Err(e) = store.flush() {
+    let run = report.to_run(started_at, finished);
+    let (s, name) = (store.clone(), source.name.clone());
+    let flushed = tokio::task::spawn_blocking(move || {
+        if let Err(e) = s.put_source_run(&name, &run) {
+            tracing::error!(error.cause_chain = ?e, error.message = %e, "Failed to record the run.");
+        }
+        let flushed = s.flush();
+        drop(lock);
+        flushed
+    })
+    .await
+    .unwrap_or_else(|e| Err(crate::store::StoreError::Invalid(e.to_string())));
+    if let Err(e) = flushed {
         tracing::error!(error.cause_chain = ?e, error.message = %e, "Failed to flush the store.");
         report.outcome = Outcome::Failed;
         report.error.get_or_insert_with(|| chain(&e));
     }
-    drop(lock);
     progress.finish(&report);
     report
 }
@@ -1066,9 +1081,19 @@ fn convert(
             return Err("the record is not deleted but has no metadata".into());
         };
         let namespace = if ctx.prefix.as_ref() == "oai_dc" {
-            let Some(dc) = metadata.dc else {
+            let Some(mut dc) = metadata.dc else {
                 return Err("the metadata is not an <oai_dc:dc> element".into());
             };
+            // An xml:lang that is no language tag would make every response holding the
+            // record invalid: the value is kept, its language dropped.
+            for v in dc.values_mut() {
+                if v.lang
+                    .as_deref()
+                    .is_some_and(|l| !crate::protocol::xml::read::is_xml_language(l))
+                {
+                    v.lang = None;
+                }
+            }
             input.dc = Some(dc);
             OAI_DC_NAMESPACE.to_owned()
         } else {

@@ -22,6 +22,7 @@ use std::path::PathBuf;
 
 use super::{ImportError, ImportSummary};
 use crate::dc::DcRecord;
+use crate::protocol::xml::read::{is_noncharacter, is_xml_language};
 use crate::protocol::{Datestamp, OaiIdentifier, SetInfo, SetSpec};
 use crate::store::{Origin, RecordInput, Store, StoreError, StoredRecord};
 
@@ -97,16 +98,36 @@ pub fn parse_line(line: &str) -> Result<Item, String> {
         Line::Set(s) => {
             let spec = SetSpec::parse(&s.spec)
                 .ok_or_else(|| format!("\"{}\" is not a valid setSpec", s.spec))?;
-            if s.name.trim().is_empty() {
+            // A name and a description are text: what XML forbids is dropped, as in values.
+            let mut name = s.name;
+            crate::dc::strip_illegal_xml_chars(&mut name);
+            if name.trim().is_empty() {
                 return Err("setName is empty".into());
+            }
+            let mut description = s.description;
+            if let Some(d) = description.as_mut() {
+                d.strip_illegal_xml_chars();
+                check_languages(d)?;
             }
             Ok(Item::Set(SetInfo {
                 spec,
-                name: s.name,
-                description: s.description,
+                name,
+                description,
             }))
         }
         Line::Record(r) => {
+            // Refused, never stripped: without the character it would be another identifier.
+            if let Some(c) =
+                r.id.chars()
+                    .find(|c| !crate::dc::is_xml_char(*c) || is_noncharacter(*c))
+            {
+                return Err(format!(
+                    "the identifier {:?} holds {}, which XML cannot carry",
+                    r.id,
+                    char_name(c)
+                ));
+            }
+            check_languages(&r.dc)?;
             let identifier = OaiIdentifier::parse(&r.id).ok_or_else(|| {
                 format!(
                     "\"{}\" is not a valid identifier (a URI such as oai:example.org:1)",
@@ -405,6 +426,23 @@ impl LineSplitter {
     }
 }
 
+fn char_name(c: char) -> String {
+    format!("U+{:04X}", u32::from(c))
+}
+
+/// Refuses a value language that is not a language tag (it would make the record's
+/// `xml:lang` invalid in every response).
+fn check_languages(dc: &DcRecord) -> Result<(), String> {
+    for (element, value) in dc.iter() {
+        if let Some(lang) = value.lang.as_deref().filter(|l| !is_xml_language(l)) {
+            return Err(format!(
+                "the language {lang:?} of a {element:?} value is not a language tag such as \"fr\" or \"en-GB\""
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Writes every set, then every record, of the store as JSON Lines, in a stable order.
 ///
 /// # Errors
@@ -471,6 +509,41 @@ mod tests {
             parse_line(r#"{"id":"oai:x:1","dc":{"title":"t"},"color":"red"}"#)
                 .unwrap_err()
                 .contains("color")
+        );
+    }
+
+    #[test]
+    fn characters_xml_cannot_carry_are_refused_in_identifiers_and_dropped_from_names() {
+        for id in [
+            "oai:x:1\u{FFFE}",
+            "oai:x:1\u{FFFF}",
+            "oai:x:\u{FDD0}",
+            "oai:x:\u{1}",
+            "oai:x:\u{1FFFF}",
+        ] {
+            let line = serde_json::json!({"id": id, "dc": {"title": "t"}}).to_string();
+            assert!(
+                parse_line(&line).unwrap_err().contains("XML cannot carry"),
+                "{id:?}"
+            );
+        }
+        let line =
+            r#"{"setSpec":"a","setName":"A\uFFFEB","setDescription":{"description":["x\u0001y"]}}"#;
+        let Item::Set(set) = parse_line(line).unwrap() else {
+            panic!("a set line");
+        };
+        assert_eq!(set.name, "AB");
+        assert_eq!(
+            set.description
+                .unwrap()
+                .get(crate::dc::DcElement::Description)[0]
+                .value,
+            "xy"
+        );
+        assert!(
+            parse_line(r#"{"id":"oai:x:1","dc":{"title":{"value":"t","lang":"f r"}}}"#)
+                .unwrap_err()
+                .contains("language")
         );
     }
 

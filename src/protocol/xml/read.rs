@@ -324,6 +324,28 @@ fn clean(text: String, invalid_at: &[usize]) -> Sanitized {
     }
 }
 
+/// True for a value `xml:lang` may take in a valid response: empty, or an `xs:language` tag
+/// (`[a-zA-Z]{1,8}(-[a-zA-Z0-9]{1,8})*`, the pattern of the XML schema).
+pub fn is_xml_language(tag: &str) -> bool {
+    tag.is_empty()
+        || tag.split('-').enumerate().all(|(i, part)| {
+            (1..=8).contains(&part.len())
+                && part.chars().all(|c| {
+                    if i == 0 {
+                        c.is_ascii_alphabetic()
+                    } else {
+                        c.is_ascii_alphanumeric()
+                    }
+                })
+        })
+}
+
+/// True for a Unicode non-character (U+FDD0–U+FDEF, and U+xFFFE and U+xFFFF in every plane).
+pub fn is_noncharacter(c: char) -> bool {
+    let n = u32::from(c);
+    (0xFDD0..=0xFDEF).contains(&n) || n & 0xFFFE == 0xFFFE
+}
+
 /// One `<error>` of a response (§3.6), as the provider wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderError {
