@@ -2,9 +2,10 @@
 //! per subcommand. Each subcommand turns its flags into domain values before any work starts.
 //!
 //! Output never panics: `println!` and `eprintln!` panic when the other end of a pipe is gone
-//! (`moisson export | head`), so commands write through [`say!`] (standard output: a closed
-//! pipe ends the command quietly) and [`note!`] (standard error: a closed or full stderr is
-//! ignored, the work goes on and the exit code still tells how it went).
+//! (`moisson export | head`), so commands write through `say!` (see [`say`]: on standard
+//! output, a closed pipe ends the command quietly) and `note!` (see [`note`]: on standard
+//! error, a closed or full stderr is ignored, the work goes on and the exit code still tells
+//! how it went).
 
 /// Writes a line to standard output; `?` on the result ends the command quietly when the
 /// reader went away (see [`is_broken_pipe`]).
