@@ -290,7 +290,11 @@ impl DcLoader {
             self.reject(line_no, "not UTF-8 text".into());
             return Ok(());
         };
-        let text = text.trim_end_matches('\r');
+        let mut text = text.trim_end_matches('\r');
+        if line_no == 1 {
+            // A byte-order mark, as some editors write, is not part of the first line's JSON.
+            text = text.trim_start_matches('\u{FEFF}');
+        }
         if text.trim().is_empty() {
             return Ok(());
         }
@@ -545,6 +549,25 @@ mod tests {
                 .unwrap_err()
                 .contains("language")
         );
+    }
+
+    #[test]
+    fn lines_are_cut_whatever_the_chunks_and_a_byte_order_mark_or_an_overlong_line_is_handled() {
+        let store = Store::temporary().unwrap();
+        let mut loader = DcLoader::new(store.clone(), "f".into(), DcOptions::default(), 2, None);
+        let mut lines = LineSplitter::new(64);
+        let input = format!(
+            "\u{FEFF}{{\"id\":\"oai:x:1\",\"dc\":{{\"title\":\"a\"}}}}\r\n{}\n{{\"id\":\"oai:x:2\",\"dc\":{{\"title\":\"b\"}}}}",
+            "x".repeat(100)
+        );
+        for chunk in input.as_bytes().chunks(5) {
+            lines.push(chunk, &mut loader).unwrap();
+        }
+        lines.finish(&mut loader).unwrap();
+        let (summary, messages) = loader.finish().unwrap();
+        assert_eq!((summary.added, summary.rejected), (2, 1), "{messages:?}");
+        assert_eq!(messages, ["f:2: the line is longer than 64 bytes"]);
+        assert!(store.get("oai:x:2").unwrap().is_some());
     }
 
     #[test]
