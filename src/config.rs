@@ -100,7 +100,12 @@ pub struct RepositorySettings {
     /// adminEmail, one or more.
     pub admin_emails: Vec<String>,
     /// The repositoryIdentifier of the `oai-identifier` description: a domain name you control.
+    /// Unless given, derived from the baseURL's host (see [`repository_identifier_for`]).
     pub repository_identifier: String,
+    /// True when `repository_identifier` was derived rather than given, so that a baseURL
+    /// set later (`serve --base-url`) derives it again.
+    #[serde(skip)]
+    pub derived_identifier: bool,
 }
 
 impl Default for RepositorySettings {
@@ -108,7 +113,8 @@ impl Default for RepositorySettings {
         RepositorySettings {
             name: "moisson OAI-PMH repository".into(),
             admin_emails: vec!["admin@example.org".into()],
-            repository_identifier: "moisson.example.org".into(),
+            repository_identifier: repository_identifier_for(&ServerSettings::default().base_url()),
+            derived_identifier: true,
         }
     }
 }
@@ -195,12 +201,48 @@ impl WebSettings {
     }
 }
 
+/// The repositoryIdentifier a baseURL implies: its host when that is a domain name
+/// (`https://oai.example.org/oai` → `oai.example.org`), so that two installs never share one.
+/// A host that is an IP address, `localhost` or a name without a dot cannot be one: then
+/// `<host>-<port>.localhost` (`http://127.0.0.1:8080/oai` → `ip-127-0-0-1-8080.localhost`), a
+/// name reserved for local use (RFC 6761) that still tells installs apart by address and port.
+pub fn repository_identifier_for(base_url: &str) -> String {
+    let Ok(url) = url::Url::parse(base_url) else {
+        return "moisson.localhost".into();
+    };
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) => d.trim_end_matches('.').to_ascii_lowercase(),
+        Some(url::Host::Ipv4(ip)) => format!("ip-{ip}"),
+        Some(url::Host::Ipv6(ip)) => format!("ip6-{ip}"),
+        None => String::new(),
+    };
+    let is_domain = !host.ends_with("localhost")
+        && crate::protocol::xml::write::is_valid_repository_identifier(&host);
+    if is_domain {
+        return host;
+    }
+    let mut label = String::new();
+    for c in host.chars() {
+        let c = if c.is_ascii_alphanumeric() { c } else { '-' };
+        if !(c == '-' && (label.is_empty() || label.ends_with('-'))) {
+            label.push(c);
+        }
+    }
+    let port = url.port_or_known_default().unwrap_or(80);
+    let label = label.trim_end_matches('-');
+    if label.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        format!("{label}-{port}.localhost")
+    } else {
+        format!("h-{label}-{port}.localhost")
+    }
+}
+
 /// A configuration problem, reported with exit code 3.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file or environment could not be read or has wrong keys or types.
     #[error("invalid configuration: {0}")]
-    Load(#[from] Box<figment::Error>),
+    Load(String),
     /// A value is out of range.
     #[error("invalid configuration: {0}")]
     Invalid(String),
@@ -212,23 +254,44 @@ impl Settings {
     /// # Errors
     /// A missing or malformed file, an unknown key, or a value out of range.
     pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        let mut given = Figment::new();
         if let Some(file) = file {
-            if !file.is_file() {
+            // figment says "Permission denied" without the path: open it first to name it.
+            if let Err(e) = std::fs::File::open(file) {
+                let why = if e.kind() == std::io::ErrorKind::NotFound {
+                    "not found".to_owned()
+                } else {
+                    e.to_string()
+                };
                 return Err(ConfigError::Invalid(format!(
-                    "configuration file {} not found",
+                    "cannot read configuration file {}: {why}",
                     file.display()
                 )));
             }
-            figment = figment.merge(Toml::file_exact(file));
+            given = given.merge(Toml::file_exact(file));
         }
-        figment = figment.merge(Env::prefixed("MOISSON_").split("__").ignore(&[
+        given = given.merge(Env::prefixed("MOISSON_").split("__").ignore(&[
             "log",
             "log_format",
             "admin_token",
         ]));
-        let settings: Settings = figment.extract().map_err(Box::new)?;
+        let explicit_identifier = given.contains("repository.repository_identifier");
+        let figment = Figment::from(Serialized::defaults(Settings::default())).merge(given);
+        let mut settings: Settings = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(describe(e)))?;
+        settings.repository.derived_identifier = !explicit_identifier;
+        settings.derive_repository_identifier();
         Ok(settings)
+    }
+
+    /// Derives `repository.repository_identifier` from the baseURL again, unless it was given
+    /// (call it after changing `server.bind` or `server.base_url`).
+    pub fn derive_repository_identifier(&mut self) {
+        if self.repository.derived_identifier {
+            self.repository.repository_identifier =
+                repository_identifier_for(&self.server.base_url());
+        }
     }
 
     /// Checks values that types alone cannot.
@@ -309,6 +372,36 @@ impl Settings {
     }
 }
 
+/// Every problem figment found, once each, named by key and by where it came from (a file, or
+/// the environment variable to fix), without figment's internal profile name.
+fn describe(error: figment::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for e in error {
+        let key = e.path.join(".");
+        let place = match e.metadata.as_ref() {
+            Some(m) if m.name.contains("environment") => {
+                let var: Vec<String> = e.path.iter().map(|p| p.to_ascii_uppercase()).collect();
+                format!("in environment variable MOISSON_{}", var.join("__"))
+            }
+            Some(m) => match m.source.as_ref().and_then(|s| s.file_path()) {
+                Some(path) => format!("for key {key} in {}", path.display()),
+                None => format!("for key {key} in {}", m.name),
+            },
+            None if key.is_empty() => String::new(),
+            None => format!("for key {key}"),
+        };
+        let text = if place.is_empty() {
+            e.kind.to_string()
+        } else {
+            format!("{} {place}", e.kind)
+        };
+        if !parts.contains(&text) {
+            parts.push(text);
+        }
+    }
+    parts.join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,6 +411,84 @@ mod tests {
         let s = Settings::default();
         s.validate().unwrap();
         assert_eq!(s.server.base_url(), "http://127.0.0.1:8080/oai");
+        assert_eq!(
+            s.repository.repository_identifier,
+            "ip-127-0-0-1-8080.localhost"
+        );
+    }
+
+    #[test]
+    fn the_default_repository_identifier_is_the_base_url_host_or_a_local_name() {
+        for (url, expected) in [
+            ("https://oai.Example.org/oai", "oai.example.org"),
+            ("http://bib.univ.fr:8080/oai?x=1", "bib.univ.fr"),
+            ("http://127.0.0.1:8080/oai", "ip-127-0-0-1-8080.localhost"),
+            ("http://localhost/oai", "localhost-80.localhost"),
+            ("http://[::1]:9000/oai", "ip6-1-9000.localhost"),
+            ("http://moisson:8080/oai", "moisson-8080.localhost"),
+            (
+                "https://1x.example.org/oai",
+                "h-1x-example-org-443.localhost",
+            ),
+        ] {
+            let id = repository_identifier_for(url);
+            assert_eq!(id, expected, "{url}");
+            assert!(
+                crate::protocol::xml::write::is_valid_repository_identifier(&id),
+                "{id}"
+            );
+        }
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure returns figment's own Result.
+    fn a_given_repository_identifier_wins_and_a_derived_one_follows_the_base_url() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "MOISSON_SERVER__BASE_URL",
+                "https://oai.bib.example.net/oai",
+            );
+            let mut s = Settings::load(None).unwrap();
+            assert_eq!(s.repository.repository_identifier, "oai.bib.example.net");
+            s.server.base_url = Some("https://other.example.com/oai".into());
+            s.derive_repository_identifier();
+            assert_eq!(s.repository.repository_identifier, "other.example.com");
+            jail.set_env(
+                "MOISSON_REPOSITORY__REPOSITORY_IDENTIFIER",
+                "mine.example.org",
+            );
+            let mut s = Settings::load(None).unwrap();
+            s.derive_repository_identifier();
+            assert_eq!(s.repository.repository_identifier, "mine.example.org");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure returns figment's own Result.
+    fn a_configuration_error_names_the_key_and_the_file_once_without_a_profile() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "[server]\npage_sise = 7\n")?;
+            let e = Settings::load(Some(Path::new("bad.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("for key server.page_sise in "), "{e}");
+            assert!(e.contains("bad.toml"), "{e}");
+            assert!(!e.contains("default."), "{e}");
+            assert_eq!(
+                e.matches("page_sise").count(),
+                2,
+                "once as found, once as key: {e}"
+            );
+            jail.set_env("MOISSON_SERVER__PAGE_SIZE", "abc");
+            let e = Settings::load(None).unwrap_err().to_string();
+            assert!(e.contains("MOISSON_SERVER__PAGE_SIZE"), "{e}");
+            let e = Settings::load(Some(Path::new("missing.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("missing.toml: not found"), "{e}");
+            Ok(())
+        });
     }
 
     #[test]

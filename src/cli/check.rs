@@ -27,31 +27,31 @@ impl CheckArgs {
             store.check()?
         };
         for p in &problems {
-            println!("{}: {p}", if self.repair { "repaired" } else { "problem" });
+            say!("{}: {p}", if self.repair { "repaired" } else { "problem" })?;
         }
         let stats = store.stats()?;
-        println!(
+        say!(
             "records: {}, deleted: {}, sets: {}, earliest: {}, latest: {}",
             stats.records,
             stats.deleted,
             stats.sets,
             stats.earliest.as_deref().unwrap_or("-"),
             stats.latest.as_deref().unwrap_or("-")
-        );
+        )?;
         if problems.is_empty() {
-            println!("the store is consistent");
+            say!("the store is consistent")?;
             Ok(ExitCode::Ok)
         } else if self.repair {
-            println!(
+            say!(
                 "{} problems repaired; run `moisson check` again to verify",
                 problems.len()
-            );
+            )?;
             Ok(ExitCode::Ok)
         } else {
-            println!(
+            say!(
                 "{} problems found; `moisson check --repair` rebuilds the indexes from the records",
                 problems.len()
-            );
+            )?;
             Ok(ExitCode::Rejected)
         }
     }

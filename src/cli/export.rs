@@ -34,7 +34,7 @@ impl ExportArgs {
         let mut out = BufWriter::with_capacity(1 << 20, &mut out);
         let n = crate::importer::jsonl::export(&store, &mut out)?;
         out.flush()?;
-        eprintln!("moisson: exported {n} records");
+        note!("moisson: exported {n} records");
         Ok(ExitCode::Ok)
     }
 }

@@ -1,11 +1,13 @@
 //! `moisson harvest`, and the hand-over of harvests and imports to a running server.
 //!
-//! sled lets one process open a store. When `moisson serve` holds it, `moisson harvest` (and
-//! `moisson import dc`) send their work to the server's admin API (`POST /admin/harvest`,
-//! `POST /admin/import/dc`, with the admin token) and print the same summary, so that a cron
-//! line works whether the server runs or not.
+//! sled lets one process open a store. When `moisson serve` holds it, `moisson harvest` and
+//! `moisson import dc|pmb` send their work to the server's admin API (`POST /admin/harvest`,
+//! `POST /admin/import/dc`, `POST /admin/import/pmb`, with the admin token) and print the same
+//! summary, so that a cron line works whether the server runs or not. The server is found at
+//! `[admin] url` when set, else at the address it recorded in the store directory
+//! ([`super::ADDRESS_FILE`]), else at `server.bind`.
 
-use std::io::{IsTerminal as _, Read as _};
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -14,15 +16,18 @@ use anyhow::Context as _;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::import::ImportCommand;
+use super::import::{print_pmb_summary, DcInput, Inputs};
 use super::{open_store, ExitCode};
 use crate::config::Settings;
 use crate::harvester::{self, HarvestSpec, NoProgress, Outcome, Progress, RunReport, SourceReport};
 use crate::http::admin::ImportReport;
+use crate::importer::pmb::load::{add, PmbOptions};
+use crate::importer::ImportSummary;
 use crate::store::StoreError;
 
 /// Flags of `moisson harvest`.
 #[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // Command-line flags.
 pub struct HarvestArgs {
     /// Sources to harvest, by their `[[source]]` name; with --url, the name to give that source.
     #[arg(value_name = "NAME")]
@@ -51,6 +56,13 @@ pub struct HarvestArgs {
     /// Also write the run report as JSON on standard output.
     #[arg(long)]
     json: bool,
+    /// Run the identifier sweep now (a full ListIdentifiers; records the source no longer
+    /// lists become tombstones), whether or not reconcile_days says it is due.
+    #[arg(long)]
+    reconcile: bool,
+    /// Let the identifier sweep remove more than reconcile_max_share of a source's records.
+    #[arg(long)]
+    force: bool,
     /// Stop each list after N pages; the next run resumes it.
     #[arg(long, value_name = "N", hide = true)]
     max_pages: Option<u64>,
@@ -68,6 +80,8 @@ impl HarvestArgs {
             sets: self.sets.clone(),
             prefix: self.prefix.clone(),
             max_pages: self.max_pages,
+            reconcile: self.reconcile,
+            force: self.force,
         }
     }
 
@@ -98,10 +112,10 @@ impl HarvestArgs {
                     progress.as_ref(),
                 ))
             }
-            Err(StoreError::Locked { path }) => {
-                let client = AdminClient::new(settings, &path)?;
-                runtime.block_on(client.harvest(&spec))?
-            }
+            Err(StoreError::Locked { path }) => runtime.block_on(async {
+                let client = AdminClient::connect(settings, &path).await?;
+                client.harvest(&spec).await
+            })?,
             Err(e) => {
                 return Err(e).with_context(|| {
                     format!(
@@ -129,26 +143,32 @@ pub fn exit_code(report: &RunReport) -> ExitCode {
 fn print_report(report: &RunReport, json: bool) -> anyhow::Result<()> {
     for source in &report.sources {
         for r in &source.rejections {
-            eprintln!(
+            note!(
                 "moisson: harvest {}: rejected {}: {}",
-                source.source, r.identifier, r.reason
+                source.source,
+                r.identifier,
+                r.reason
             );
         }
         let listed = source.rejections.len() as u64;
         if source.rejected > listed {
-            eprintln!(
+            note!(
                 "moisson: harvest {}: … and {} more rejected records (see the log)",
                 source.source,
                 source.rejected - listed
             );
         }
-        eprintln!("moisson: {source}");
+        note!("moisson: {source}");
     }
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(report).context("Failed to write the report")?
-        );
+        let text = serde_json::to_string_pretty(report).context("Failed to write the report")?;
+        // The harvest is done whatever happens to its report: a reader that went away does
+        // not change the exit code.
+        if let Err(e) = say!("{text}") {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                return Err(e).context("Failed to write the report");
+            }
+        }
     }
     Ok(())
 }
@@ -222,8 +242,27 @@ fn locked(path: &Path, why: String) -> anyhow::Error {
     .context(why)
 }
 
+/// Where the admin API may be, best first: `[admin] url` when set; else the address the
+/// running server recorded in the store directory (it knows its `--bind`), then `server.bind`.
+fn admin_candidates(settings: &Settings) -> Vec<String> {
+    if let Some(url) = &settings.admin.url {
+        return vec![url.trim_end_matches('/').to_owned()];
+    }
+    let mut out = Vec::new();
+    if let Some(recorded) = super::ServedAddress::read(&settings.store.data_dir) {
+        out.push(recorded);
+    }
+    let configured = settings.admin.base_url(&settings.server.bind);
+    if !out.contains(&configured) {
+        out.push(configured);
+    }
+    out
+}
+
 impl AdminClient {
-    fn new(settings: &Settings, path: &Path) -> anyhow::Result<AdminClient> {
+    /// A client for the first candidate address that answers; a stale recorded address (a
+    /// server killed without its shutdown) is passed over.
+    async fn connect(settings: &Settings, path: &Path) -> anyhow::Result<AdminClient> {
         let Some(token) = settings.admin.resolved_token() else {
             return Err(locked(
                 path,
@@ -237,11 +276,20 @@ impl AdminClient {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .context("Failed to build the HTTP client")?;
-        Ok(AdminClient {
-            http,
-            base: settings.admin.base_url(&settings.server.bind),
-            token,
-        })
+        let candidates = admin_candidates(settings);
+        let mut base = candidates[0].clone();
+        for candidate in &candidates {
+            let probe = http
+                .get(format!("{candidate}/health"))
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await;
+            if probe.is_ok() {
+                base.clone_from(candidate);
+                break;
+            }
+        }
+        Ok(AdminClient { http, base, token })
     }
 
     async fn send(
@@ -276,6 +324,20 @@ impl AdminClient {
         ))
     }
 
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &str,
+        what: &str,
+    ) -> anyhow::Result<T> {
+        let response = self.send(request, url).await?;
+        let body = response
+            .bytes()
+            .await
+            .with_context(|| format!("Failed to read the server's {what}"))?;
+        serde_json::from_slice(&body).with_context(|| format!("The server's {what} is unreadable"))
+    }
+
     async fn harvest(&self, spec: &HarvestSpec) -> anyhow::Result<RunReport> {
         let url = format!("{}/admin/harvest", self.base);
         tracing::info!(url = %url, "The store is in use: handing the harvest to the running server.");
@@ -284,46 +346,18 @@ impl AdminClient {
             .post(&url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(serde_json::to_vec(spec).context("Failed to encode the harvest request")?);
-        let response = self.send(request, &url).await?;
-        let body = response
-            .bytes()
-            .await
-            .context("Failed to read the server's harvest report")?;
-        serde_json::from_slice(&body).context("The server's harvest report is unreadable")
+        self.json(request, &url, "harvest report").await
     }
 
-    async fn import_dc(&self, file: &Path) -> anyhow::Result<ImportReport> {
-        let name = file.display().to_string();
+    async fn import_dc(&self, input: DcInput) -> anyhow::Result<ImportReport> {
+        let name = input.name.display().to_string();
         let url = format!("{}/admin/import/dc", self.base);
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
-        let path: PathBuf = file.to_path_buf();
         // The file (or standard input) is streamed, never held whole in memory.
         std::thread::spawn(move || {
-            let mut input: Box<dyn std::io::Read> = if path.as_os_str() == "-" {
-                Box::new(std::io::stdin())
-            } else {
-                match std::fs::File::open(&path) {
-                    Ok(f) => Box::new(f),
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
-                        return;
-                    }
-                }
-            };
-            let mut buf = vec![0u8; 256 * 1024];
-            loop {
-                match input.read(&mut buf) {
-                    Ok(0) => return,
-                    Ok(n) => {
-                        if tx.blocking_send(Ok(buf[..n].to_vec())).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
-                        return;
-                    }
+            for chunk in input.chunks() {
+                if tx.blocking_send(chunk).is_err() {
+                    return;
                 }
             }
         });
@@ -336,58 +370,112 @@ impl AdminClient {
             .query(&[("name", name.as_str())])
             .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
             .body(reqwest::Body::wrap_stream(stream));
-        let response = self.send(request, &url).await?;
-        let body = response
-            .bytes()
-            .await
-            .context("Failed to read the server's import report")?;
-        serde_json::from_slice(&body).context("The server's import report is unreadable")
+        self.json(request, &url, "import report").await
+    }
+
+    async fn import_pmb(
+        &self,
+        name: &Path,
+        bytes: Vec<u8>,
+        dry_run: bool,
+    ) -> anyhow::Result<ImportReport> {
+        let url = format!("{}/admin/import/pmb", self.base);
+        let request = self
+            .http
+            .post(&url)
+            .query(&[
+                ("name", name.display().to_string().as_str()),
+                ("dry_run", if dry_run { "true" } else { "false" }),
+            ])
+            .header(reqwest::header::CONTENT_TYPE, "text/plain")
+            .body(bytes);
+        self.json(request, &url, "import report").await
     }
 }
 
-#[allow(unreachable_patterns, clippy::match_wildcard_for_single_variants)]
-fn dc_file(command: &ImportCommand) -> Option<PathBuf> {
-    match command {
-        ImportCommand::Dc { file } => Some(file.clone()),
-        _ => None,
-    }
-}
-
-/// Runs `moisson import`; when the store is held by a running server, sends a `dc` import to
-/// its admin API instead and prints the same report.
-///
-/// # Errors
-/// As the import, or when the server cannot take it.
-pub fn import_or_hand_off(command: ImportCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let file = dc_file(&command);
-    let result = command.run(settings);
-    let Err(error) = &result else {
-        return result;
-    };
-    let locked_path = error
-        .chain()
-        .find_map(|c| match c.downcast_ref::<StoreError>() {
-            Some(StoreError::Locked { path }) => Some(path.clone()),
-            _ => None,
-        });
-    let (Some(path), Some(file)) = (locked_path, file) else {
-        return result;
-    };
-    if settings.admin.resolved_token().is_none() {
-        return result;
-    }
-    let client = AdminClient::new(settings, &path)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+fn current_thread_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("Failed to start the async runtime")?;
-    let report = runtime.block_on(client.import_dc(&file))?;
+        .context("Failed to start the async runtime")
+}
+
+fn print_messages(report: &ImportReport) {
     for message in &report.messages {
-        eprintln!("{message}");
+        note!("{message}");
     }
+    let listed = report.messages.len() as u64;
+    if report.summary.rejected > listed {
+        note!(
+            "… and {} more rejected lines (see the server's log)",
+            report.summary.rejected - listed
+        );
+    }
+}
+
+/// Sends a `dc` import to the admin API of the server that holds the store at `path`, and
+/// prints the same report as a local import.
+///
+/// # Errors
+/// When no token is configured or the server cannot take it.
+pub(super) fn hand_off_dc(
+    settings: &Settings,
+    path: &Path,
+    input: DcInput,
+) -> anyhow::Result<ExitCode> {
+    let file = input.name.clone();
+    let report = current_thread_runtime()?.block_on(async {
+        let client = AdminClient::connect(settings, path).await?;
+        client.import_dc(input).await
+    })?;
+    print_messages(&report);
     let summary = &report.summary;
-    eprintln!("moisson: import {}: {summary}", file.display());
+    note!("moisson: import {}: {summary}", file.display());
     Ok(if summary.rejected > 0 {
+        ExitCode::Rejected
+    } else {
+        ExitCode::Ok
+    })
+}
+
+/// Sends a `pmb` import to the admin API of the server that holds the store at `locked`, one
+/// request per file (a display is parsed whole); with `strict`, every file is checked first
+/// and nothing is sent to be written if one has a rejected record.
+///
+/// # Errors
+/// An unreadable file, no token, or a server that cannot take it.
+pub(super) fn hand_off_pmb(
+    settings: &Settings,
+    locked: &Path,
+    path: &Path,
+    files: &[PathBuf],
+    options: &PmbOptions,
+    strict: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut inputs = Inputs::default();
+    let runtime = current_thread_runtime()?;
+    let client = runtime.block_on(AdminClient::connect(settings, locked))?;
+    let mut write = !options.dry_run;
+    if write && strict {
+        for file in files {
+            let bytes = inputs.read(file)?;
+            let report = runtime.block_on(client.import_pmb(file, bytes, true))?;
+            write &= report.summary.rejected == 0;
+        }
+    }
+    let mut total = ImportSummary {
+        nothing_to_import: true,
+        ..ImportSummary::default()
+    };
+    for file in files {
+        let bytes = inputs.read(file)?;
+        let report = runtime.block_on(client.import_pmb(file, bytes, !write))?;
+        print_messages(&report);
+        total.nothing_to_import &= report.summary.nothing_to_import;
+        add(&mut total, &report.summary);
+    }
+    print_pmb_summary(path, &total, options.dry_run, write);
+    Ok(if total.rejected > 0 {
         ExitCode::Rejected
     } else {
         ExitCode::Ok

@@ -1,19 +1,29 @@
-//! `moisson import dc|pmb`
+//! `moisson import dc|pmb`: imports into the store, or, when a running `moisson serve` holds
+//! it, through that server's admin API (see [`super::harvest`]), with the same report.
+//!
+//! The input is looked at before the store is opened: a file that cannot be read, or that
+//! is not in the importer's format (a PNG, a README), is refused once, by name, and creates no
+//! store. `--dry-run` creates nothing either.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Subcommand;
 
 use super::{open_store, ExitCode};
-use crate::config::Settings;
-use crate::importer::jsonl::{parse_line, Item};
+use crate::config::{ConfigError, Settings};
+use crate::importer::jsonl::{sniff, DcLoader, DcOptions, LineSplitter, Sniff, MAX_LINE_BYTES};
+use crate::importer::pmb::load::{add, file_items, load_file, PmbOptions};
 use crate::importer::{ImportError, ImportSummary};
-use crate::protocol::{OaiIdentifier, SetSpec};
-use crate::store::{PutOutcome, RecordInput, Store};
+use crate::store::{Store, StoreError};
 
+/// Records written per transaction by `import dc`.
 const BATCH: usize = 100;
+/// Bytes read to judge an input before importing it.
+const SNIFF_BYTES: usize = 8 * 1024;
+/// Bytes read at a time.
+const CHUNK_BYTES: usize = 256 * 1024;
 
 /// The import formats.
 #[derive(Debug, Subcommand)]
@@ -23,6 +33,11 @@ pub enum ImportCommand {
         /// The file to read, or `-` for standard input.
         #[arg(value_name = "FILE|-")]
         file: PathBuf,
+        /// Keep the datestamps the lines give, to load a NEW store (an export of another one):
+        /// refused on a store that has been served. Without it, records are stamped when
+        /// written, so that incremental harvesters see every change.
+        #[arg(long)]
+        keep_datestamps: bool,
     },
     /// PMB catalogue displays (bulletins and notices), mapped to Dublin Core; see
     /// schemas/pmb-crosswalk.md. UTF-8 or Windows-1252 input.
@@ -30,7 +45,7 @@ pub enum ImportCommand {
         /// A display file, a directory of them (read recursively), or `-` for standard input.
         #[arg(value_name = "FILE|DIR|-")]
         path: PathBuf,
-        /// Parse, map and compare with the store, but write nothing.
+        /// Parse, map and compare with the store, but write nothing (and create no store).
         #[arg(long)]
         dry_run: bool,
         /// Write nothing at all if any record is rejected.
@@ -40,88 +55,205 @@ pub enum ImportCommand {
 }
 
 impl ImportCommand {
-    /// Runs the import and prints its summary.
+    /// Runs the import (or hands it to the running server) and prints its summary.
     pub fn run(self, settings: &Settings) -> anyhow::Result<ExitCode> {
         match self {
-            ImportCommand::Dc { file } => {
-                let store = open_store(settings).with_context(|| {
-                    format!(
-                        "Failed to open the store at {}",
-                        settings.store.data_dir.display()
-                    )
-                })?;
-                let summary = import_dc(&store, &file)?;
-                store.flush()?;
-                eprintln!("moisson: import {}: {summary}", file.display());
-                Ok(if summary.rejected > 0 {
-                    ExitCode::Rejected
-                } else {
-                    ExitCode::Ok
-                })
-            }
+            ImportCommand::Dc {
+                file,
+                keep_datestamps,
+            } => run_dc(settings, &file, DcOptions { keep_datestamps }),
             ImportCommand::Pmb {
                 path,
                 dry_run,
                 strict,
-            } => {
-                let store = open_store(settings).with_context(|| {
-                    format!(
-                        "Failed to open the store at {}",
-                        settings.store.data_dir.display()
-                    )
-                })?;
-                let options = PmbOptions {
-                    repository_identifier: settings.repository.repository_identifier.clone(),
-                    dry_run,
-                    strict,
-                };
-                let summary = import_pmb(&store, &path, &options)?;
-                store.flush()?;
-                let mode = match (dry_run, strict) {
-                    (true, _) => " (dry run: nothing written)",
-                    (false, true) if summary.rejected > 0 => " (strict: nothing written)",
-                    _ => "",
-                };
-                eprintln!("moisson: import pmb {}: {summary}{mode}", path.display());
-                Ok(if summary.rejected > 0 {
-                    ExitCode::Rejected
-                } else {
-                    ExitCode::Ok
-                })
-            }
+            } => run_pmb(settings, &path, dry_run, strict),
         }
     }
 }
 
-/// How `moisson import pmb` runs.
-#[derive(Debug, Clone)]
-pub struct PmbOptions {
-    /// The repositoryIdentifier the OAI identifiers are made with.
-    pub repository_identifier: String,
-    /// Write nothing.
-    pub dry_run: bool,
-    /// Write nothing if anything is rejected.
-    pub strict: bool,
+fn exit_code(summary: &ImportSummary) -> ExitCode {
+    if summary.rejected > 0 {
+        ExitCode::Rejected
+    } else {
+        ExitCode::Ok
+    }
+}
+
+fn print_line(line: &str) {
+    super::note(format_args!("{line}"));
+}
+
+/// A JSON Lines input, opened and judged by its first bytes.
+pub(super) struct DcInput {
+    /// The name given on the command line (`-` for standard input).
+    pub name: PathBuf,
+    head: Vec<u8>,
+    reader: Box<dyn Read + Send>,
+}
+
+fn open_reader(path: &Path) -> Result<Box<dyn Read + Send>, ImportError> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(std::io::stdin()));
+    }
+    let file = std::fs::File::open(path).map_err(|source| ImportError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(ImportError::NotFormat {
+            path: path.to_path_buf(),
+            message: "a directory, not a JSON Lines file".into(),
+        });
+    }
+    Ok(Box::new(file))
+}
+
+impl DcInput {
+    /// Opens `path` and reads its first bytes.
+    ///
+    /// # Errors
+    /// [`ImportError::Read`] when it cannot be read, [`ImportError::NotFormat`] when it is not
+    /// JSON Lines text (binary, not UTF-8, or text whose first line is not a JSON object).
+    pub fn open(path: &Path) -> Result<DcInput, ImportError> {
+        let mut reader = open_reader(path)?;
+        let mut head = Vec::with_capacity(SNIFF_BYTES);
+        (&mut reader)
+            .take(SNIFF_BYTES as u64)
+            .read_to_end(&mut head)
+            .map_err(|source| ImportError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if let Sniff::Refused(message) = sniff(&head) {
+            return Err(ImportError::NotFormat {
+                path: path.to_path_buf(),
+                message,
+            });
+        }
+        Ok(DcInput {
+            name: path.to_path_buf(),
+            head,
+            reader,
+        })
+    }
+
+    /// The whole input, in chunks, from its first byte.
+    pub fn chunks(self) -> impl Iterator<Item = std::io::Result<Vec<u8>>> + Send {
+        let DcInput {
+            head, mut reader, ..
+        } = self;
+        let mut head = Some(head);
+        std::iter::from_fn(move || {
+            if let Some(h) = head.take().filter(|h| !h.is_empty()) {
+                return Some(Ok(h));
+            }
+            let mut buf = vec![0u8; CHUNK_BYTES];
+            loop {
+                return match reader.read(&mut buf) {
+                    Ok(0) => None,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        Some(Ok(buf))
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => Some(Err(e)),
+                };
+            }
+        })
+    }
+}
+
+fn run_dc(settings: &Settings, file: &Path, options: DcOptions) -> anyhow::Result<ExitCode> {
+    let input = DcInput::open(file)?;
+    let dir = &settings.store.data_dir;
+    if options.keep_datestamps && super::has_been_served(dir) {
+        return Err(keep_refused(&format!(
+            "the store at {} has been served",
+            dir.display()
+        )));
+    }
+    let store = match open_store(settings) {
+        Ok(store) => store,
+        Err(StoreError::Locked { path }) => {
+            if options.keep_datestamps {
+                return Err(keep_refused(&format!(
+                    "the store at {} is being served",
+                    dir.display()
+                )));
+            }
+            return super::harvest::hand_off_dc(settings, &path, input);
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("Failed to open the store at {}", dir.display()))
+        }
+    };
+    let summary = import_dc(&store, input, options)?;
+    store
+        .flush()
+        .with_context(|| format!("Failed to flush the store at {}", dir.display()))?;
+    note!("moisson: import {}: {summary}", file.display());
+    Ok(exit_code(&summary))
+}
+
+fn keep_refused(why: &str) -> anyhow::Error {
+    ConfigError::Invalid(format!(
+        "--keep-datestamps is for loading a new store, and {why}: harvesters may already hold \
+         later datestamps, so older ones would hide these records from them. Import without \
+         --keep-datestamps (records are stamped when written), or into a new --data directory"
+    ))
+    .into()
+}
+
+/// Imports a JSON Lines input into `store`; bad lines are reported on stderr and skipped.
+///
+/// # Errors
+/// An unreadable input or a storage failure (the batch in flight is then not written).
+pub(super) fn import_dc(
+    store: &Store,
+    input: DcInput,
+    options: DcOptions,
+) -> Result<ImportSummary, ImportError> {
+    let name = input.name.clone();
+    let mut loader = DcLoader::new(
+        store.clone(),
+        name.clone(),
+        options,
+        BATCH,
+        Some(print_line),
+    );
+    let mut lines = LineSplitter::new(MAX_LINE_BYTES);
+    for chunk in input.chunks() {
+        let chunk = chunk.map_err(|source| ImportError::Read {
+            path: name.clone(),
+            source,
+        })?;
+        lines.push(&chunk, &mut loader)?;
+    }
+    lines.finish(&mut loader)?;
+    Ok(loader.finish()?.0)
 }
 
 /// Every regular file under `path` (itself if a file), sorted, so runs are reproducible.
-fn input_files(path: &Path) -> Result<Vec<PathBuf>, ImportError> {
-    if path.as_os_str() == "-" || !path.is_dir() {
+pub(super) fn input_files(path: &Path) -> Result<Vec<PathBuf>, ImportError> {
+    if path.as_os_str() == "-" {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let meta = std::fs::metadata(path).map_err(|source| ImportError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
     let mut files = Vec::new();
     let mut dirs = vec![path.to_path_buf()];
     while let Some(dir) = dirs.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|source| ImportError::Read {
+        let read_error = |source| ImportError::Read {
             path: dir.clone(),
             source,
-        })?;
-        for entry in entries {
-            let entry = entry.map_err(|source| ImportError::Read {
-                path: dir.clone(),
-                source,
-            })?;
-            let p = entry.path();
+        };
+        for entry in std::fs::read_dir(&dir).map_err(read_error)? {
+            let p = entry.map_err(read_error)?.path();
             if p.is_dir() {
                 dirs.push(p);
             } else if p.is_file() {
@@ -133,257 +265,137 @@ fn input_files(path: &Path) -> Result<Vec<PathBuf>, ImportError> {
     Ok(files)
 }
 
-/// Turns a mapped PMB record into a record for the store (OAI identifier `oai:REPO:KIND/ID`).
-///
-/// # Errors
-/// When the identifier or a setSpec cannot be formed.
-pub fn pmb_record_input(
-    mapped: crate::importer::pmb::MappedRecord,
-    repository_identifier: &str,
-) -> Result<(RecordInput, Vec<(SetSpec, String)>), String> {
-    let id = format!("oai:{repository_identifier}:{}", mapped.local_id);
-    let identifier = OaiIdentifier::parse(&id)
-        .ok_or_else(|| format!("\"{id}\" is not a valid OAI identifier"))?;
-    let mut sets = Vec::new();
-    let mut defs = Vec::new();
-    for def in mapped.sets {
-        let spec = SetSpec::parse(&def.spec)
-            .ok_or_else(|| format!("\"{}\" is not a valid setSpec", def.spec))?;
-        sets.push(spec.clone());
-        defs.push((spec, def.name));
+/// Reads input files whole (a display is parsed whole); standard input once, however often
+/// it is asked for.
+#[derive(Default)]
+pub(super) struct Inputs {
+    stdin: Option<Vec<u8>>,
+}
+
+impl Inputs {
+    /// The bytes of `file`.
+    ///
+    /// # Errors
+    /// When it cannot be read; the error names it.
+    pub fn read(&mut self, file: &Path) -> Result<Vec<u8>, ImportError> {
+        let error = |source| ImportError::Read {
+            path: file.to_path_buf(),
+            source,
+        };
+        if file.as_os_str() != "-" {
+            return std::fs::read(file).map_err(error);
+        }
+        if self.stdin.is_none() {
+            let mut bytes = Vec::new();
+            std::io::stdin().read_to_end(&mut bytes).map_err(error)?;
+            self.stdin = Some(bytes);
+        }
+        Ok(self.stdin.clone().unwrap_or_default())
     }
-    let mut input = RecordInput::dc(identifier, mapped.dc);
-    input.sets = sets;
-    input.local_fields = mapped.local_fields;
-    Ok((input, defs))
+}
+
+fn run_pmb(
+    settings: &Settings,
+    path: &Path,
+    dry_run: bool,
+    strict: bool,
+) -> anyhow::Result<ExitCode> {
+    let files = input_files(path)?;
+    let options = PmbOptions {
+        repository_identifier: settings.repository.repository_identifier.clone(),
+        dry_run,
+    };
+    let dir = &settings.store.data_dir;
+    // A dry run never creates the store: without one, every record would be added.
+    let store = if dry_run && !dir.exists() {
+        None
+    } else {
+        match open_store(settings) {
+            Ok(store) => Some(store),
+            Err(StoreError::Locked { path: locked }) => {
+                return super::harvest::hand_off_pmb(
+                    settings, &locked, path, &files, &options, strict,
+                );
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("Failed to open the store at {}", dir.display()))
+            }
+        }
+    };
+    let (summary, written) = import_pmb(store.as_ref(), &files, &options, strict)?;
+    if let Some(store) = &store {
+        store
+            .flush()
+            .with_context(|| format!("Failed to flush the store at {}", dir.display()))?;
+    }
+    print_pmb_summary(path, &summary, dry_run, written);
+    Ok(exit_code(&summary))
+}
+
+/// Prints the summary line of a PMB import.
+pub(super) fn print_pmb_summary(
+    path: &Path,
+    summary: &ImportSummary,
+    dry_run: bool,
+    written: bool,
+) {
+    let mode = match (dry_run, written) {
+        (true, _) => " (dry run: nothing written)",
+        (false, false) => " (strict: nothing written)",
+        _ => "",
+    };
+    note!("moisson: import pmb {}: {summary}{mode}", path.display());
 }
 
 /// Imports PMB displays file by file: rejected records are reported by file and line, the
 /// others are written in batches. With `strict`, a first pass checks every file and nothing is
-/// written if anything would be rejected; with `dry_run`, nothing is written at all.
+/// written if anything would be rejected; with a dry run, nothing is written at all. Returns
+/// the counts and whether anything could be written.
 ///
 /// # Errors
 /// An unreadable input or a storage failure.
-pub fn import_pmb(
-    store: &Store,
-    path: &Path,
+pub(super) fn import_pmb(
+    store: Option<&Store>,
+    files: &[PathBuf],
     options: &PmbOptions,
-) -> Result<ImportSummary, ImportError> {
-    let files = input_files(path)?;
-    let stdin = path.as_os_str() == "-";
-    let mut stdin_bytes = None;
-    let mut read = |file: &Path| -> Result<Vec<u8>, ImportError> {
-        if stdin {
-            // Standard input can be read once only.
-            if stdin_bytes.is_none() {
-                let mut bytes = Vec::new();
-                open_input(file)?
-                    .read_to_end(&mut bytes)
-                    .map_err(|source| ImportError::Read {
-                        path: file.to_path_buf(),
-                        source,
-                    })?;
-                stdin_bytes = Some(bytes);
+    strict: bool,
+) -> Result<(ImportSummary, bool), ImportError> {
+    let mut inputs = Inputs::default();
+    let mut write = !options.dry_run;
+    if write && strict {
+        for file in files {
+            let bytes = inputs.read(file)?;
+            if !file_items(&bytes, &options.repository_identifier)
+                .rejections
+                .is_empty()
+            {
+                write = false;
+                break;
             }
-            return Ok(stdin_bytes.clone().unwrap_or_default());
         }
-        std::fs::read(file).map_err(|source| ImportError::Read {
-            path: file.to_path_buf(),
-            source,
-        })
+    }
+    let pass = PmbOptions {
+        dry_run: !write,
+        ..options.clone()
     };
-    let write = !options.dry_run
-        && (!options.strict || {
-            let mut rejected = 0u64;
-            for file in &files {
-                rejected +=
-                    pmb_file_inputs(&read(file)?, options, &mut |_, _| {}, &mut |_| Ok(()))?;
-            }
-            rejected == 0
-        });
-    let mut summary = ImportSummary::default();
-    let mut batch = LineBatch::default();
-    for file in &files {
-        let bytes = read(file)?;
-        let mut report_line = |line: usize, message: &str| report(file, line, message);
-        let mut sink = |(input, sets, stripped, line): PmbItem| -> Result<(), ImportError> {
-            summary.stripped_characters += stripped as u64;
-            if !write {
-                let outcome = store.classify(&input)?;
-                if outcome == PutOutcome::Rejected {
-                    report(
-                        file,
-                        line,
-                        "belongs to another origin: it would not be overwritten",
-                    );
-                }
-                summary.count(outcome);
-                return Ok(());
-            }
-            for (spec, name) in sets {
-                if store.set_name(&spec)?.as_deref() != Some(name.as_str()) {
-                    store.define_set(&spec, &name, None)?;
-                    summary.sets += 1;
-                }
-            }
-            batch.push(input, line);
-            if batch.len() >= BATCH {
-                batch.write(store, file, &mut summary)?;
-            }
-            Ok(())
-        };
-        summary.rejected += pmb_file_inputs(&bytes, options, &mut report_line, &mut sink)?;
-        batch.write(store, file, &mut summary)?;
-    }
-    Ok(summary)
-}
-
-/// A batch of records waiting to be written, with the line each one starts on.
-#[derive(Default)]
-struct LineBatch {
-    records: Vec<RecordInput>,
-    lines: Vec<usize>,
-}
-
-impl LineBatch {
-    fn push(&mut self, record: RecordInput, line: usize) {
-        self.records.push(record);
-        self.lines.push(line);
-    }
-
-    fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    /// Writes the batch, reporting by file and line each record refused because another
-    /// origin owns it.
-    fn write(
-        &mut self,
-        store: &Store,
-        path: &Path,
-        summary: &mut ImportSummary,
-    ) -> Result<(), ImportError> {
-        if self.records.is_empty() {
-            return Ok(());
-        }
-        let outcome = store.put_batch(std::mem::take(&mut self.records))?;
-        for refusal in &outcome.refusals {
-            let line = self.lines.get(refusal.index).copied().unwrap_or(0);
-            report(path, line, &refusal.to_string());
-        }
-        self.lines.clear();
-        summary.record(&outcome);
-        Ok(())
-    }
-}
-
-/// A record ready for the store, the sets it belongs to, the characters stripped from it and
-/// the line it starts on.
-type PmbItem = (RecordInput, Vec<(SetSpec, String)>, usize, usize);
-
-/// Parses and maps one file, handing each record to `sink` and each rejection to `reject`;
-/// returns how many were rejected.
-fn pmb_file_inputs(
-    bytes: &[u8],
-    options: &PmbOptions,
-    reject: &mut dyn FnMut(usize, &str),
-    sink: &mut dyn FnMut(PmbItem) -> Result<(), ImportError>,
-) -> Result<u64, ImportError> {
-    let results = match crate::importer::pmb::import_bytes(bytes) {
-        Ok(results) => results,
-        Err(e) => {
-            reject(e.line(), &e.to_string());
-            return Ok(1);
-        }
+    let mut total = ImportSummary {
+        nothing_to_import: true,
+        ..ImportSummary::default()
     };
-    let mut rejected = 0;
-    for result in results {
-        let mapped = result
-            .map_err(|e| (e.line(), e.to_string()))
-            .and_then(|mapped| {
-                let (line, stripped) = (mapped.line, mapped.stripped_chars);
-                pmb_record_input(mapped, &options.repository_identifier)
-                    .map(|(input, sets)| (input, sets, stripped, line))
-                    .map_err(|m| (line, m))
-            });
-        match mapped {
-            Ok(item) => sink(item)?,
-            Err((line, message)) => {
-                reject(line, &message);
-                rejected += 1;
-            }
-        }
-    }
-    Ok(rejected)
-}
-
-fn open_input(path: &Path) -> Result<Box<dyn Read>, ImportError> {
-    if path.as_os_str() == "-" {
-        Ok(Box::new(std::io::stdin().lock()))
-    } else {
-        let f = std::fs::File::open(path).map_err(|source| ImportError::Read {
-            path: path.to_path_buf(),
-            source,
+    for file in files {
+        let bytes = inputs.read(file)?;
+        let summary = load_file(store, file, &bytes, &pass, &mut |e| {
+            print_line(&e.to_string());
         })?;
-        Ok(Box::new(f))
+        if summary.nothing_to_import && files.len() > 1 {
+            note!(
+                "moisson: import pmb {}: nothing to import (the file is empty)",
+                file.display()
+            );
+        }
+        total.nothing_to_import &= summary.nothing_to_import;
+        add(&mut total, &summary);
     }
-}
-
-/// Imports a JSON Lines file; bad lines are reported on stderr and skipped.
-///
-/// # Errors
-/// An unreadable input or a storage failure (the batch in flight is then not written).
-pub fn import_dc(store: &Store, path: &Path) -> Result<ImportSummary, ImportError> {
-    let reader = BufReader::with_capacity(1 << 20, open_input(path)?);
-    let mut summary = ImportSummary::default();
-    let mut batch = LineBatch::default();
-    for (n, line) in reader.lines().enumerate() {
-        let line_no = n + 1;
-        let line = match line {
-            Ok(l) => l,
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                report(path, line_no, "not UTF-8 text");
-                summary.rejected += 1;
-                continue;
-            }
-            Err(source) => {
-                return Err(ImportError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
-        };
-        if line.trim().is_empty() {
-            continue;
-        }
-        match parse_line(&line) {
-            Ok(Item::Record(r)) => {
-                batch.push(r, line_no);
-                if batch.len() >= BATCH {
-                    batch.write(store, path, &mut summary)?;
-                }
-            }
-            Ok(Item::Set(s)) => {
-                store.define_set(&s.spec, &s.name, s.description.as_ref())?;
-                summary.sets += 1;
-            }
-            Err(message) => {
-                report(path, line_no, &message);
-                summary.rejected += 1;
-            }
-        }
-    }
-    batch.write(store, path, &mut summary)?;
-    Ok(summary)
-}
-
-fn report(path: &Path, line: usize, message: &str) {
-    eprintln!(
-        "{}",
-        ImportError::Parse {
-            path: path.to_path_buf(),
-            line,
-            message: message.to_owned()
-        }
-    );
+    Ok((total, write))
 }

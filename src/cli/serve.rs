@@ -30,6 +30,21 @@ impl ServeArgs {
         if let Some(url) = self.base_url {
             settings.server.base_url = Some(url);
         }
+        // Bind before anything else, so that a bad or busy address creates no store.
+        let listener = std::net::TcpListener::bind(&settings.server.bind).map_err(|e| {
+            crate::config::ConfigError::Invalid(format!(
+                "cannot listen on {}: {e}",
+                settings.server.bind
+            ))
+        })?;
+        let bound = listener
+            .local_addr()
+            .context("Failed to read the bound address")?;
+        if settings.server.base_url.is_none() {
+            // Port 0 picks a free port: announce the one bound.
+            settings.server.bind = bound.to_string();
+        }
+        settings.derive_repository_identifier();
         settings.validate()?;
         crate::telemetry::init("info");
         let data_dir = settings.store.data_dir.clone();
@@ -39,19 +54,21 @@ impl ServeArgs {
         if fresh && !self.empty {
             let n = crate::demo::load(&store, &settings.repository.repository_identifier)
                 .context("Failed to load the sample records")?;
-            eprintln!(
+            note!(
                 "moisson: created a new store at {} with {n} sample records",
                 data_dir.display()
             );
         }
+        let address = super::ServedAddress::record(&data_dir, bound)?;
         actix_web::rt::System::new().block_on(async move {
-            let app = Application::build(&settings, store.clone())?;
-            eprintln!(
+            let app = Application::with_listener(&settings, store.clone(), listener)?;
+            note!(
                 "moisson: serving OAI-PMH 2.0 at {} (listening on port {}; Ctrl-C or SIGTERM to stop)",
                 settings.server.base_url(),
                 app.port()
             );
             app.run_until_stopped().await.context("The HTTP server failed")?;
+            drop(address);
             store.flush().context("Failed to flush the store")?;
             tracing::info!("Stopped.");
             Ok(ExitCode::Ok)

@@ -23,17 +23,17 @@ impl StatsArgs {
             .with_context(|| format!("Failed to open the store at {}", dir.display()))?;
         let stats = store.stats()?;
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&stats)?);
+            say!("{}", serde_json::to_string_pretty(&stats)?)?;
         } else {
-            println!("records:  {}", stats.records);
-            println!("deleted:  {}", stats.deleted);
-            println!("sets:     {}", stats.sets);
-            println!("earliest: {}", stats.earliest.as_deref().unwrap_or("-"));
-            println!("latest:   {}", stats.latest.as_deref().unwrap_or("-"));
-            println!(
+            say!("records:  {}", stats.records)?;
+            say!("deleted:  {}", stats.deleted)?;
+            say!("sets:     {}", stats.sets)?;
+            say!("earliest: {}", stats.earliest.as_deref().unwrap_or("-"))?;
+            say!("latest:   {}", stats.latest.as_deref().unwrap_or("-"))?;
+            say!(
                 "characters illegal in XML removed: {}",
                 stats.stripped_characters
-            );
+            )?;
         }
         Ok(ExitCode::Ok)
     }

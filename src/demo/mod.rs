@@ -1,13 +1,16 @@
 //! The sample records a fresh `moisson serve` starts with, so the first harvest returns real
 //! records at once: a real PMB bulletin (imported through the PMB crosswalk, so it is the first
 //! thing a new user harvests as it will look for their own catalogue) and a few varied Dublin
-//! Core records with sets, languages and a deleted record.
+//! Core records with sets, languages and a deleted record. Every identifier is made with the
+//! store's repositoryIdentifier, so that two demo stores never claim the same records.
 
 use crate::importer::jsonl::{parse_line, Item};
 use crate::store::{RecordInput, Store, StoreError};
 
 const RECORDS: &str = include_str!("records.jsonl");
 const PMB_BULLETIN: &[u8] = include_bytes!("bulletin-44933.txt");
+/// How the bundled records' identifiers start, replaced by the store's own.
+const SAMPLE_PREFIX: &str = "\"oai:moisson.example.org:";
 
 /// Loads the bundled sample records and sets into `store`, with PMB identifiers made from
 /// `repository_identifier`.
@@ -20,18 +23,20 @@ pub fn load(store: &Store, repository_identifier: &str) -> Result<usize, StoreEr
         .map_err(|e| StoreError::Invalid(format!("bundled PMB sample: {e}")))?;
     for mapped in bulletins {
         let mapped = mapped.map_err(|e| StoreError::Invalid(format!("bundled PMB sample: {e}")))?;
-        let (input, sets) = crate::cli::pmb_record_input(mapped, repository_identifier)
+        let (input, sets) = crate::importer::pmb::load::record_input(mapped, repository_identifier)
             .map_err(|e| StoreError::Invalid(format!("bundled PMB sample: {e}")))?;
-        for (spec, name) in sets {
-            store.define_set(&spec, &name, None)?;
+        for set in &sets {
+            crate::importer::pmb::load::define_named_set(store, set)?;
         }
         // Dated like the issue it describes, so it comes first in a harvest of the demo store.
         let mut input = input;
         input.datestamp = crate::protocol::Datestamp::parse("2017-06-01T00:00:00Z");
         records.push(input);
     }
+    let ours = format!("\"oai:{repository_identifier}:");
     for (n, line) in RECORDS.lines().enumerate() {
-        match parse_line(line) {
+        let line = line.replace(SAMPLE_PREFIX, &ours);
+        match parse_line(&line) {
             Ok(Item::Record(r)) => records.push(r),
             Ok(Item::Set(s)) => store.define_set(&s.spec, &s.name, s.description.as_ref())?,
             Err(e) => {
@@ -53,11 +58,18 @@ mod tests {
     #[test]
     fn the_bundled_samples_load() {
         let store = crate::store::Store::temporary().unwrap();
-        assert!(super::load(&store, "moisson.example.org").unwrap() >= 11);
+        assert!(super::load(&store, "bib.example.net").unwrap() >= 11);
         assert!(store
-            .get("oai:moisson.example.org:bulletin/44933")
+            .get("oai:bib.example.net:bulletin/44933")
             .unwrap()
             .is_some());
+        assert!(store
+            .get("oai:bib.example.net:notice/1001")
+            .unwrap()
+            .is_some());
+        assert!(store
+            .iter_records()
+            .all(|r| r.unwrap().0.starts_with("oai:bib.example.net:")));
         assert!(store.check().unwrap().is_empty());
     }
 }

@@ -144,6 +144,15 @@ impl OaiClient {
                 retry_after,
             });
         }
+        // A body with a Content-Length or in chunks that arrived whole is complete: hyper
+        // reports a shorter one as a transport error. Only a body delimited by the connection
+        // closing can look complete when it was cut.
+        let framed = response.content_length().is_some()
+            || response
+                .headers()
+                .get(reqwest::header::TRANSFER_ENCODING)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
         let limit = self.policy.max_body_bytes;
         let expected = response
             .content_length()
@@ -165,6 +174,14 @@ impl OaiClient {
         let ok_status = (200..300).contains(&status);
         match parsed {
             Ok(r) if ok_status || !r.errors.is_empty() => Ok(r),
+            Err(source @ crate::protocol::xml::read::ReadError::Truncated { .. })
+                if ok_status && !framed =>
+            {
+                Err(HarvestError::CutShort {
+                    url: url.to_owned(),
+                    source,
+                })
+            }
             Err(source) if ok_status => Err(HarvestError::Malformed {
                 url: url.to_owned(),
                 source,

@@ -29,6 +29,10 @@ pub const DEFAULT_RETRIES: u32 = 5;
 pub const DEFAULT_MAX_BODY_MIB: u64 = 64;
 /// Default overlap subtracted from the next `from`, in seconds.
 pub const DEFAULT_OVERLAP_SECS: u64 = 60;
+/// Default days between two identifier sweeps of a source that does not keep deletions.
+pub const DEFAULT_RECONCILE_DAYS: u64 = 7;
+/// Default largest share of a source's records one sweep removes without `--force`.
+pub const DEFAULT_RECONCILE_MAX_SHARE: f64 = 0.1;
 
 /// `[harvest]`: defaults for every source.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +63,12 @@ pub struct HarvestSettings {
     /// Records written per transaction at most (a larger page is split; the checkpoint moves
     /// with the last part). sled is fastest and leanest with small transactions.
     pub max_batch: usize,
+    /// Days between two identifier sweeps of a source whose Identify says `deletedRecord`
+    /// `no` or `transient` (see [`super::sweep`]); 0 turns sweeps off.
+    pub reconcile_days: u64,
+    /// Largest share (0 to 1) of a source's records one sweep turns into tombstones without
+    /// `--force`.
+    pub reconcile_max_share: f64,
 }
 
 impl Default for HarvestSettings {
@@ -76,6 +86,8 @@ impl Default for HarvestSettings {
             max_body_mib: DEFAULT_MAX_BODY_MIB,
             overlap_secs: DEFAULT_OVERLAP_SECS,
             max_batch: 100,
+            reconcile_days: DEFAULT_RECONCILE_DAYS,
+            reconcile_max_share: DEFAULT_RECONCILE_MAX_SHARE,
         }
     }
 }
@@ -110,6 +122,12 @@ pub struct SourceSettings {
     /// Overrides `[harvest] read_timeout_secs`.
     #[serde(default)]
     pub read_timeout_secs: Option<u64>,
+    /// Overrides `[harvest] reconcile_days`.
+    #[serde(default)]
+    pub reconcile_days: Option<u64>,
+    /// Overrides `[harvest] reconcile_max_share`.
+    #[serde(default)]
+    pub reconcile_max_share: Option<f64>,
 }
 
 fn default_prefix() -> String {
@@ -129,6 +147,8 @@ impl SourceSettings {
             retries: None,
             connect_timeout_secs: None,
             read_timeout_secs: None,
+            reconcile_days: None,
+            reconcile_max_share: None,
         }
     }
 
@@ -167,6 +187,13 @@ impl SourceSettings {
                 return bad(format!("\"{set}\" is not a setSpec"));
             }
         }
+        if let Some(share) = self.reconcile_max_share {
+            if !(0.0..=1.0).contains(&share) {
+                return bad(format!(
+                    "reconcile_max_share must be between 0 and 1, not {share}"
+                ));
+            }
+        }
         if let Some(from) = &self.from {
             if DateArgument::parse(from).is_none() {
                 return bad(format!(
@@ -175,6 +202,17 @@ impl SourceSettings {
             }
         }
         Ok(())
+    }
+
+    /// Days between two sweeps of this source (0: never).
+    pub fn reconcile_days(&self, defaults: &HarvestSettings) -> u64 {
+        self.reconcile_days.unwrap_or(defaults.reconcile_days)
+    }
+
+    /// The share of its records one sweep may remove without `--force`.
+    pub fn reconcile_max_share(&self, defaults: &HarvestSettings) -> f64 {
+        self.reconcile_max_share
+            .unwrap_or(defaults.reconcile_max_share)
     }
 
     /// The request policy of this source: its overrides over `defaults`.
@@ -240,6 +278,12 @@ pub fn validate(harvest: &HarvestSettings, sources: &[SourceSettings]) -> Result
         return Err(ConfigError::Invalid(
             "harvest.max_body_mib must be at least 1".into(),
         ));
+    }
+    if !(0.0..=1.0).contains(&harvest.reconcile_max_share) {
+        return Err(ConfigError::Invalid(format!(
+            "harvest.reconcile_max_share must be between 0 and 1, not {}",
+            harvest.reconcile_max_share
+        )));
     }
     if harvest.max_batch == 0 {
         return Err(ConfigError::Invalid(

@@ -33,7 +33,17 @@ pub enum HarvestError {
         /// The cap.
         limit: usize,
     },
-    /// The body is not a complete OAI-PMH response.
+    /// The body stopped where a connection without length framing closed: it may have been
+    /// cut short in transit (retried).
+    #[error("the response of {url} was cut short: {source}")]
+    CutShort {
+        /// The request URL.
+        url: String,
+        /// Where the XML stopped.
+        #[source]
+        source: ReadError,
+    },
+    /// The body arrived whole but is not a usable OAI-PMH response (not retried).
     #[error("the response of {url} is not usable: {source}")]
     Malformed {
         /// The request URL.
@@ -76,6 +86,25 @@ pub enum HarvestError {
         /// How many restarts were made.
         restarts: u32,
     },
+    /// The identifier sweep would remove more of the source's records than allowed.
+    #[error(
+        "the identifier sweep of source \"{source_name}\" found {stale} of its {held} records \
+         no longer listed, more than reconcile_max_share = {max_share}: nothing removed; if the \
+         source really dropped them, run `moisson harvest {source_name} --reconcile --force`"
+    )]
+    SweepHeldBack {
+        /// The source.
+        source_name: String,
+        /// Records no longer listed.
+        stale: u64,
+        /// Records of the source in the store.
+        held: u64,
+        /// The configured share.
+        max_share: f64,
+    },
+    /// The identifier sweep's own list failed: nothing was removed.
+    #[error("the identifier sweep failed, nothing was removed: {0}")]
+    Sweep(#[source] Box<HarvestError>),
     /// Another harvest of this source is running.
     #[error("a harvest of source \"{source_name}\" is already running")]
     AlreadyRunning {
@@ -106,12 +135,15 @@ impl HarvestError {
             HarvestError::Transport { url, .. }
             | HarvestError::Http { url, .. }
             | HarvestError::TooLarge { url, .. }
+            | HarvestError::CutShort { url, .. }
             | HarvestError::Malformed { url, .. }
             | HarvestError::Provider { url, .. }
             | HarvestError::Unexpected { url, .. }
             | HarvestError::LoopingToken { url, .. }
             | HarvestError::TooManyRestarts { url, .. } => Some(url),
-            HarvestError::AlreadyRunning { .. }
+            HarvestError::Sweep(inner) => inner.url(),
+            HarvestError::SweepHeldBack { .. }
+            | HarvestError::AlreadyRunning { .. }
             | HarvestError::Store(_)
             | HarvestError::Lock { .. }
             | HarvestError::Task(_) => None,

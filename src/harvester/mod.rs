@@ -29,6 +29,7 @@ pub mod lock;
 pub mod provenance;
 pub mod report;
 pub mod retry;
+pub mod sweep;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -58,10 +59,17 @@ pub use report::{Outcome, Rejection, RunReport, SourceReport};
 /// Restarts of one list after badResumptionToken, without a page committed in between,
 /// before the harvest gives up.
 const MAX_RESTARTS_WITHOUT_PROGRESS: u32 = 3;
+/// The parent of every `source:NAME` set.
+pub const SOURCES_SET: &str = "source";
+/// Its name.
+pub const SOURCES_SET_NAME: &str = "Harvested sources";
+/// ListSets pages followed at most (a provider whose set list never ends is not followed).
+const MAX_SET_PAGES: usize = 1000;
 
 /// What to harvest, as the command line (or an admin request) says it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[allow(clippy::struct_excessive_bools)] // The command line's flags, as sent to the admin API.
 pub struct HarvestSpec {
     /// Configured sources to harvest (with `url`: the name of the ad-hoc source).
     pub names: Vec<String>,
@@ -81,6 +89,10 @@ pub struct HarvestSpec {
     pub prefix: Option<String>,
     /// Stop each list after this many pages, leaving it to be resumed (for tests and trials).
     pub max_pages: Option<u64>,
+    /// Run the identifier sweep of each source now, due or not.
+    pub reconcile: bool,
+    /// Let the sweep remove more than `reconcile_max_share` of a source's records.
+    pub force: bool,
 }
 
 /// The `from`/`until` of a run, when given.
@@ -101,6 +113,10 @@ pub struct RunOptions {
     pub window: Window,
     /// Stop each list after this many pages.
     pub max_pages: Option<u64>,
+    /// Sweep every source now.
+    pub reconcile: bool,
+    /// Let sweeps remove any share.
+    pub force: bool,
 }
 
 /// The sources of a run and how to harvest them: a [`HarvestSpec`] checked against the
@@ -226,6 +242,8 @@ impl HarvestSpec {
                 full: self.full,
                 window: Window { from, until },
                 max_pages: self.max_pages,
+                reconcile: self.reconcile,
+                force: self.force,
             },
         })
     }
@@ -291,7 +309,14 @@ pub async fn harvest_source(
     let started = Instant::now();
     let started_at = Datestamp::now().unix();
     let mut report = SourceReport::new(&source.name, &source.base_url, &source.metadata_prefix);
-    let lock = match SourceLock::acquire(store, &source.name) {
+    // The lock (a flock), the run record and the flush (fsyncs) block: off the async workers.
+    let acquired = {
+        let (store, name) = (store.clone(), source.name.clone());
+        tokio::task::spawn_blocking(move || SourceLock::acquire(&store, &name))
+            .await
+            .unwrap_or_else(|e| Err(HarvestError::Task(e.to_string())))
+    };
+    let lock = match acquired {
         Ok(lock) => lock,
         Err(e) => {
             report.outcome = if matches!(e, HarvestError::AlreadyRunning { .. }) {
@@ -351,15 +376,23 @@ pub async fn harvest_source(
         }
     }
     let finished = Datestamp::now().unix();
-    if let Err(e) = store.put_source_run(&source.name, &report.to_run(started_at, finished)) {
-        tracing::error!(error.cause_chain = ?e, error.message = %e, "Failed to record the run.");
-    }
-    if let Err(e) = store.flush() {
+    let run = report.to_run(started_at, finished);
+    let (s, name) = (store.clone(), source.name.clone());
+    let flushed = tokio::task::spawn_blocking(move || {
+        if let Err(e) = s.put_source_run(&name, &run) {
+            tracing::error!(error.cause_chain = ?e, error.message = %e, "Failed to record the run.");
+        }
+        let flushed = s.flush();
+        drop(lock);
+        flushed
+    })
+    .await
+    .unwrap_or_else(|e| Err(crate::store::StoreError::Invalid(e.to_string())));
+    if let Err(e) = flushed {
         tracing::error!(error.cause_chain = ?e, error.message = %e, "Failed to flush the store.");
         report.outcome = Outcome::Failed;
         report.error.get_or_insert_with(|| chain(&e));
     }
-    drop(lock);
     progress.finish(&report);
     report
 }
@@ -390,9 +423,11 @@ struct Provider {
     granularity: Granularity,
     response_date: Option<i64>,
     namespace: String,
+    /// `no`, `transient` or `persistent`.
+    deleted_record: String,
 }
 
-fn provider_error(url: &str, response: &Response) -> HarvestError {
+pub(crate) fn provider_error(url: &str, response: &Response) -> HarvestError {
     let e = &response.errors[0];
     HarvestError::Provider {
         url: url.to_owned(),
@@ -420,6 +455,8 @@ struct PageContext {
 
 /// What writing one page did.
 struct PageResult {
+    /// True when a record of the page carried an upstream setSpec.
+    upstream_sets: bool,
     outcome: BatchOutcome,
     deleted: Vec<bool>,
     rejections: Vec<Rejection>,
@@ -446,7 +483,134 @@ impl SourceCtx<'_> {
                 break;
             }
         }
+        if report.upstream_sets || !self.source.sets.is_empty() {
+            report.sets_named = self.name_upstream_sets(client).await;
+        }
+        if report.complete && self.sweep_due(&provider).await? {
+            let lists: Vec<Option<String>> = if self.source.sets.is_empty() {
+                vec![None]
+            } else {
+                self.source.sets.iter().cloned().map(Some).collect()
+            };
+            let policy = sweep::SweepPolicy {
+                max_share: self.source.reconcile_max_share(self.settings),
+                force: self.options.force,
+            };
+            let swept = sweep::sweep(
+                client,
+                self.store,
+                &self.source.name,
+                &self.source.metadata_prefix,
+                &lists,
+                policy,
+                self.settings.max_batch,
+            )
+            .await
+            .map_err(|e| match e {
+                e @ HarvestError::SweepHeldBack { .. } => e,
+                e => HarvestError::Sweep(Box::new(e)),
+            })?;
+            report.deleted += swept.removed;
+            report.sweep = Some(swept);
+        }
         Ok(())
+    }
+
+    /// True when the identifier sweep should run now: asked for, or the provider does not keep
+    /// deletions and the last sweep is older than `reconcile_days`. The first harvest of such
+    /// a source only starts the clock.
+    async fn sweep_due(&self, provider: &Provider) -> Result<bool, HarvestError> {
+        if self.options.reconcile {
+            return Ok(true);
+        }
+        let days = self.source.reconcile_days(self.settings);
+        let keeps_deletions = provider.deleted_record.eq_ignore_ascii_case("persistent");
+        if days == 0 || keeps_deletions {
+            return Ok(false);
+        }
+        let store = self.store.clone();
+        let name = self.source.name.clone();
+        tokio::task::spawn_blocking(move || -> Result<bool, crate::store::StoreError> {
+            let now = Datestamp::now().unix();
+            match sweep::last_sweep(&store, &name)? {
+                None => {
+                    sweep::set_last_sweep(&store, &name, now)?;
+                    Ok(false)
+                }
+                Some(last) => {
+                    let every = i64::try_from(days.saturating_mul(86_400)).unwrap_or(i64::MAX);
+                    Ok(now.saturating_sub(last) >= every)
+                }
+            }
+        })
+        .await
+        .map_err(|e| HarvestError::Task(e.to_string()))?
+        .map_err(HarvestError::from)
+    }
+
+    /// Names the local sets `source:NAME:SPEC` after the provider's ListSets (every page of
+    /// it), and returns how many were (re)named. A provider without sets (`noSetHierarchy`),
+    /// or whose ListSets fails, leaves them named by their spec: the records are harvested all
+    /// the same.
+    async fn name_upstream_sets(&self, client: &mut OaiClient) -> u64 {
+        let mut token: Option<String> = None;
+        let mut named = 0;
+        for _ in 0..MAX_SET_PAGES {
+            let mut args = vec![("verb", "ListSets")];
+            if let Some(t) = &token {
+                args.push(("resumptionToken", t.as_str()));
+            }
+            let url = client.url(&args);
+            let response = match client.call(&args).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error.message = %e, "ListSets failed: the harvested sets keep their specs as names.");
+                    return named;
+                }
+            };
+            if let Some(e) = response.errors.first() {
+                if e.code != "noSetHierarchy" {
+                    tracing::warn!(%url, code = %e.code, message = %e.message, "ListSets answered an error: the harvested sets keep their specs as names.");
+                }
+                return named;
+            }
+            let Payload::Sets(sets) = &response.payload else {
+                return named;
+            };
+            let defs: Vec<(SetSpec, String)> = sets
+                .iter()
+                .filter(|s| !s.spec_altered && !s.name.trim().is_empty())
+                .filter_map(|s| Some((local_set(&self.source.name, &s.spec)?, s.name.clone())))
+                .collect();
+            let store = self.store.clone();
+            match tokio::task::spawn_blocking(move || -> Result<u64, crate::store::StoreError> {
+                let mut n = 0;
+                for (spec, name) in defs {
+                    if store.set_name(&spec)?.as_deref() != Some(name.as_str()) {
+                        store.define_set(&spec, &name, None)?;
+                        n += 1;
+                    }
+                }
+                Ok(n)
+            })
+            .await
+            {
+                Ok(Ok(n)) => named += n,
+                Ok(Err(e)) => {
+                    tracing::warn!(error.message = %e, "Could not name the harvested sets.");
+                    return named;
+                }
+                Err(e) => {
+                    tracing::warn!(error.message = %e, "Could not name the harvested sets.");
+                    return named;
+                }
+            }
+            match response.token.map(|t| t.value).filter(|v| !v.is_empty()) {
+                Some(next) if token.as_deref() != Some(next.as_str()) => token = Some(next),
+                _ => return named,
+            }
+        }
+        named
     }
 
     async fn identify(&self, client: &mut OaiClient) -> Result<Provider, HarvestError> {
@@ -485,19 +649,27 @@ impl SourceCtx<'_> {
         let name = if info.repository_name.is_empty() {
             self.source.name.clone()
         } else {
-            format!(
-                "{} (harvested from {})",
-                self.source.name, info.repository_name
-            )
+            info.repository_name.clone()
         };
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.define_set(&root, &name, None))
-            .await
-            .map_err(|e| HarvestError::Task(e.to_string()))??;
+        tokio::task::spawn_blocking(move || -> Result<(), crate::store::StoreError> {
+            if let Some(parent) = SetSpec::parse(SOURCES_SET) {
+                if store.set_name(&parent)?.is_none_or(|n| n == SOURCES_SET) {
+                    store.define_set(&parent, SOURCES_SET_NAME, None)?;
+                }
+            }
+            if store.set_name(&root)?.as_deref() != Some(name.as_str()) {
+                store.define_set(&root, &name, None)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| HarvestError::Task(e.to_string()))??;
         Ok(Provider {
             granularity,
             response_date: identify.response_date.as_deref().and_then(parse_arg),
             namespace,
+            deleted_record: info.deleted_record.clone(),
         })
     }
 
@@ -681,6 +853,7 @@ impl SourceCtx<'_> {
                     flight.restarts += 1;
                     report.restarts += 1;
                     request_from = restart_from(&flight, g, overlap);
+                    restarted_at(&mut flight, request_from.as_deref());
                     tracing::warn!(
                         from = ?request_from,
                         sorted = flight.sorted,
@@ -776,6 +949,7 @@ impl SourceCtx<'_> {
             report.reject(&r.identifier, r.reason);
         }
         report.pages += 1;
+        report.upstream_sets |= page.upstream_sets;
         report.stripped_characters += page.stripped;
         *flight = page.flight;
         let handled =
@@ -791,6 +965,15 @@ fn restart_from(flight: &InFlight, g: Granularity, overlap: i64) -> Option<Strin
     match (flight.sorted, flight.last_datestamp) {
         (true, Some(last)) => Some(at_granularity(last.saturating_sub(overlap), g)),
         _ => flight.from.clone(),
+    }
+}
+
+/// After a restart from the last datestamp minus the overlap, the records come again from
+/// that point: order is judged from there, else the overlap itself would make the list look
+/// unsorted and a second expiry would restart it from its very start.
+fn restarted_at(flight: &mut InFlight, from: Option<&str>) {
+    if flight.sorted {
+        flight.last_datestamp = from.and_then(parse_arg);
     }
 }
 
@@ -860,6 +1043,14 @@ fn convert(
     record: Record,
 ) -> Result<(HarvestedRecord, Datestamp), String> {
     let h = &record.header;
+    if !h.forbidden_in.is_empty() {
+        // Stripped, `oai:x:1\u{FFFE}` would be `oai:x:1`: another record, silently merged.
+        return Err(format!(
+            "the header's <{}> holds a character XML 1.0 forbids (or bytes that are not UTF-8); \
+             without it the record could pass for another one, so it is refused",
+            h.forbidden_in.join(">, <")
+        ));
+    }
     let Some(identifier) = OaiIdentifier::parse(&h.identifier) else {
         return Err(format!("\"{}\" is not a valid identifier", h.identifier));
     };
@@ -891,9 +1082,19 @@ fn convert(
             return Err("the record is not deleted but has no metadata".into());
         };
         let namespace = if ctx.prefix.as_ref() == "oai_dc" {
-            let Some(dc) = metadata.dc else {
+            let Some(mut dc) = metadata.dc else {
                 return Err("the metadata is not an <oai_dc:dc> element".into());
             };
+            // An xml:lang that is no language tag would make every response holding the
+            // record invalid: the value is kept, its language dropped.
+            for v in dc.values_mut() {
+                if v.lang
+                    .as_deref()
+                    .is_some_and(|l| !crate::protocol::xml::read::is_xml_language(l))
+                {
+                    v.lang = None;
+                }
+            }
             input.dc = Some(dc);
             OAI_DC_NAMESPACE.to_owned()
         } else {
@@ -942,6 +1143,7 @@ fn write_page(
     };
     let mut inputs = Vec::with_capacity(records.len());
     let mut rejections = Vec::new();
+    let upstream_sets = records.iter().any(|r| !r.header.set_specs.is_empty());
     for record in records {
         let identifier = record.header.identifier.clone();
         match convert(ctx, &response, record) {
@@ -1014,6 +1216,7 @@ fn write_page(
         "Page committed."
     );
     Ok(PageResult {
+        upstream_sets,
         outcome,
         deleted,
         rejections,
@@ -1122,6 +1325,30 @@ mod tests {
         assert_eq!(
             restart_from(&f, Granularity::Second, 60).as_deref(),
             Some("2000-01-01")
+        );
+    }
+
+    #[test]
+    fn a_list_restarted_in_order_stays_in_order_through_its_overlap() {
+        let mut f = InFlight {
+            from: Some("2000-01-01".into()),
+            sorted: true,
+            last_datestamp: Some(1_577_836_800),
+            ..InFlight::default()
+        };
+        let from = restart_from(&f, Granularity::Second, 60);
+        restarted_at(&mut f, from.as_deref());
+        // The first record after the restart is inside the overlap.
+        assert_eq!(f.last_datestamp, Some(1_577_836_740));
+        let unsorted_before =
+            Some(1_577_836_750).is_some_and(|d| f.last_datestamp.is_some_and(|l| d < l));
+        assert!(!unsorted_before);
+        f.sorted = false;
+        restarted_at(&mut f, Some("2000-01-01"));
+        assert_eq!(
+            f.last_datestamp,
+            Some(1_577_836_740),
+            "an unsorted list is left alone"
         );
     }
 

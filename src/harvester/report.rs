@@ -86,6 +86,15 @@ pub struct SourceReport {
     pub complete: bool,
     /// Characters XML forbids, removed.
     pub stripped_characters: u64,
+    /// True when a harvested record carried an upstream setSpec (so ListSets is worth asking).
+    #[serde(default)]
+    pub upstream_sets: bool,
+    /// Upstream sets whose local set was named (or renamed) after ListSets.
+    #[serde(default)]
+    pub sets_named: u64,
+    /// The identifier sweep, when one ran.
+    #[serde(default)]
+    pub sweep: Option<super::sweep::SweepReport>,
     /// Seconds the harvest took.
     pub seconds: f64,
     /// The refused records (at most [`MAX_REPORTED_REJECTIONS`]).
@@ -114,6 +123,9 @@ impl SourceReport {
             resumed: false,
             complete: true,
             stripped_characters: 0,
+            upstream_sets: false,
+            sets_named: 0,
+            sweep: None,
             seconds: 0.0,
             rejections: Vec::new(),
         }
@@ -194,6 +206,9 @@ impl fmt::Display for SourceReport {
         }
         if self.resumed {
             f.write_str(", resumed")?;
+        }
+        if let Some(sweep) = &self.sweep {
+            write!(f, "; {sweep}")?;
         }
         if !self.complete {
             f.write_str(", stopped before the end of the list")?;

@@ -1,8 +1,15 @@
 //! When to retry a request and how long to wait: the retry rules in one place.
 //!
-//! Retried: timeouts and connection errors, HTTP 408, 429 and 5xx, and pages that arrived but
-//! cannot be trusted (truncated, an HTML page served with 200, junk after `</OAI-PMH>`, over
-//! the size cap). Not retried: other 4xx, and OAI-PMH `<error>`s, which are answers.
+//! Retried, because a second try may succeed: timeouts and connection errors, HTTP 408, 429
+//! and 5xx, and a body cut short in transit (fewer bytes than its Content-Length, a chunked
+//! body without its last chunk, a gzip stream that stops, or XML that stops where a
+//! connection without any length framing closed).
+//!
+//! Not retried, because the same request gets the same answer: a complete body that is not a
+//! usable OAI-PMH response (malformed XML, an HTML page served with 200, junk after
+//! `</OAI-PMH>`), a body over the size cap, other 4xx, and OAI-PMH `<error>`s. The harvest of
+//! the source fails at once, naming the URL and the reason; retrying such a page on every run
+//! only delayed the failure.
 //!
 //! The wait is the provider's `Retry-After` (seconds or HTTP-date), kept between a floor and a
 //! cap, or else exponential backoff with jitter, capped.
@@ -23,11 +30,15 @@ pub fn is_retryable(error: &HarvestError) -> bool {
                 || source.is_decode()
         }
         HarvestError::Http { status, .. } => is_retryable_status(*status),
-        HarvestError::TooLarge { .. } | HarvestError::Malformed { .. } => true,
-        HarvestError::Provider { .. }
+        HarvestError::CutShort { .. } => true,
+        HarvestError::TooLarge { .. }
+        | HarvestError::Malformed { .. }
+        | HarvestError::Provider { .. }
         | HarvestError::Unexpected { .. }
         | HarvestError::LoopingToken { .. }
         | HarvestError::TooManyRestarts { .. }
+        | HarvestError::SweepHeldBack { .. }
+        | HarvestError::Sweep(_)
         | HarvestError::AlreadyRunning { .. }
         | HarvestError::Store(_)
         | HarvestError::Lock { .. }

@@ -4,12 +4,17 @@
 //! - `POST /admin/harvest` with a JSON [`HarvestSpec`] runs the harvest in the server, against
 //!   the server's own `[[source]]` configuration, and answers the JSON [`RunReport`];
 //! - `POST /admin/import/dc?name=FILE` with JSON Lines streams an import and answers an
-//!   [`ImportReport`];
+//!   [`ImportReport`]; given datestamps are not kept (the store is served: a changed record is
+//!   stamped when it becomes visible), and `keep_datestamps=true` is refused;
+//! - `POST /admin/import/pmb?name=FILE&dry_run=BOOL` with one PMB display file (at most
+//!   [`MAX_PMB_UPLOAD`] bytes: a display is parsed whole) answers an [`ImportReport`];
 //! - `GET /admin/harvest/runs` lists the last run of each source and the state of each list.
 //!
-//! The routes are off (404) unless an admin token is configured (`[admin] token` or
-//! `MOISSON_ADMIN_TOKEN`), answer only loopback clients unless `[admin] allow_remote`, and
-//! compare the bearer token in constant time.
+//! Unless an admin token is configured (`[admin] token` or `MOISSON_ADMIN_TOKEN`) the routes do
+//! not exist (404, and no body is read). They answer only loopback clients unless
+//! `[admin] allow_remote`, compare the bearer token in constant time, and check it before they
+//! read a byte of the body. Imports and harvests run off the async workers: the store's locks,
+//! fsyncs and flushes block.
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::http::StatusCode;
@@ -22,13 +27,20 @@ use super::AppState;
 use crate::config::Settings;
 use crate::harvester::config::{HarvestSettings, SourceSettings};
 use crate::harvester::{self, HarvestSpec, NoProgress, RunReport};
-use crate::importer::jsonl::{parse_line, Item};
-use crate::importer::{ImportError, ImportSummary};
+use crate::importer::jsonl::{
+    sniff, DcLoader, DcOptions, LineSplitter, Sniff, MAX_KEPT_MESSAGES, MAX_LINE_BYTES,
+};
+use crate::importer::pmb::load::{load_file, PmbOptions};
+use crate::importer::ImportSummary;
 use crate::store::harvest_state::{ListKey, ListState, SourceRun};
-use crate::store::{RecordInput, Store, StoreError};
+use crate::store::StoreError;
 
 /// Records written per transaction by an admin import.
 const IMPORT_BATCH: usize = 1000;
+/// Largest harvest request body.
+const MAX_HARVEST_REQUEST: usize = 64 * 1024;
+/// Largest PMB display file accepted in one request (it is parsed whole).
+pub const MAX_PMB_UPLOAD: usize = 256 << 20;
 
 /// What the admin API needs from the configuration, read once at startup.
 #[derive(Clone)]
@@ -37,6 +49,7 @@ pub struct AdminState {
     allow_remote: bool,
     harvest: HarvestSettings,
     sources: Vec<SourceSettings>,
+    repository_identifier: String,
 }
 
 impl std::fmt::Debug for AdminState {
@@ -60,6 +73,7 @@ impl AdminState {
             allow_remote: settings.admin.allow_remote,
             harvest: settings.harvest.clone(),
             sources: settings.source.clone(),
+            repository_identifier: settings.repository.repository_identifier.clone(),
         }
     }
 
@@ -168,14 +182,57 @@ fn authorize(req: &HttpRequest, admin: &AdminState) -> Result<(), AdminError> {
     Ok(())
 }
 
-/// Registers the admin routes (they answer 404 unless an admin token is configured).
+/// Registers the admin routes. Without an admin token they do not match at all, so a request
+/// gets the server's plain 404 and its body is never read.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/admin")
+            .guard(actix_web::guard::fn_guard(|ctx| {
+                ctx.app_data::<web::Data<AppState>>()
+                    .is_some_and(|state| state.admin.enabled())
+            }))
             .route("/harvest", web::post().to(harvest))
             .route("/harvest/runs", web::get().to(runs))
-            .route("/import/dc", web::post().to(import_dc)),
+            .route("/import/dc", web::post().to(import_dc))
+            .route("/import/pmb", web::post().to(import_pmb)),
     );
+}
+
+/// Reads a body of at most `limit` bytes (after authorisation: never before). A body whose
+/// announced length is over the limit is refused before any of it is read.
+async fn read_body(
+    req: &HttpRequest,
+    body: &mut web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, AdminError> {
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Err(AdminError::BadRequest(format!(
+            "the request body is larger than {limit} bytes"
+        )));
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk =
+            chunk.map_err(|e| AdminError::Internal(format!("the upload broke off: {e}")))?;
+        if out.len() + chunk.len() > limit {
+            return Err(AdminError::BadRequest(format!(
+                "the request body is larger than {limit} bytes"
+            )));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+fn json_response<T: Serialize>(value: &T) -> Result<HttpResponse, AdminError> {
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(serde_json::to_string(value).map_err(|e| AdminError::Internal(e.to_string()))?))
 }
 
 /// `POST /admin/harvest`: runs a harvest in this server and answers its report.
@@ -183,11 +240,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub async fn harvest(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    mut body: web::Payload,
 ) -> Result<HttpResponse, AdminError> {
     let admin = &state.admin;
-    // Authorise before reading anything, so that a disabled API is indistinguishable from none.
     authorize(&req, admin)?;
+    let body = read_body(&req, &mut body, MAX_HARVEST_REQUEST).await?;
     let spec: HarvestSpec = serde_json::from_slice(&body)
         .map_err(|e| AdminError::BadRequest(format!("not a harvest request: {e}")))?;
     harvester::config::validate(&admin.harvest, &admin.sources)
@@ -196,10 +253,32 @@ pub async fn harvest(
         .plan(&admin.sources)
         .map_err(|e| AdminError::BadRequest(e.to_string()))?;
     tracing::info!(sources = plan.sources.len(), "Admin harvest started.");
-    let report: RunReport = harvester::run(&state.store, &admin.harvest, &plan, &NoProgress).await;
-    Ok(HttpResponse::Ok()
-        .content_type(ContentType::json())
-        .body(serde_json::to_string(&report).map_err(|e| AdminError::Internal(e.to_string()))?))
+    // A harvest takes minutes to hours and takes locks, fsyncs and flushes: it runs on a
+    // thread and runtime of its own, never on the HTTP workers.
+    let (tx, rx) = tokio::sync::oneshot::channel::<RunReport>();
+    let store = state.store.clone();
+    let settings = admin.harvest.clone();
+    std::thread::Builder::new()
+        .name("moisson-admin-harvest".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error.message = %e, "Failed to start the harvest runtime.");
+                    return;
+                }
+            };
+            let report = runtime.block_on(harvester::run(&store, &settings, &plan, &NoProgress));
+            let _ = tx.send(report);
+        })
+        .map_err(|e| AdminError::Internal(format!("cannot start the harvest: {e}")))?;
+    let report = rx
+        .await
+        .map_err(|_| AdminError::Internal("the harvest stopped without a report".into()))?;
+    json_response(&report)
 }
 
 /// `GET /admin/harvest/runs`: the last run of every source and the state of every list.
@@ -217,9 +296,7 @@ pub async fn runs(
     })
     .await
     .map_err(|e| AdminError::Internal(e.to_string()))??;
-    Ok(HttpResponse::Ok()
-        .content_type(ContentType::json())
-        .body(serde_json::to_string(&status).map_err(|e| AdminError::Internal(e.to_string()))?))
+    json_response(&status)
 }
 
 /// The query of `POST /admin/import/dc`.
@@ -227,98 +304,12 @@ pub async fn runs(
 pub struct ImportQuery {
     /// The file name the client read, for messages.
     name: Option<String>,
+    /// Refused when true: a served store stamps what it imports.
+    #[serde(default)]
+    keep_datestamps: bool,
 }
 
-struct Importer {
-    store: Store,
-    name: String,
-    line: usize,
-    batch: Vec<RecordInput>,
-    /// The line each record of `batch` is on.
-    batch_lines: Vec<usize>,
-    summary: ImportSummary,
-    messages: Vec<String>,
-}
-
-impl Importer {
-    fn line(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.line += 1;
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            self.reject("not UTF-8 text".into());
-            return Ok(());
-        };
-        let text = text.trim_end_matches(['\n', '\r']);
-        if text.trim().is_empty() {
-            return Ok(());
-        }
-        match parse_line(text) {
-            Ok(Item::Record(r)) => {
-                self.batch.push(r);
-                self.batch_lines.push(self.line);
-            }
-            Ok(Item::Set(s)) => {
-                self.store
-                    .define_set(&s.spec, &s.name, s.description.as_ref())?;
-                self.summary.sets += 1;
-            }
-            Err(message) => self.reject(message),
-        }
-        Ok(())
-    }
-
-    fn reject(&mut self, message: String) {
-        self.summary.rejected += 1;
-        self.message(self.line, message);
-    }
-
-    fn message(&mut self, line: usize, message: String) {
-        self.messages.push(
-            ImportError::Parse {
-                path: self.name.clone().into(),
-                line,
-                message,
-            }
-            .to_string(),
-        );
-    }
-
-    fn flush(&mut self) -> Result<(), StoreError> {
-        if !self.batch.is_empty() {
-            let outcome = self.store.put_batch(std::mem::take(&mut self.batch))?;
-            let lines = std::mem::take(&mut self.batch_lines);
-            for refusal in &outcome.refusals {
-                let line = lines.get(refusal.index).copied().unwrap_or(0);
-                self.message(line, refusal.to_string());
-            }
-            self.summary.record(&outcome);
-        }
-        Ok(())
-    }
-
-    /// Handles every complete line of `buf` (blocking), leaving an unfinished one in it.
-    fn lines(mut self, mut buf: Vec<u8>, last: bool) -> Result<(Self, Vec<u8>), StoreError> {
-        let mut start = 0;
-        while let Some(pos) = buf[start..].iter().position(|b| *b == b'\n') {
-            self.line(&buf[start..start + pos])?;
-            start += pos + 1;
-            if self.batch.len() >= IMPORT_BATCH {
-                self.flush()?;
-            }
-        }
-        buf.drain(..start);
-        if last {
-            if !buf.is_empty() {
-                let rest = std::mem::take(&mut buf);
-                self.line(&rest)?;
-            }
-            self.flush()?;
-            self.store.flush()?;
-        }
-        Ok((self, buf))
-    }
-}
-
-/// `POST /admin/import/dc`: imports JSON Lines streamed in the body.
+/// `POST /admin/import/dc`: imports JSON Lines streamed in the body, a megabyte at a time.
 #[tracing::instrument(skip_all, err(Display))]
 pub async fn import_dc(
     req: HttpRequest,
@@ -327,16 +318,25 @@ pub async fn import_dc(
     mut body: web::Payload,
 ) -> Result<HttpResponse, AdminError> {
     authorize(&req, &state.admin)?;
-    let mut importer = Importer {
-        store: state.store.clone(),
-        name: query.into_inner().name.unwrap_or_else(|| "-".into()),
-        line: 0,
-        batch: Vec::with_capacity(IMPORT_BATCH),
-        batch_lines: Vec::with_capacity(IMPORT_BATCH),
-        summary: ImportSummary::default(),
-        messages: Vec::new(),
-    };
+    let query = query.into_inner();
+    if query.keep_datestamps {
+        return Err(AdminError::BadRequest(
+            "keep_datestamps is for loading a new store; this store is served, so what it \
+             imports is stamped when written"
+                .into(),
+        ));
+    }
+    let name = query.name.unwrap_or_else(|| "-".into());
+    let mut loader = DcLoader::new(
+        state.store.clone(),
+        name.clone().into(),
+        DcOptions::default(),
+        IMPORT_BATCH,
+        None,
+    );
+    let mut lines = LineSplitter::new(MAX_LINE_BYTES);
     let mut buf: Vec<u8> = Vec::new();
+    let mut sniffed = false;
     loop {
         let chunk = body.next().await;
         let last = chunk.is_none();
@@ -348,23 +348,91 @@ pub async fn import_dc(
                 continue;
             }
         }
-        let (back, rest) = web::block(move || importer.lines(buf, last))
-            .await
-            .map_err(|e| AdminError::Internal(e.to_string()))??;
-        importer = back;
-        buf = rest;
+        if !sniffed {
+            sniffed = true;
+            if let Sniff::Refused(message) = sniff(&buf[..buf.len().min(8192)]) {
+                return Err(AdminError::BadRequest(format!(
+                    "{name}: {message}: nothing imported"
+                )));
+            }
+        }
+        let chunk = std::mem::take(&mut buf);
+        let (l, s) = web::block(move || -> Result<_, StoreError> {
+            lines.push(&chunk, &mut loader)?;
+            if last {
+                lines.finish(&mut loader)?;
+            }
+            Ok((loader, lines))
+        })
+        .await
+        .map_err(|e| AdminError::Internal(e.to_string()))??;
+        (loader, lines) = (l, s);
         if last {
             break;
         }
     }
-    tracing::info!(name = %importer.name, summary = %importer.summary, "Admin import finished.");
-    let report = ImportReport {
-        summary: importer.summary,
-        messages: importer.messages,
+    let store = state.store.clone();
+    let (summary, messages) = web::block(move || -> Result<_, StoreError> {
+        let done = loader.finish()?;
+        store.flush()?;
+        Ok(done)
+    })
+    .await
+    .map_err(|e| AdminError::Internal(e.to_string()))??;
+    tracing::info!(name = %name, summary = %summary, "Admin import finished.");
+    json_response(&ImportReport { summary, messages })
+}
+
+/// The query of `POST /admin/import/pmb`.
+#[derive(Debug, Deserialize)]
+pub struct PmbQuery {
+    /// The file name the client read, for messages.
+    name: Option<String>,
+    /// Compare with the store, write nothing.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /admin/import/pmb`: imports one PMB display file sent as the body.
+#[tracing::instrument(skip_all, err(Display))]
+pub async fn import_pmb(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<PmbQuery>,
+    mut body: web::Payload,
+) -> Result<HttpResponse, AdminError> {
+    authorize(&req, &state.admin)?;
+    let query = query.into_inner();
+    let bytes = read_body(&req, &mut body, MAX_PMB_UPLOAD).await?;
+    let name = query.name.unwrap_or_else(|| "-".into());
+    let options = PmbOptions {
+        repository_identifier: state.admin.repository_identifier.clone(),
+        dry_run: query.dry_run,
     };
-    Ok(HttpResponse::Ok()
-        .content_type(ContentType::json())
-        .body(serde_json::to_string(&report).map_err(|e| AdminError::Internal(e.to_string()))?))
+    let store = state.store.clone();
+    let file = name.clone();
+    let (summary, messages) = web::block(move || -> Result<_, StoreError> {
+        let mut messages = Vec::new();
+        let summary = load_file(
+            Some(&store),
+            std::path::Path::new(&file),
+            &bytes,
+            &options,
+            &mut |e| {
+                if messages.len() < MAX_KEPT_MESSAGES {
+                    messages.push(e.to_string());
+                }
+            },
+        )?;
+        if !options.dry_run {
+            store.flush()?;
+        }
+        Ok((summary, messages))
+    })
+    .await
+    .map_err(|e| AdminError::Internal(e.to_string()))??;
+    tracing::info!(name = %name, summary = %summary, "Admin PMB import finished.");
+    json_response(&ImportReport { summary, messages })
 }
 
 #[cfg(test)]

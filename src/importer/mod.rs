@@ -21,6 +21,15 @@ pub enum ImportError {
         /// Why it was rejected.
         message: String,
     },
+    /// The input is not in the importer's format (a binary file, a README…): nothing of it
+    /// was imported.
+    #[error("{path}: {message}: nothing imported")]
+    NotFormat {
+        /// The input file (`-` for standard input).
+        path: PathBuf,
+        /// What it is instead.
+        message: String,
+    },
     /// The input could not be read at all.
     #[error("cannot read {path}: {source}")]
     Read {
@@ -52,6 +61,12 @@ pub struct ImportSummary {
     pub sets: u64,
     /// Characters illegal in XML 1.0 removed.
     pub stripped_characters: u64,
+    /// Given datestamps not kept: the records were stamped when written.
+    #[serde(default)]
+    pub ignored_datestamps: u64,
+    /// True when the input held no record and no set at all (an empty file).
+    #[serde(default)]
+    pub nothing_to_import: bool,
 }
 
 impl ImportSummary {
@@ -78,6 +93,9 @@ impl ImportSummary {
 
 impl std::fmt::Display for ImportSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.nothing_to_import && self.rejected == 0 {
+            return f.write_str("nothing to import (the input is empty)");
+        }
         write!(
             f,
             "added {}, updated {}, deleted {}, unchanged {}, rejected {}",
@@ -91,6 +109,13 @@ impl std::fmt::Display for ImportSummary {
                 f,
                 ", {} characters illegal in XML removed",
                 self.stripped_characters
+            )?;
+        }
+        if self.ignored_datestamps > 0 {
+            write!(
+                f,
+                ", {} given datestamps not kept (records are stamped when written; --keep-datestamps loads a new store with them)",
+                self.ignored_datestamps
             )?;
         }
         Ok(())

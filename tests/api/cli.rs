@@ -1,5 +1,6 @@
 //! The `moisson` binary itself: exit codes, messages, import/export, serve and SIGTERM.
 
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -13,6 +14,7 @@ fn moisson(data: &Path, args: &[&str]) -> Output {
         .arg(data)
         .args(args)
         .env_remove("RUST_LOG")
+        .env_remove("MOISSON_ADMIN_TOKEN")
         .output()
         .expect("Failed to run moisson.")
 }
@@ -65,10 +67,63 @@ fn a_bad_line_is_reported_with_its_number_and_the_rest_is_stored() {
         store.get("oai:x:0").unwrap().is_some(),
         "what was stored before stays"
     );
+}
+
+#[test]
+fn given_datestamps_are_kept_only_when_loading_a_new_store_and_never_in_the_future() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            "{\"id\":\"oai:x:3\",\"datestamp\":\"2017-06-01T00:00:00Z\",\"dc\":{\"title\":\"three\"}}\n",
+            "{\"id\":\"oai:x:4\",\"datestamp\":\"2999-01-01T00:00:00Z\",\"dc\":{\"title\":\"four\"}}\n",
+        ),
+    )
+    .unwrap();
+    let started = chrono::Utc::now().timestamp();
+    // A store that is not new: given datestamps are not kept, the record is stamped now.
+    let data = dir.path().join("store");
+    let out = moisson(&data, &["import", "dc", input.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("in.jsonl:2: datestamp 2999-01-01T00:00:00Z is in the future"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("1 given datestamps not kept"),
+        "{}",
+        stderr(&out)
+    );
+    let store = Store::open(&data, 8 << 20).unwrap();
+    assert!(store.get("oai:x:3").unwrap().unwrap().datestamp >= started);
+    assert!(store.get("oai:x:4").unwrap().is_none());
+    drop(store);
+
+    // Loading a new store: kept; the future one is still refused.
+    let fresh = dir.path().join("fresh");
+    let out = moisson(
+        &fresh,
+        &["import", "dc", "--keep-datestamps", input.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let store = Store::open(&fresh, 8 << 20).unwrap();
     assert_eq!(
         store.get("oai:x:3").unwrap().unwrap().datestamp,
         1_496_275_200
     );
+    assert!(store.get("oai:x:4").unwrap().is_none());
+    drop(store);
+
+    // A store that has been served refuses them.
+    drop(ServeProcess::start(&fresh));
+    let out = moisson(
+        &fresh,
+        &["import", "dc", "--keep-datestamps", input.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("has been served"), "{}", stderr(&out));
 }
 
 #[test]
@@ -80,16 +135,27 @@ fn export_then_import_into_an_empty_store_then_export_is_byte_identical() {
     let demo = include_str!("../../src/demo/records.jsonl");
     let extra = "{\"id\":\"oai:x:local\",\"datestamp\":\"2001-01-01T00:00:00Z\",\"dc\":{\"title\":\"t\"},\"local\":[[\"Role\",\"Préfacier\"]]}\n";
     std::fs::write(&input, format!("{demo}{extra}")).unwrap();
-    assert!(moisson(&a, &["import", "dc", input.to_str().unwrap()])
-        .status
-        .success());
+    assert!(moisson(
+        &a,
+        &["import", "dc", "--keep-datestamps", input.to_str().unwrap()]
+    )
+    .status
+    .success());
     let first = moisson(&a, &["export"]);
     assert!(first.status.success());
     let exported = dir.path().join("export.jsonl");
     std::fs::write(&exported, &first.stdout).unwrap();
-    assert!(moisson(&b, &["import", "dc", exported.to_str().unwrap()])
-        .status
-        .success());
+    assert!(moisson(
+        &b,
+        &[
+            "import",
+            "dc",
+            "--keep-datestamps",
+            exported.to_str().unwrap()
+        ]
+    )
+    .status
+    .success());
     let second = moisson(&b, &["export"]);
     assert!(second.status.success());
     assert!(!first.stdout.is_empty());
@@ -106,7 +172,7 @@ fn import_reads_standard_input_and_stats_counts() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_moisson"))
         .arg("--data")
         .arg(&data)
-        .args(["import", "dc", "-"])
+        .args(["import", "dc", "--keep-datestamps", "-"])
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -162,16 +228,24 @@ struct ServeProcess {
 }
 
 impl ServeProcess {
-    #[allow(clippy::zombie_processes)] // Drop kills and waits for the child.
     fn start(data: &Path) -> ServeProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_moisson"))
+        ServeProcess::start_with(data, &[])
+    }
+
+    #[allow(clippy::zombie_processes)] // Drop kills and waits for the child.
+    fn start_with(data: &Path, env: &[(&str, &str)]) -> ServeProcess {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_moisson"));
+        command
             .arg("--data")
             .arg(data)
             .args(["serve", "--bind", "127.0.0.1:0"])
             .env("MOISSON_LOG", "warn")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .env_remove("MOISSON_ADMIN_TOKEN")
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -333,4 +407,196 @@ fn check_finds_a_broken_index_and_repair_rebuilds_it() {
     );
     let store = Store::open(&data, 8 << 20).unwrap();
     assert!(store.rendered("oai:x:1", "oai_dc").unwrap().is_some());
+}
+
+#[test]
+fn command_line_errors_exit_3_and_help_and_version_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["--bogus"][..],
+        &["import"],
+        &["import", "dc"],
+        &["harvest", "--from"],
+        &["serve", "--nope"],
+        &[],
+    ] {
+        let out = moisson(dir.path(), args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
+    }
+    for args in [&["--help"][..], &["--version"], &["import", "dc", "--help"]] {
+        let out = moisson(dir.path(), args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(!out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn a_configuration_error_is_printed_once_without_an_internal_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("m.toml");
+    std::fs::write(&cfg, "[server]\npage_sise = 5\n").unwrap();
+    let out = moisson(dir.path(), &["--config", cfg.to_str().unwrap(), "stats"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(err.matches("unknown field").count(), 1, "{err}");
+    assert!(!err.contains("default."), "{err}");
+    assert!(
+        err.contains("server.page_sise") && err.contains("m.toml"),
+        "{err}"
+    );
+}
+
+/// Runs `moisson ARGS 2>&1 | head -1` in bash and returns moisson's own exit code and what
+/// reached the pipe.
+fn through_head(data: &Path, args: &str) -> (i32, String) {
+    let script = format!(
+        "'{}' --data '{}' {args} 2>&1 | head -1; exit ${{PIPESTATUS[0]}}",
+        env!("CARGO_BIN_EXE_moisson"),
+        data.display()
+    );
+    let out = Command::new("bash")
+        .args(["-c", &script])
+        .env_remove("MOISSON_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_pipe_ends_a_command_quietly_with_a_sensible_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let bad = dir.path().join("bad.jsonl");
+    let mut lines = String::new();
+    for i in 0..20_000 {
+        writeln!(lines, "{{\"id\":\"not an id {i}\"}}").unwrap();
+    }
+    lines.push_str("{\"id\":\"oai:x:1\",\"dc\":{\"title\":\"kept\"}}\n");
+    std::fs::write(&bad, lines).unwrap();
+    let (code, first) = through_head(&data, &format!("import dc '{}'", bad.display()));
+    assert_eq!(code, 2, "rejected lines, not a panic: {first}");
+    assert!(first.contains("bad.jsonl:1:"), "{first}");
+    // The import went on to the end although nobody read its messages.
+    let store = Store::open(&data, 8 << 20).unwrap();
+    assert!(store.get("oai:x:1").unwrap().is_some());
+    drop(store);
+    let good = dir.path().join("good.jsonl");
+    let mut many = String::new();
+    for i in 0..5000 {
+        writeln!(many, "{{\"id\":\"oai:x:{i}\",\"dc\":{{\"title\":\"t\"}}}}").unwrap();
+    }
+    std::fs::write(&good, many).unwrap();
+    assert!(moisson(&data, &["import", "dc", good.to_str().unwrap()])
+        .status
+        .success());
+    let (code, first) = through_head(&data, "export");
+    assert_eq!(code, 0, "{first}");
+    assert!(first.starts_with('{'), "{first}");
+    let (code, _) = through_head(&data, "stats");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn a_binary_or_empty_file_or_one_that_is_not_json_lines_is_refused_once_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let png = dir.path().join("logo.png");
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    bytes.extend((0..4000u32).map(|i| u8::try_from(i * 7 % 256).unwrap()));
+    bytes.extend(b"\n".repeat(300));
+    std::fs::write(&png, &bytes).unwrap();
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    for file in [png.as_path(), readme.as_path()] {
+        let out = moisson(&data, &["import", "dc", file.to_str().unwrap()]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "refused once: {err}");
+        assert!(err.contains(file.to_str().unwrap()), "{err}");
+        assert!(err.contains("nothing imported"), "{err}");
+        assert!(!data.exists(), "a refused file creates no store");
+    }
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "\n\n").unwrap();
+    let out = moisson(&data, &["import", "dc", empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nothing to import"),
+        "{}",
+        stderr(&out)
+    );
+    let missing = dir.path().join("missing.jsonl");
+    let out = moisson(&data, &["import", "dc", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("missing.jsonl"), "{}", stderr(&out));
+}
+
+#[test]
+fn serve_checks_its_address_before_it_creates_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = busy.local_addr().unwrap().to_string();
+    for bind in ["not-an-address", taken.as_str()] {
+        let out = moisson(&data, &["serve", "--bind", bind]);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        assert!(stderr(&out).contains(bind), "{}", stderr(&out));
+        assert!(
+            !data.exists(),
+            "serve created a store before binding {bind}"
+        );
+    }
+}
+
+#[test]
+fn imports_find_the_server_at_the_address_it_recorded_whatever_its_bind() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let server = ServeProcess::start_with(&data, &[("MOISSON_ADMIN_TOKEN", "tok")]);
+    let recorded = std::fs::read_to_string(data.join("moisson-serve.address")).unwrap();
+    assert_eq!(recorded.trim(), format!("http://127.0.0.1:{}", server.port));
+    let lines = dir.path().join("in.jsonl");
+    std::fs::write(
+        &lines,
+        "{\"id\":\"oai:x:handed\",\"dc\":{\"title\":\"h\"}}\n",
+    )
+    .unwrap();
+    let seed =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pmb/bulletin-44933-seed.txt");
+    for args in [
+        vec!["import", "dc", lines.to_str().unwrap()],
+        vec!["import", "pmb", seed.to_str().unwrap()],
+        vec!["import", "pmb", "--strict", seed.to_str().unwrap()],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_moisson"))
+            .arg("--data")
+            .arg(&data)
+            .args(&args)
+            .env("MOISSON_ADMIN_TOKEN", "tok")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("added 1,") || stderr(&out).contains("unchanged 1"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let body = reqwest::blocking::get(format!(
+        "http://127.0.0.1:{}/oai?verb=ListIdentifiers&metadataPrefix=oai_dc&set=lang:fre",
+        server.port
+    ))
+    .unwrap()
+    .text()
+    .unwrap();
+    assert!(body.contains("bulletin/44933"), "{body}");
+    let status = server.stop();
+    assert!(status.success());
+    assert!(
+        !data.join("moisson-serve.address").exists(),
+        "removed on shutdown"
+    );
 }

@@ -220,7 +220,8 @@ async fn a_dspace_record_keeps_its_identifier_and_sets_and_is_served_with_a_prov
     let store = Store::temporary().unwrap();
     let report = harvest(&store, &server).await;
     assert_eq!(report.outcome, Outcome::Ok, "{report}");
-    assert_eq!((report.new, report.pages, report.requests), (1, 1, 2));
+    // Identify, the list, then ListSets (the record has upstream sets; this mock has none).
+    assert_eq!((report.new, report.pages, report.requests), (1, 1, 3));
 
     let id = "oai:ri.conicet.gov.ar:11336/149241";
     assert_eq!(
@@ -328,7 +329,8 @@ async fn tethys_three_page_chain_is_followed_to_the_page_without_a_token() {
     assert_eq!(report.outcome, Outcome::Ok, "{report}");
     assert_eq!(
         (report.new, report.pages, report.requests, report.retries),
-        (9, 3, 4, 0)
+        (9, 3, 5, 0),
+        "Identify, three pages, ListSets"
     );
     for i in 1..=9 {
         assert_eq!(
@@ -458,6 +460,64 @@ async fn an_expired_token_restarts_the_list_from_the_last_committed_datestamp_wi
     let report = harvest(&store, &server).await;
     assert_eq!(report.outcome, Outcome::Ok, "{report}");
     assert_eq!((report.new, report.restarts, report.pages), (6, 1, 2));
+}
+
+#[tokio::test]
+async fn a_list_restarted_once_restarts_again_from_its_last_datestamp_not_from_its_start() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    let expired = || {
+        ResponseTemplate::new(422).set_body_raw(
+            fixture("zenodo/listidentifiers-badResumptionToken-http422.xml").into_bytes(),
+            "text/xml",
+        )
+    };
+    // Datestamps 2023-01-01T00:00:00Z and :01Z, in order.
+    first_list_request()
+        .and(query_param_is_missing("from"))
+        .respond_with(xml(page(&[("oai:x:1", "a"), ("oai:x:2", "b")], Some("T1"))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    token_request("T1")
+        .respond_with(expired())
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The restart from one minute before the last datestamp sends the overlap again.
+    let restarted = [
+        ("oai:x:1", "a"),
+        ("oai:x:2", "b"),
+        ("oai:x:3", "c"),
+        ("oai:x:4", "d"),
+        ("oai:x:5", "e"),
+    ];
+    first_list_request()
+        .and(query_param("from", "2022-12-31T23:59:01Z"))
+        .respond_with(xml(page(&restarted, Some("T2"))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    token_request("T2")
+        .respond_with(expired())
+        .expect(1)
+        .mount(&server)
+        .await;
+    // A second expiry must not restart from the very start (no `from`), but from the last
+    // datestamp (00:00:04) minus the overlap.
+    first_list_request()
+        .and(query_param("from", "2022-12-31T23:59:04Z"))
+        .respond_with(xml(page(&[("oai:x:6", "f")], None)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let report = harvest(&store, &server).await;
+    assert_eq!(
+        (report.outcome, report.restarts, report.new),
+        (Outcome::Ok, 2, 6),
+        "{report}"
+    );
 }
 
 #[tokio::test]
@@ -705,7 +765,7 @@ async fn a_refused_connection_is_retried_then_reported() {
 // Untrusted XML
 
 #[tokio::test]
-async fn a_truncated_page_is_retried_and_never_half_committed() {
+async fn a_complete_but_truncated_page_fails_at_once_and_is_never_half_committed() {
     let server = MockServer::start().await;
     mount_identify(&server, false).await;
     let p1 = page(&[("oai:x:1", "a"), ("oai:x:2", "b")], Some("T1"));
@@ -718,24 +778,26 @@ async fn a_truncated_page_is_retried_and_never_half_committed() {
         .expect(1)
         .mount(&server)
         .await;
-    // Cut in the middle of the second record of page 2, on every try.
+    // Cut in the middle of the second record of page 2, and served whole (with its
+    // Content-Length): the provider will send the same page again, so it is not retried.
     let cut = p2.find("oai:x:4").unwrap() + 20;
     token_request("T1")
         .respond_with(xml(p2[..cut].to_owned()))
-        .expect(4)
+        .expect(1)
         .mount(&server)
         .await;
     let store = Store::temporary().unwrap();
     let report = harvest(&store, &server).await;
     assert_eq!(
         (report.outcome, report.new, report.retries),
-        (Outcome::Failed, 2, 3),
+        (Outcome::Failed, 2, 0),
         "{report}"
     );
+    let error = report.error.as_deref().unwrap();
+    assert!(error.contains("truncated"), "{error}");
     assert!(
-        report.error.as_deref().unwrap().contains("truncated"),
-        "{:?}",
-        report.error
+        error.contains("resumptionToken=T1"),
+        "names the URL: {error}"
     );
     // Nothing of page 2, and the checkpoint still points at it.
     assert!(store.get("oai:x:3").unwrap().is_none());
@@ -775,68 +837,160 @@ async fn a_truncated_page_is_retried_and_never_half_committed() {
     assert_eq!(store.stats().unwrap().records, 5);
 }
 
+/// A provider on a raw socket: the first `cut_times` answers to ListRecords stop early (after
+/// headers promising the whole body, or with no length at all, then the connection closes),
+/// later ones are whole. Answers Identify from the NSDL capture.
+async fn flaky_provider(
+    page: String,
+    cut_times: usize,
+    with_length: bool,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/oai", listener.local_addr().unwrap());
+    let lists = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = lists.clone();
+    let identify = fixture("nsdl/identify.xml");
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let mut request = vec![0u8; 4096];
+            let n = socket.read(&mut request).await.unwrap_or(0);
+            let request = String::from_utf8_lossy(&request[..n]).into_owned();
+            let body = if request.contains("verb=Identify") {
+                identify.clone()
+            } else {
+                page.clone()
+            };
+            let cut = !request.contains("verb=Identify")
+                && counter.fetch_add(1, Ordering::SeqCst) < cut_times;
+            let sent = if cut {
+                &body[..body.len() / 2]
+            } else {
+                body.as_str()
+            };
+            let head = if with_length || !cut {
+                format!("HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())
+            } else {
+                "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nConnection: close\r\n\r\n".to_owned()
+            };
+            let _ = socket.write_all(head.as_bytes()).await;
+            let _ = socket.write_all(sent.as_bytes()).await;
+            let _ = socket.shutdown().await;
+        }
+    });
+    (url, lists)
+}
+
 #[tokio::test]
-async fn an_html_error_page_served_with_200_is_retried() {
+async fn a_page_cut_short_in_transit_is_retried() {
+    let body = page(&[("oai:x:1", "a"), ("oai:x:2", "b")], None);
+    for with_length in [true, false] {
+        let (url, lists) = flaky_provider(body.clone(), 2, with_length).await;
+        let store = Store::temporary().unwrap();
+        let report = harvest_with(
+            &store,
+            &fast_settings(),
+            &SourceSettings::new("up", url),
+            RunOptions::default(),
+        )
+        .await;
+        assert_eq!(
+            (report.outcome, report.new, report.retries),
+            (Outcome::Ok, 2, 2),
+            "with Content-Length {with_length}: {report}"
+        );
+        assert_eq!(lists.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+}
+
+#[tokio::test]
+async fn an_html_page_served_with_200_fails_at_once_naming_the_url() {
+    let html = ResponseTemplate::new(200).set_body_raw(
+        "<!DOCTYPE html><html><body><h1>Database error</h1></body></html>"
+            .as_bytes()
+            .to_vec(),
+        "text/html",
+    );
+    // To ListRecords…
     let server = MockServer::start().await;
     mount_identify(&server, false).await;
     first_list_request()
-        .respond_with(
-            ResponseTemplate::new(200).set_body_raw(
-                "<!DOCTYPE html><html><body><h1>Database error</h1></body></html>"
-                    .as_bytes()
-                    .to_vec(),
-                "text/html",
-            ),
-        )
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    first_list_request()
-        .respond_with(xml(page(&[("oai:x:1", "a")], None)))
+        .respond_with(html.clone())
         .expect(1)
         .mount(&server)
         .await;
     let report = harvest(&Store::temporary().unwrap(), &server).await;
     assert_eq!(
-        (report.outcome, report.retries, report.new),
-        (Outcome::Ok, 1, 1),
+        (report.outcome, report.retries),
+        (Outcome::Failed, 0),
         "{report}"
     );
+    let error = report.error.unwrap();
+    assert!(
+        error.contains("verb=ListRecords") && error.contains("<html>"),
+        "{error}"
+    );
+    // …and to Identify, which used to be retried for 21 s.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(query_param("verb", "Identify"))
+        .respond_with(html)
+        .expect(1)
+        .mount(&server)
+        .await;
+    let started = Instant::now();
+    let report = harvest_with(
+        &Store::temporary().unwrap(),
+        &HarvestSettings {
+            backoff_base_ms: 5_000,
+            ..fast_settings()
+        },
+        &upstream(&server),
+        RunOptions::default(),
+    )
+    .await;
+    assert_eq!(
+        (report.outcome, report.retries),
+        (Outcome::Failed, 0),
+        "{report}"
+    );
+    assert!(report.error.unwrap().contains("verb=Identify"));
+    assert!(started.elapsed() < Duration::from_secs(4));
 }
 
 #[tokio::test]
-async fn junk_after_the_root_element_is_retried() {
+async fn junk_after_the_root_element_fails_at_once() {
     let server = MockServer::start().await;
     mount_identify(&server, false).await;
     first_list_request()
         .respond_with(xml(
             page(&[("oai:x:1", "a")], None) + "<p>Powered by PHP</p>"
         ))
-        .up_to_n_times(1)
         .expect(1)
         .mount(&server)
         .await;
-    first_list_request()
-        .respond_with(xml(page(&[("oai:x:1", "a")], None)))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let report = harvest(&Store::temporary().unwrap(), &server).await;
+    let store = Store::temporary().unwrap();
+    let report = harvest(&store, &server).await;
     assert_eq!(
         (report.outcome, report.retries, report.new),
-        (Outcome::Ok, 1, 1),
+        (Outcome::Failed, 0, 0),
         "{report}"
     );
+    assert!(report.error.unwrap().contains("after </OAI-PMH>"));
+    assert!(store.get("oai:x:1").unwrap().is_none());
 }
 
 #[tokio::test]
-async fn a_body_over_the_size_cap_is_refused_gzip_bombs_included() {
+async fn a_body_over_the_size_cap_is_refused_at_once_gzip_bombs_included() {
     let big_title = "x".repeat(3 * 1024 * 1024);
     let big = page(&[("oai:x:1", big_title.as_str())], None);
     let settings = HarvestSettings {
         max_body_mib: 1,
-        retries: 1,
+        retries: 3,
         ..fast_settings()
     };
     for compressed in [false, true] {
@@ -853,7 +1007,7 @@ async fn a_body_over_the_size_cap_is_refused_gzip_bombs_included() {
         };
         first_list_request()
             .respond_with(response)
-            .expect(2)
+            .expect(1)
             .mount(&server)
             .await;
         let store = Store::temporary().unwrap();
@@ -861,7 +1015,7 @@ async fn a_body_over_the_size_cap_is_refused_gzip_bombs_included() {
             harvest_with(&store, &settings, &upstream(&server), RunOptions::default()).await;
         assert_eq!(
             (report.outcome, report.retries),
-            (Outcome::Failed, 1),
+            (Outcome::Failed, 0),
             "{report}"
         );
         assert!(report.error.unwrap().contains("larger than"));
@@ -944,6 +1098,144 @@ async fn a_record_without_a_valid_identifier_is_rejected_and_the_others_kept() {
     );
     assert_eq!(report.rejections[0].identifier, "not an identifier");
     assert!(report.rejections[1].reason.contains("no metadata"));
+}
+
+#[tokio::test]
+async fn an_identifier_that_held_a_forbidden_character_is_refused_not_merged_into_another() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    let body = page(
+        &[
+            ("oai:x:1", "the real one"),
+            ("oai:x:1\u{FFFE}", "a different record"),
+            ("oai:x:1&#xFFFF;", "another one"),
+            ("oai:x:2", "t\u{FFFF}itle"),
+        ],
+        None,
+    );
+    first_list_request()
+        .respond_with(xml(body))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let report = harvest(&store, &server).await;
+    assert_eq!(
+        (report.outcome, report.new, report.updated, report.rejected),
+        (Outcome::Rejected, 2, 0, 2),
+        "{report}"
+    );
+    assert!(
+        report.rejections[0].reason.contains("<identifier>"),
+        "{:?}",
+        report.rejections
+    );
+    assert_eq!(title(&store, "oai:x:1"), "the real one");
+    assert_eq!(
+        title(&store, "oai:x:2"),
+        "title",
+        "values are still stripped"
+    );
+    assert!(report.stripped_characters >= 1);
+}
+
+#[tokio::test]
+async fn upstream_sets_are_named_after_list_sets_and_the_source_after_identify() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    let body = page(&[("oai:x:1", "a"), ("oai:x:2", "b")], None)
+        .replacen(
+            "</datestamp></header>",
+            "</datestamp><setSpec>crimes</setSpec></header>",
+            1,
+        )
+        .replacen(
+            "</datestamp></header>",
+            "</datestamp><setSpec>later:sub</setSpec></header>",
+            2,
+        );
+    first_list_request()
+        .respond_with(xml(body))
+        .mount(&server)
+        .await;
+    let sets = fixture("harvard-librarycloud/listsets.xml");
+    let page1 = sets.replacen(
+        "</ListSets>",
+        "<resumptionToken>S2</resumptionToken></ListSets>",
+        1,
+    );
+    let page2 = "<OAI-PMH xmlns=\"http://www.openarchives.org/OAI/2.0/\"><responseDate>2024-05-01T10:00:00Z</responseDate>\
+        <request verb=\"ListSets\">http://up/oai</request><ListSets><set><setSpec>later</setSpec><setName>Later</setName></set>\
+        <set><setSpec>later:sub</setSpec><setName>Later, a subset</setName></set><resumptionToken/></ListSets></OAI-PMH>";
+    Mock::given(method("GET"))
+        .and(query_param("verb", "ListSets"))
+        .and(query_param_is_missing("resumptionToken"))
+        .respond_with(xml(page1))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(query_param("verb", "ListSets"))
+        .and(query_param("resumptionToken", "S2"))
+        .respond_with(xml(page2))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let report = harvest(&store, &server).await;
+    assert_eq!(report.outcome, Outcome::Ok, "{report}");
+    assert!(report.sets_named >= 3, "{report:?}");
+    let name = |spec: &str| {
+        store
+            .set_name(&moisson::protocol::SetSpec::parse(spec).unwrap())
+            .unwrap()
+    };
+    assert_eq!(
+        name("source:up:crimes").as_deref(),
+        Some("English Crime and Execution Broadsides")
+    );
+    assert_eq!(
+        name("source:up:later:sub").as_deref(),
+        Some("Later, a subset")
+    );
+    assert_eq!(name("source:up:later").as_deref(), Some("Later"));
+    assert_eq!(
+        name("source:up").as_deref(),
+        Some("National Science Digital Library")
+    );
+    assert_eq!(name("source").as_deref(), Some("Harvested sources"));
+    let app = spawn_app_with(store, |_| {}).await;
+    app.oai("verb=ListSets").await;
+}
+
+#[tokio::test]
+async fn a_provider_without_sets_is_harvested_all_the_same() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .respond_with(xml(page(&[("oai:x:1", "a")], None).replacen(
+            "</datestamp></header>",
+            "</datestamp><setSpec>s</setSpec></header>",
+            1,
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(query_param("verb", "ListSets"))
+        .respond_with(xml(
+            "<OAI-PMH xmlns=\"http://www.openarchives.org/OAI/2.0/\"><responseDate>2024-05-01T10:00:00Z</responseDate>\
+             <request verb=\"ListSets\">http://up/oai</request><error code=\"noSetHierarchy\">no sets</error></OAI-PMH>",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let report = harvest(&store, &server).await;
+    assert_eq!(
+        (report.outcome, report.new, report.sets_named),
+        (Outcome::Ok, 1, 0),
+        "{report}"
+    );
 }
 
 #[tokio::test]
@@ -1392,7 +1684,10 @@ async fn a_run_stopped_after_one_page_resumes_from_its_checkpointed_token() {
         (Outcome::Ok, 6, true),
         "{second}"
     );
-    assert_eq!(second.requests, 3, "Identify and the two remaining pages");
+    assert_eq!(
+        second.requests, 4,
+        "Identify, the two remaining pages and ListSets"
+    );
 }
 
 #[tokio::test]
@@ -1680,4 +1975,328 @@ async fn the_admin_api_is_off_without_a_token_and_checks_the_token_when_on() {
         .await
         .unwrap();
     assert_eq!(bad.status().as_u16(), 400);
+}
+
+/// Sends the head of a POST that announces a 1 GB body and sends none of it; returns the
+/// status line the server answers with (it must not wait for the body).
+async fn status_without_body(port: u16, path: &str, token: Option<&str>) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{auth}Content-Length: 1000000000\r\n\r\n"
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut answer))
+        .await
+        .unwrap_or_else(|_| panic!("{path} (token {token:?}): the server waited for the body"))
+        .unwrap();
+    String::from_utf8_lossy(&answer[..n])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_admin_routes_check_the_token_before_reading_a_body_and_do_not_exist_when_off() {
+    let off = spawn_app().await;
+    for path in ["/admin/harvest", "/admin/import/dc", "/admin/import/pmb"] {
+        let status = status_without_body(off.port, path, None).await;
+        assert!(status.contains(" 404 "), "{path}: {status}");
+    }
+    let on = spawn_app_with(Store::temporary().unwrap(), |s| {
+        s.admin.token = Some("t".into());
+    })
+    .await;
+    for path in ["/admin/harvest", "/admin/import/dc", "/admin/import/pmb"] {
+        for token in [None, Some("wrong")] {
+            let status = status_without_body(on.port, path, token).await;
+            assert!(status.contains(" 401 "), "{path} {token:?}: {status}");
+        }
+    }
+    // With the token, a body announced over its cap is refused before it is read.
+    for path in ["/admin/harvest", "/admin/import/pmb"] {
+        let status = status_without_body(on.port, path, Some("t")).await;
+        assert!(status.contains(" 400 "), "{path}: {status}");
+    }
+}
+
+#[tokio::test]
+async fn the_admin_import_stamps_what_it_imports_and_refuses_to_keep_datestamps() {
+    let app = spawn_app_with(Store::temporary().unwrap(), |s| {
+        s.admin.token = Some("t".into());
+    })
+    .await;
+    let url = format!("{}/admin/import/dc", app.address);
+    let started = chrono::Utc::now().timestamp();
+    let lines = "{\"id\":\"oai:x:old\",\"datestamp\":\"2001-01-01T00:00:00Z\",\"dc\":{\"title\":\"t\"}}\n\
+                 {\"id\":\"oai:x:future\",\"datestamp\":\"2999-01-01T00:00:00Z\",\"dc\":{\"title\":\"t\"}}\n";
+    let r = app
+        .client
+        .post(&url)
+        .query(&[("name", "in.jsonl")])
+        .bearer_auth("t")
+        .body(lines)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let report: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    assert_eq!(report["added"], 1, "{report}");
+    assert_eq!(report["rejected"], 1, "{report}");
+    assert_eq!(report["ignored_datestamps"], 1, "{report}");
+    assert!(report["messages"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("in.jsonl:2: datestamp 2999-01-01T00:00:00Z is in the future"));
+    let stamped = app.store.get("oai:x:old").unwrap().unwrap().datestamp;
+    assert!(
+        stamped >= started,
+        "an old datestamp hides the record from incremental harvesters"
+    );
+    // A harvester that harvested before the import sees the record in its next window.
+    let from = chrono::DateTime::from_timestamp(started, 0)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ");
+    let body = app
+        .oai(&format!(
+            "verb=ListIdentifiers&metadataPrefix=oai_dc&from={from}"
+        ))
+        .await;
+    assert_eq!(header_identifiers(&body), ["oai:x:old"]);
+    let refused = app
+        .client
+        .post(&url)
+        .query(&[("keep_datestamps", "true")])
+        .bearer_auth("t")
+        .body(lines)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 400);
+    let png = app
+        .client
+        .post(&url)
+        .bearer_auth("t")
+        .body(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(png.status().as_u16(), 400);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The identifier sweep
+
+/// A ListIdentifiers page of these identifiers.
+fn headers_page(ids: &[String], token: Option<&str>) -> String {
+    let mut body = String::from(
+        "<OAI-PMH xmlns=\"http://www.openarchives.org/OAI/2.0/\"><responseDate>2024-05-01T10:00:00Z</responseDate>\
+         <request verb=\"ListIdentifiers\">http://up/oai</request><ListIdentifiers>",
+    );
+    for id in ids {
+        let _ = write!(
+            body,
+            "<header><identifier>{id}</identifier><datestamp>2023-01-01T00:00:00Z</datestamp></header>"
+        );
+    }
+    if let Some(t) = token {
+        let _ = write!(body, "<resumptionToken>{t}</resumptionToken>");
+    }
+    body.push_str("</ListIdentifiers></OAI-PMH>");
+    body
+}
+
+/// Serves ListIdentifiers as two pages holding `ids`.
+async fn mount_identifiers(server: &MockServer, ids: &[String]) {
+    let (a, b) = ids.split_at(ids.len() / 2);
+    Mock::given(method("GET"))
+        .and(query_param("verb", "ListIdentifiers"))
+        .and(query_param("metadataPrefix", "oai_dc"))
+        .respond_with(xml(headers_page(a, Some("I2"))))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(query_param("verb", "ListIdentifiers"))
+        .and(query_param("resumptionToken", "I2"))
+        .respond_with(xml(headers_page(b, None)))
+        .mount(server)
+        .await;
+}
+
+fn reconcile(force: bool) -> RunOptions {
+    RunOptions {
+        reconcile: true,
+        force,
+        ..RunOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn a_source_that_keeps_no_deletions_is_swept_and_records_it_no_longer_lists_become_tombstones(
+) {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await; // NSDL: deletedRecord no
+    let ids: Vec<String> = (1..=20).map(|i| format!("oai:x:{i}")).collect();
+    let titles: Vec<(&str, &str)> = ids.iter().map(|i| (i.as_str(), "t")).collect();
+    first_list_request()
+        .and(query_param_is_missing("from"))
+        .respond_with(xml(page(&titles, None)))
+        .mount(&server)
+        .await;
+    first_list_request()
+        .and(query_param("from", "2024-05-01T09:59:00Z"))
+        .respond_with(xml(fixture(
+            "zenodo/listidentifiers-noRecordsMatch-http422.xml",
+        )))
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let settings = fast_settings();
+    let source = upstream(&server);
+    let first = harvest_with(&store, &settings, &source, RunOptions::default()).await;
+    assert_eq!(
+        (first.outcome, first.new, first.sweep),
+        (Outcome::Ok, 20, None),
+        "{first}"
+    );
+
+    // 2 of 20 gone upstream (10%): removed.
+    mount_identifiers(&server, &ids[2..]).await;
+    let second = harvest_with(&store, &settings, &source, reconcile(false)).await;
+    assert_eq!(second.outcome, Outcome::Ok, "{second}");
+    let sweep = second.sweep.unwrap();
+    assert_eq!(
+        (sweep.listed, sweep.held, sweep.stale, sweep.removed),
+        (18, 20, 2, 2)
+    );
+    assert_eq!(second.deleted, 2);
+    assert!(second
+        .to_string()
+        .contains("identifier sweep: 18 listed, 2 of 20 held no longer listed, 2 removed"));
+    assert!(store.get("oai:x:1").unwrap().unwrap().deleted);
+    assert!(!store.get("oai:x:3").unwrap().unwrap().deleted);
+    let app = spawn_app_with(store.clone(), |_| {}).await;
+    let body = app
+        .oai("verb=GetRecord&metadataPrefix=oai_dc&identifier=oai:x:1")
+        .await;
+    assert!(body.contains("status=\"deleted\""), "{body}");
+    assert_eq!(
+        store.harvest_state_tree().scan_prefix(b"mark\0").count(),
+        0,
+        "no mark is left behind"
+    );
+
+    // 10 of the 18 left gone at once: held back without --force, removed with it.
+    server.reset().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .respond_with(xml(fixture(
+            "zenodo/listidentifiers-noRecordsMatch-http422.xml",
+        )))
+        .mount(&server)
+        .await;
+    mount_identifiers(&server, &ids[12..]).await;
+    let held = harvest_with(&store, &settings, &source, reconcile(false)).await;
+    assert_eq!(held.outcome, Outcome::Failed, "{held}");
+    let error = held.error.unwrap();
+    assert!(
+        error.contains("found 10 of its 18 records") && error.contains("--force"),
+        "{error}"
+    );
+    assert!(
+        !store.get("oai:x:3").unwrap().unwrap().deleted,
+        "nothing removed"
+    );
+    let forced = harvest_with(&store, &settings, &source, reconcile(true)).await;
+    assert_eq!(
+        (forced.outcome, forced.deleted),
+        (Outcome::Ok, 10),
+        "{forced}"
+    );
+    assert!(store.get("oai:x:3").unwrap().unwrap().deleted);
+    assert!(store.check().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_sweep_whose_list_fails_removes_nothing_and_one_is_due_after_reconcile_days() {
+    let server = MockServer::start().await;
+    mount_identify(&server, false).await;
+    first_list_request()
+        .respond_with(xml(page(&[("oai:x:1", "a"), ("oai:x:2", "b")], None)))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(query_param("verb", "ListIdentifiers"))
+        .respond_with(xml(headers_page(&["oai:x:2".to_owned()], Some("BROKEN"))))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(query_param("resumptionToken", "BROKEN"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    let store = Store::temporary().unwrap();
+    let settings = HarvestSettings {
+        reconcile_max_share: 1.0,
+        ..fast_settings()
+    };
+    let source = upstream(&server);
+    assert_eq!(
+        harvest_with(&store, &settings, &source, RunOptions::default())
+            .await
+            .new,
+        2
+    );
+    // Not due yet: the first harvest started the clock.
+    let quiet = harvest_with(&store, &settings, &source, RunOptions::default()).await;
+    assert_eq!((quiet.outcome, quiet.sweep), (Outcome::Ok, None), "{quiet}");
+    // Eight days later it is due, and its list breaks off: nothing is removed.
+    let eight_days_ago = chrono::Utc::now().timestamp() - 8 * 86_400;
+    harvester::sweep::set_last_sweep(&store, "up", eight_days_ago).unwrap();
+    let broken = harvest_with(&store, &settings, &source, RunOptions::default()).await;
+    assert_eq!(broken.outcome, Outcome::Failed, "{broken}");
+    assert!(broken
+        .error
+        .unwrap()
+        .contains("identifier sweep failed, nothing was removed"));
+    assert!(!store.get("oai:x:1").unwrap().unwrap().deleted);
+    assert_eq!(
+        harvester::sweep::last_sweep(&store, "up").unwrap(),
+        Some(eight_days_ago)
+    );
+    // A source that keeps its deletions is not swept unless asked.
+    let persistent = SourceSettings {
+        reconcile_days: Some(1),
+        ..source.clone()
+    };
+    server.reset().await;
+    Mock::given(method("GET"))
+        .and(query_param("verb", "Identify"))
+        .respond_with(xml(fixture("nsdl/identify.xml").replace(
+            "<deletedRecord>no</deletedRecord>",
+            "<deletedRecord>persistent</deletedRecord>",
+        )))
+        .mount(&server)
+        .await;
+    first_list_request()
+        .respond_with(xml(page(&[("oai:x:1", "a"), ("oai:x:2", "b")], None)))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(query_param("verb", "ListIdentifiers"))
+        .respond_with(xml(headers_page(&[], None)))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let report = harvest_with(&store, &settings, &persistent, RunOptions::default()).await;
+    assert_eq!(
+        (report.outcome, report.sweep),
+        (Outcome::Ok, None),
+        "{report}"
+    );
 }

@@ -19,6 +19,11 @@ fn import(data: &Path, args: &[&str]) -> Output {
         .arg(data)
         .args(["import", "pmb"])
         .args(args)
+        .env(
+            "MOISSON_REPOSITORY__REPOSITORY_IDENTIFIER",
+            "moisson.example.org",
+        )
+        .env_remove("MOISSON_ADMIN_TOKEN")
         .output()
         .expect("Failed to run moisson.")
 }
@@ -186,4 +191,103 @@ async fn the_demo_store_serves_the_seed_bulletin_first() {
     .await;
     assert_eq!(ids.len(), 11);
     assert_eq!(ids[0], "oai:moisson.example.org:bulletin/44933");
+}
+
+#[test]
+fn a_file_that_is_not_a_pmb_display_is_refused_once_by_name_and_imports_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let png = dir.path().join("logo.png");
+    std::fs::write(
+        &png,
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10\0\0\0\x10\x08\x06",
+    )
+    .unwrap();
+    let jsonl = dir.path().join("records.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"id\":\"oai:x:1\",\"dc\":{\"title\":\"Titre : | x |\"}}\n",
+    )
+    .unwrap();
+    let data = dir.path().join("store");
+    for file in [
+        root.join("README.md"),
+        root.join("Cargo.toml"),
+        png.clone(),
+        jsonl.clone(),
+    ] {
+        let out = import(&data, &[file.to_str().unwrap()]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{}: {err}", file.display());
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert_eq!(
+            err.matches(name).count(),
+            2,
+            "refused once, then the summary: {err}"
+        );
+        assert!(
+            err.contains("not a PMB display") || err.contains("not a text display"),
+            "{err}"
+        );
+        assert!(
+            err.contains("added 0,") && err.contains("rejected 1"),
+            "{err}"
+        );
+    }
+    let store = Store::open(&data, 8 << 20).unwrap();
+    assert_eq!(store.stats().unwrap().records, 0, "no record from a README");
+    drop(store);
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    let out = import(&data, &[empty.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nothing to import"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_dry_run_creates_no_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let seed = fixture("bulletin-44933-seed.txt");
+    let out = import(&data, &["--dry-run", seed.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("added 1,"), "{}", stderr(&out));
+    assert!(!data.exists(), "the dry run created {}", data.display());
+}
+
+#[tokio::test]
+async fn parent_sets_and_language_sets_have_readable_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let seed = fixture("bulletin-44933-seed.txt");
+    assert!(import(&data, &[seed.to_str().unwrap()]).status.success());
+    let app = spawn_app_with(Store::open(&data, 8 << 20).unwrap(), |_| {}).await;
+    let sets = app.oai("verb=ListSets").await;
+    let specs = texts(&sets, "setSpec");
+    let names = texts(&sets, "setName");
+    let name_of = |spec: &str| {
+        specs
+            .iter()
+            .position(|s| s == spec)
+            .map(|i| names[i].clone())
+    };
+    assert_eq!(
+        name_of("doctype").as_deref(),
+        Some("Document types"),
+        "{sets}"
+    );
+    assert_eq!(name_of("periodical").as_deref(), Some("Periodicals"));
+    assert_eq!(name_of("lang").as_deref(), Some("Languages"));
+    assert_eq!(name_of("lang:fre").as_deref(), Some("Français"));
+    let listed = app
+        .oai("verb=ListIdentifiers&metadataPrefix=oai_dc&set=lang:fre")
+        .await;
+    assert_eq!(
+        header_identifiers(&listed),
+        ["oai:moisson.example.org:bulletin/44933"]
+    );
 }

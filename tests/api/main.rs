@@ -11,4 +11,5 @@ mod import_pmb;
 mod list_records;
 mod metrics;
 mod roundtrip;
+mod unicode;
 mod web;

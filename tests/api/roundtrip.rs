@@ -98,12 +98,27 @@ async fn round_trip(n: usize) {
     assert_eq!(report.outcome, Outcome::Ok, "{report}");
     assert_eq!(report.new + report.deleted, n as u64, "{report}");
     let pages = n.div_ceil(PAGE).max(1) as u64;
+    // Identify, the pages, and ListSets once records came with sets.
+    let list_sets = u64::from(n > 0);
     assert_eq!(
         (report.pages, report.requests),
-        (pages, pages + 1),
+        (pages, pages + 1 + list_sets),
         "{report}"
     );
     assert_same_records(&app.store, &local, "up");
+    // Upstream sets keep their names.
+    for set in app.store.iter_sets() {
+        let set = set.unwrap();
+        let local_spec =
+            moisson::protocol::SetSpec::parse(&format!("source:up:{}", set.spec)).unwrap();
+        if n > 0 {
+            assert_eq!(
+                local.set_name(&local_spec).unwrap(),
+                Some(set.name),
+                "{local_spec}"
+            );
+        }
+    }
     // The harvested store serves valid responses, provenance included.
     let ours = spawn_app_with(local, |_| {}).await;
     let (ids, _) = harvest_all(
@@ -168,8 +183,8 @@ async fn a_run_stopped_half_way_resumes_without_losing_or_duplicating_a_record()
     );
     assert_eq!(
         second.requests,
-        1 + 7,
-        "Identify, then the remaining pages only"
+        1 + 7 + 1,
+        "Identify, then the remaining pages only, then ListSets"
     );
     assert_eq!(
         first.new + first.deleted + second.new + second.deleted,

@@ -14,6 +14,13 @@ pub enum PmbError {
         /// What was found.
         reason: String,
     },
+    /// The text holds no PMB field label at all (`Titre : |`, `Auteurs : |`…): it is not a
+    /// catalogue display, and none of it is imported.
+    #[error(
+        "not a PMB display: no line holds a PMB field label such as `Titre : |` \
+         (export the records from the OPAC as displayed)"
+    )]
+    NotADisplay,
     /// Part of the input is UTF-8 and part is not, so no single decoding is right.
     #[error(
         "line {line}: the input mixes UTF-8 with another encoding (this line is not UTF-8); \
@@ -76,6 +83,7 @@ impl PmbError {
             | PmbError::MissingTitle { line }
             | PmbError::UnterminatedField { line, .. }
             | PmbError::ValueTooLarge { line, .. } => *line,
+            PmbError::NotADisplay => 1,
         }
     }
 }

@@ -58,7 +58,8 @@ pub struct MappedRecord {
     pub local_id: String,
     /// The oai_dc description.
     pub dc: DcRecord,
-    /// Sets: one per periodical (`periodical:…`) and one per document type (`doctype:…`).
+    /// Sets: one per periodical (`periodical:…`), one per document type (`doctype:…`) and one
+    /// per language (`lang:<code>`, as in the demo store).
     pub sets: Vec<SetDef>,
     /// What DC does not hold: unknown labels, roles (`role:<code>:<label>` → name), the raw
     /// display title (`Titre`), the raw year, and the like, in record order.
@@ -105,6 +106,16 @@ impl Builder {
             return;
         };
         let spec = format!("{prefix}:{}", slug(&name));
+        if !self.sets.iter().any(|s| s.spec == spec) {
+            self.sets.push(SetDef { spec, name });
+        }
+    }
+
+    /// A set whose spec is given as is (`lang:fre`), named `name`.
+    fn set_spec(&mut self, spec: String, name: &str) {
+        let Some(name) = self.clean(name) else {
+            return;
+        };
         if !self.sets.iter().any(|s| s.spec == spec) {
             self.sets.push(SetDef { spec, name });
         }
@@ -274,12 +285,54 @@ fn map_languages(record: &PmbRecord<'_>, isbd: &Fallback<'_>, b: &mut Builder) -
         for code in &langs.codes {
             first.get_or_insert_with(|| code.clone());
             b.push(DcElement::Language, code, None);
+            let name = language_name(code)
+                .map(str::to_owned)
+                .or_else(|| displayed_language_name(value, code))
+                .unwrap_or_else(|| code.clone());
+            b.set_spec(format!("lang:{code}"), &name);
         }
         for part in langs.malformed {
             b.local(label, part);
         }
     }
     first.and_then(|code| bcp47(&code)).map(str::to_owned)
+}
+
+/// The name of a language in itself, for the language sets (`lang:fre` → `Français`), for the
+/// languages most catalogues hold; others are named as the display names them.
+fn language_name(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "fre" | "fra" => "Français",
+        "eng" => "English",
+        "ger" | "deu" => "Deutsch",
+        "spa" => "Español",
+        "ita" => "Italiano",
+        "por" => "Português",
+        "dut" | "nld" => "Nederlands",
+        "lat" => "Latina",
+        "cat" => "Català",
+        "oci" => "Occitan",
+        "bre" => "Brezhoneg",
+        "baq" | "eus" => "Euskara",
+        "pol" => "Polski",
+        "rus" => "Русский",
+        "gre" | "ell" => "Ελληνικά",
+        "ara" => "العربية",
+        "chi" | "zho" => "中文",
+        "jpn" => "日本語",
+        _ => return None,
+    })
+}
+
+/// The name a `Langues` value gives a code: `Breton (bre)` → `Breton`.
+fn displayed_language_name(value: &str, code: &str) -> Option<String> {
+    value.split([';', ',', '|', '\n']).find_map(|part| {
+        let part = part.trim();
+        let open = part.rfind('(')?;
+        let inner = part[open + 1..].strip_suffix(')')?.trim();
+        let name = part[..open].trim();
+        (inner.eq_ignore_ascii_case(code) && !name.is_empty()).then(|| name.to_owned())
+    })
 }
 
 /// The parts of a bulletin title that other elements need.
@@ -986,6 +1039,10 @@ mod tests {
             mapped.sets,
             [
                 SetDef {
+                    spec: "lang:fre".into(),
+                    name: "Français".into()
+                },
+                SetDef {
                     spec: "doctype:document-electronique".into(),
                     name: "document électronique".into()
                 },
@@ -1056,7 +1113,7 @@ mod tests {
             "from the mention date"
         );
         assert_eq!(values(&mapped.dc, DcElement::Type), [("Text", None)], "§9");
-        assert_eq!(mapped.sets[0].spec, "periodical:la-revue");
+        assert!(mapped.sets.iter().any(|s| s.spec == "periodical:la-revue"));
     }
 
     #[test]
@@ -1122,7 +1179,15 @@ mod tests {
                 ("Enregistrement sonore musical", Some("es"))
             ]
         );
-        assert_eq!(mapped.sets[0].spec, "doctype:enregistrement-sonore-musical");
+        assert_eq!(
+            mapped.sets[0],
+            SetDef {
+                spec: "lang:spa".into(),
+                name: "Español".into()
+            },
+            "a set per language"
+        );
+        assert_eq!(mapped.sets[1].spec, "doctype:enregistrement-sonore-musical");
         for (label, term) in [
             ("texte imprimé", Some("Text")),
             ("Partition musicale imprimée", Some("Text")),
@@ -1283,6 +1348,17 @@ mod tests {
         ] {
             assert_eq!(bcp47(code), tag, "{code}");
         }
+    }
+
+    #[test]
+    fn a_language_set_is_named_in_its_language_or_as_the_display_names_it() {
+        let mapped = map_one(&notice("Langues : | Breton (bre) ; Kurde (kur) |"));
+        let names: Vec<(&str, &str)> = mapped
+            .sets
+            .iter()
+            .map(|s| (s.spec.as_str(), s.name.as_str()))
+            .collect();
+        assert_eq!(names, [("lang:bre", "Brezhoneg"), ("lang:kur", "Kurde")]);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 
 mod decode;
 mod error;
+pub mod load;
 pub mod map;
 pub mod parse;
 mod values;
@@ -36,7 +37,12 @@ pub fn parse_and_map(text: &str) -> Vec<Result<MappedRecord, PmbError>> {
 /// # Errors
 ///
 /// The decoding errors of [`decode_input`], which concern the whole file.
+/// [`PmbError::NotADisplay`] when the text holds no line `Label : |` with a PMB field label:
+/// a README or a JSON file is not a catalogue display, whatever its lines look like.
 pub fn import_bytes(bytes: &[u8]) -> Result<Vec<Result<MappedRecord, PmbError>>, PmbError> {
     let text = decode_input(bytes)?;
+    if !parse::looks_like_display(&text) {
+        return Err(PmbError::NotADisplay);
+    }
     Ok(parse_and_map(&text))
 }

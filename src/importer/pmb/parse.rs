@@ -682,6 +682,16 @@ fn header_text(trimmed: &str) -> Option<&str> {
     (!inner.contains([']', '|'])).then(|| inner.trim())
 }
 
+/// The minimum evidence that a text is a PMB display: one line `Label : |` whose label is a
+/// PMB field label (any of [`FieldKind`] but `Other`). A README, a TOML or a JSON file has
+/// none, so it is refused whole instead of becoming records titled by its first line.
+pub fn looks_like_display(text: &str) -> bool {
+    text.lines().any(|line| {
+        split_label_line(line)
+            .is_some_and(|(label, _)| FieldKind::of_label(label) != FieldKind::Other)
+    })
+}
+
 /// Splits `Label : | rest` into the label and what follows the bar.
 fn split_label_line(line: &str) -> Option<(&str, &str)> {
     let bytes = line.as_bytes();

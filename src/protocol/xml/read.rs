@@ -6,7 +6,10 @@
 //!    XML 1.0 forbids (raw, or written as character references such as `&#x1;`) are removed and
 //!    counted exactly, where they were; TAB, LF, CR and U+FFFD are legal and kept. A `&` that
 //!    starts no valid reference is escaped, because one bad record must not sink a whole page
-//!    (DSpace #10721 is the classic case).
+//!    (DSpace #10721 is the classic case). Where each removal, and each U+FFFD put in place of
+//!    bytes that are not UTF-8 (such as a surrogate's encoding), happened is kept, so that a
+//!    header field that held one is flagged ([`RawHeader::forbidden_in`]): stripping is right
+//!    for a title, but would turn `oai:x:1\u{FFFE}` into another record's identifier.
 //! 2. [`read_response`] walks the document with quick-xml's event loop. A document that is not
 //!    a complete OAI-PMH response — truncated, an HTML error page served with 200, anything
 //!    after `</OAI-PMH>` — is an error, never a partial result: a lenient parser that drops
@@ -79,6 +82,9 @@ pub struct Sanitized {
     /// For each character removed because XML 1.0 forbids it, the byte offset in `text` where
     /// it was (sorted), so that removals can be attributed to the record that had them.
     pub removed: Vec<usize>,
+    /// For each U+FFFD put in place of bytes that were not UTF-8, its byte offset in `text`
+    /// (sorted).
+    pub replaced: Vec<usize>,
     /// `&` characters that started no valid reference and were escaped as `&amp;`.
     pub repaired_ampersands: usize,
     /// Byte sequences that were not UTF-8, each replaced by U+FFFD.
@@ -93,9 +99,9 @@ pub struct Sanitized {
 /// # Errors
 /// [`ReadError::Encoding`] when the declared encoding is unknown.
 pub fn sanitize(body: Vec<u8>) -> Result<Sanitized, ReadError> {
-    let (text, invalid_utf8) = decode(body)?;
-    let mut cleaned = clean(text);
-    cleaned.invalid_utf8 = invalid_utf8;
+    let (text, invalid_at) = decode(body)?;
+    let mut cleaned = clean(text, &invalid_at);
+    cleaned.invalid_utf8 = invalid_at.len();
     Ok(cleaned)
 }
 
@@ -119,13 +125,16 @@ fn declared_encoding(body: &[u8]) -> Option<&str> {
     std::str::from_utf8(&value[..end]).ok()
 }
 
-fn decode(body: Vec<u8>) -> Result<(String, usize), ReadError> {
+/// The text, and where a U+FFFD replaced bytes that were not in the encoding (for UTF-8;
+/// other encodings only say whether it happened, at offset 0).
+fn decode(body: Vec<u8>) -> Result<(String, Vec<usize>), ReadError> {
+    let some_error = |had: bool| if had { vec![0] } else { Vec::new() };
     if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(&body) {
         if encoding == encoding_rs::UTF_8 {
             return Ok(utf8_lossy(body[bom..].to_vec()));
         }
         let (text, had_errors) = encoding.decode_without_bom_handling(&body[bom..]);
-        return Ok((text.into_owned(), usize::from(had_errors)));
+        return Ok((text.into_owned(), some_error(had_errors)));
     }
     if let Some(label) = declared_encoding(&body) {
         let encoding = encoding_rs::Encoding::for_label(label.trim().as_bytes())
@@ -135,24 +144,24 @@ fn decode(body: Vec<u8>) -> Result<(String, usize), ReadError> {
             encoding != encoding_rs::UTF_16LE && encoding != encoding_rs::UTF_16BE;
         if encoding != encoding_rs::UTF_8 && ascii_compatible {
             let (text, had_errors) = encoding.decode_without_bom_handling(&body);
-            return Ok((text.into_owned(), usize::from(had_errors)));
+            return Ok((text.into_owned(), some_error(had_errors)));
         }
     }
     Ok(utf8_lossy(body))
 }
 
-fn utf8_lossy(body: Vec<u8>) -> (String, usize) {
+fn utf8_lossy(body: Vec<u8>) -> (String, Vec<usize>) {
     match String::from_utf8(body) {
-        Ok(text) => (text, 0),
+        Ok(text) => (text, Vec::new()),
         Err(e) => {
             let bytes = e.into_bytes();
             let mut text = String::with_capacity(bytes.len());
-            let mut invalid = 0;
+            let mut invalid = Vec::new();
             for chunk in bytes.utf8_chunks() {
                 text.push_str(chunk.valid());
                 if !chunk.invalid().is_empty() {
+                    invalid.push(text.len());
                     text.push('\u{FFFD}');
-                    invalid += 1;
                 }
             }
             (text, invalid)
@@ -224,11 +233,15 @@ fn find(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
         .map(|p| p + from)
 }
 
-fn clean(text: String) -> Sanitized {
+/// Removes what XML forbids; `invalid_at` (sorted offsets of replacement characters in `text`)
+/// are carried over to offsets in the result.
+fn clean(text: String, invalid_at: &[usize]) -> Sanitized {
     let b = text.as_bytes();
     let mut out: Vec<u8> = Vec::new();
     let mut dirty = false;
     let mut removed = Vec::new();
+    let mut replaced = Vec::with_capacity(invalid_at.len());
+    let mut invalid = invalid_at.iter().copied().peekable();
     let mut repaired = 0;
     let mut run = 0;
     let mut i = 0;
@@ -238,6 +251,13 @@ fn clean(text: String) -> Sanitized {
         let c = b[i];
         if c >= 0x20 && c != b'&' && c != b'<' && c != 0xEF {
             i += 1;
+            continue;
+        }
+        if c == 0xEF && invalid.peek() == Some(&i) {
+            invalid.next();
+            // Nothing before `i` in this run has been copied yet.
+            replaced.push(out.len() + (i - run));
+            i += 3;
             continue;
         }
         let n = illegal_raw_len(&b[i..]);
@@ -291,12 +311,39 @@ fn clean(text: String) -> Sanitized {
     } else {
         text
     };
+    if !dirty {
+        // Nothing was copied: the offsets are those of the input.
+        replaced = invalid_at.to_vec();
+    }
     Sanitized {
         text,
         removed,
+        replaced,
         repaired_ampersands: repaired,
         invalid_utf8: 0,
     }
+}
+
+/// True for a value `xml:lang` may take in a valid response: empty, or an `xs:language` tag
+/// (`[a-zA-Z]{1,8}(-[a-zA-Z0-9]{1,8})*`, the pattern of the XML schema).
+pub fn is_xml_language(tag: &str) -> bool {
+    tag.is_empty()
+        || tag.split('-').enumerate().all(|(i, part)| {
+            (1..=8).contains(&part.len())
+                && part.chars().all(|c| {
+                    if i == 0 {
+                        c.is_ascii_alphabetic()
+                    } else {
+                        c.is_ascii_alphanumeric()
+                    }
+                })
+        })
+}
+
+/// True for a Unicode non-character (U+FDD0–U+FDEF, and U+xFFFE and U+xFFFF in every plane).
+pub fn is_noncharacter(c: char) -> bool {
+    let n = u32::from(c);
+    (0xFDD0..=0xFDEF).contains(&n) || n & 0xFFFE == 0xFFFE
 }
 
 /// One `<error>` of a response (§3.6), as the provider wrote it.
@@ -333,6 +380,10 @@ pub struct RawHeader {
     pub set_specs: Vec<String>,
     /// `status="deleted"`.
     pub deleted: bool,
+    /// The fields (`identifier`, `datestamp`, `setSpec`) that held a character XML forbids or
+    /// bytes that were not UTF-8: their text here is not what the provider meant, so the
+    /// record must be refused rather than stored under a changed identifier.
+    pub forbidden_in: Vec<&'static str>,
 }
 
 /// An element kept as harvested: where it lies in the response text, and the namespace
@@ -418,6 +469,8 @@ pub struct RawSet {
     pub spec: String,
     /// setName
     pub name: String,
+    /// True when the setSpec held a character XML forbids or bytes that were not UTF-8.
+    pub spec_altered: bool,
 }
 
 /// The content of the verb element.
@@ -563,6 +616,7 @@ struct State {
     format: RawFormat,
     set: RawSet,
     text: String,
+    field_start: usize,
 }
 
 fn xml_error(reader: &NsReader<&[u8]>, e: &quick_xml::Error) -> ReadError {
@@ -662,10 +716,14 @@ impl State {
             Ctx::Verb(v) => self.verb = Some(v),
             _ => {}
         }
+        if let Ctx::Field(_) = ctx {
+            self.field_start = at;
+        }
         self.text.clear();
     }
 
-    fn close(&mut self, ctx: Ctx, end: usize, removed: &[usize]) {
+    fn close(&mut self, ctx: Ctx, end: usize, marks: &Marks<'_>) {
+        let removed = marks.removed;
         match ctx {
             Ctx::Record => {
                 if let Some(mut r) = self.record.take() {
@@ -690,6 +748,16 @@ impl State {
                 } else {
                     text.trim().to_owned()
                 };
+                let range = self.field_start..end;
+                if count_in(marks.removed, &range) + count_in(marks.replaced, &range) > 0 {
+                    match field {
+                        Field::Identifier => self.header.forbidden_in.push("identifier"),
+                        Field::Datestamp => self.header.forbidden_in.push("datestamp"),
+                        Field::SetSpec => self.header.forbidden_in.push("setSpec"),
+                        Field::SetSpecOfSet => self.set.spec_altered = true,
+                        _ => {}
+                    }
+                }
                 self.set_field(field, value);
             }
             _ => {}
@@ -731,6 +799,13 @@ impl State {
     }
 }
 
+/// Where the sanitizer changed the text: characters removed, and U+FFFD put for bytes that
+/// were not UTF-8.
+struct Marks<'a> {
+    removed: &'a [usize],
+    replaced: &'a [usize],
+}
+
 fn count_in(removed: &[usize], range: &Range<usize>) -> usize {
     let lo = removed.partition_point(|&p| p < range.start);
     let hi = removed.partition_point(|&p| p < range.end);
@@ -745,12 +820,17 @@ fn parse(s: Sanitized) -> Result<Response, ReadError> {
     let Sanitized {
         text,
         removed,
+        replaced,
         repaired_ampersands,
         invalid_utf8,
     } = s;
     let walked = {
         let mut reader = NsReader::from_reader(text.as_bytes());
-        walk(&mut reader, &removed)
+        let marks = Marks {
+            removed: &removed,
+            replaced: &replaced,
+        };
+        walk(&mut reader, &marks)
     };
     let state = match walked {
         // Markup that never closes before the end of the body: the body was cut off.
@@ -791,7 +871,7 @@ fn parse(s: Sanitized) -> Result<Response, ReadError> {
     })
 }
 
-fn walk(reader: &mut NsReader<&[u8]>, removed: &[usize]) -> Result<State, ReadError> {
+fn walk(reader: &mut NsReader<&[u8]>, marks: &Marks<'_>) -> Result<State, ReadError> {
     let mut state = State::default();
     let mut stack: Vec<(Ctx, String)> = Vec::with_capacity(16);
     let mut seen_root = false;
@@ -848,7 +928,7 @@ fn walk(reader: &mut NsReader<&[u8]>, removed: &[usize]) -> Result<State, ReadEr
                 };
                 state.open(ctx, e, before);
                 if empty {
-                    state.close(ctx, position(reader), removed);
+                    state.close(ctx, position(reader), marks);
                     if ctx == Ctx::Root {
                         done = true;
                     }
@@ -863,7 +943,7 @@ fn walk(reader: &mut NsReader<&[u8]>, removed: &[usize]) -> Result<State, ReadEr
                         message: "end tag without a start tag".into(),
                     });
                 };
-                state.close(ctx, position(reader), removed);
+                state.close(ctx, position(reader), marks);
                 if stack.is_empty() {
                     done = true;
                 }
@@ -1281,6 +1361,58 @@ mod tests {
         };
         assert_eq!(title(a), "abcde\tf\u{FFFD}g\th");
         assert_eq!(title(b), "AT&T &nbsp; R&D &#1; x");
+    }
+
+    #[test]
+    fn a_header_field_that_held_a_forbidden_character_is_flagged_and_values_are_not() {
+        let record = |id: &str, set: &str| {
+            format!(
+                "<record><header><identifier>{id}</identifier><datestamp>2020-01-01</datestamp>\
+                 <setSpec>{set}</setSpec></header><metadata><oai_dc:dc \
+                 xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/oai_dc/\" \
+                 xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>t\u{1}</dc:title>\
+                 </oai_dc:dc></metadata></record>"
+            )
+        };
+        let mut body = b"<OAI-PMH><ListRecords>".to_vec();
+        body.extend(record("oai:x:1", "a").into_bytes());
+        body.extend(record("oai:x:1\u{FFFE}", "a").into_bytes());
+        body.extend(record("oai:x:1&#xFFFF;", "a").into_bytes());
+        body.extend(record("oai:x:1", "a\u{B}").into_bytes());
+        // A lone surrogate's UTF-8 encoding, which is not UTF-8.
+        let mut surrogate = record("oai:x:1XYZ", "a").into_bytes();
+        let p = surrogate.windows(3).position(|w| w == b"XYZ").unwrap();
+        surrogate.splice(p..p + 3, [0xED, 0xA0, 0x80]);
+        body.extend(surrogate);
+        body.extend(b"</ListRecords></OAI-PMH>");
+        let r = read_response(body).unwrap();
+        let flags: Vec<Vec<&str>> = r
+            .records()
+            .iter()
+            .map(|r| r.header.forbidden_in.clone())
+            .collect();
+        assert_eq!(
+            flags,
+            [
+                vec![],
+                vec!["identifier"],
+                vec!["identifier"],
+                vec!["setSpec"],
+                vec!["identifier"],
+            ]
+        );
+        assert!(r.records().iter().all(|r| r.stripped_characters >= 1));
+    }
+
+    #[test]
+    fn offsets_of_replaced_bytes_follow_the_removals_before_them() {
+        let mut body = b"<a>\x01\x02".to_vec();
+        body.push(0xFF);
+        body.extend(b"</a>");
+        let s = sanitize(body).unwrap();
+        assert_eq!(s.text, "<a>\u{FFFD}</a>");
+        assert_eq!(s.removed, [3, 3]);
+        assert_eq!(s.replaced, [3]);
     }
 
     #[test]

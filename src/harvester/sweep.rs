@@ -1,0 +1,385 @@
+//! The identifier sweep: finding the records a source deleted without saying so.
+//!
+//! A provider whose Identify says `deletedRecord` `no` or `transient` never (or not always)
+//! reports deletions, yet its records are re-exposed as persistent. Every `reconcile_days` the
+//! harvester lists every identifier of the source (a full ListIdentifiers per configured set,
+//! or of the whole repository) and turns the source's records that are no longer listed into
+//! tombstones. It runs only after the harvest's own lists completed without error, and only if
+//! its own list completes too; it removes nothing when the records to remove are more than
+//! `reconcile_max_share` of the source's records (an upstream outage or a misconfigured set
+//! looks like that), unless `--force` says so.
+//!
+//! Memory stays flat however large the source: mark and sweep. Each listed identifier is
+//! marked with a key `mark \0 source \0 identifier` in the store's harvest-state tree (page
+//! by page, on disk), then the store's records are streamed once to count the unmarked ones of
+//! the source and once more to write their tombstones in batches, and the marks are removed.
+//! At 1,000,000 records that is about 60 MB of marks on disk for the length of the sweep,
+//! while memory holds one page of headers, one batch of tombstones and sled's page cache.
+
+use serde::{Deserialize, Serialize};
+
+use super::client::OaiClient;
+use super::error::HarvestError;
+use super::provider_error;
+use crate::protocol::xml::read::Payload;
+use crate::protocol::{Datestamp, OaiIdentifier, Verb};
+use crate::store::{Origin, RecordInput, Store, StoreError};
+
+const MARK_PREFIX: &[u8] = b"mark\0";
+const SWEPT_PREFIX: &[u8] = b"swept\0";
+/// Restarts of the sweep's list after badResumptionToken before the sweep gives up.
+const MAX_RESTARTS: u32 = 3;
+/// Marks removed per batch.
+const CLEAR_BATCH: usize = 1000;
+
+/// What the sweep of a source found and did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SweepReport {
+    /// Identifiers the provider listed (not deleted).
+    pub listed: u64,
+    /// The source's records (not deleted) in the store before the sweep.
+    pub held: u64,
+    /// Of those, the ones the provider no longer lists.
+    pub stale: u64,
+    /// Tombstones written.
+    pub removed: u64,
+}
+
+impl std::fmt::Display for SweepReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "identifier sweep: {} listed, {} of {} held no longer listed, {} removed",
+            self.listed, self.stale, self.held, self.removed
+        )
+    }
+}
+
+/// The share of a source's records a sweep may remove without `--force`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SweepPolicy {
+    /// Most `stale / held` removed without `force`.
+    pub max_share: f64,
+    /// Remove whatever the share.
+    pub force: bool,
+}
+
+fn mark_prefix(source: &str) -> Vec<u8> {
+    let mut k = MARK_PREFIX.to_vec();
+    k.extend_from_slice(source.as_bytes());
+    k.push(0);
+    k
+}
+
+fn swept_key(source: &str) -> Vec<u8> {
+    let mut k = SWEPT_PREFIX.to_vec();
+    k.extend_from_slice(source.as_bytes());
+    k
+}
+
+/// When the last sweep of `source` ended (seconds since the epoch), if one ever did.
+///
+/// # Errors
+/// A storage failure.
+pub fn last_sweep(store: &Store, source: &str) -> Result<Option<i64>, StoreError> {
+    Ok(store
+        .harvest_state_tree()
+        .get(swept_key(source))?
+        .and_then(|v| v.as_ref().try_into().ok().map(i64::from_le_bytes)))
+}
+
+/// Records that `source` was swept (or that its sweeps start counting) at `at`.
+///
+/// # Errors
+/// A storage failure.
+pub fn set_last_sweep(store: &Store, source: &str, at: i64) -> Result<(), StoreError> {
+    store
+        .harvest_state_tree()
+        .insert(swept_key(source), &at.to_le_bytes())?;
+    Ok(())
+}
+
+/// Removes every mark of `source` (left by an interrupted sweep, or by this one).
+fn clear_marks(store: &Store, source: &str) -> Result<(), StoreError> {
+    let tree = store.harvest_state_tree();
+    loop {
+        let keys: Vec<sled::IVec> = tree
+            .scan_prefix(mark_prefix(source))
+            .keys()
+            .take(CLEAR_BATCH)
+            .collect::<Result<_, _>>()?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for k in keys {
+            batch.remove(k);
+        }
+        tree.apply_batch(batch)?;
+    }
+}
+
+fn mark(store: &Store, source: &str, identifiers: &[String]) -> Result<(), StoreError> {
+    let prefix = mark_prefix(source);
+    let mut batch = sled::Batch::default();
+    for id in identifiers {
+        let mut k = prefix.clone();
+        k.extend_from_slice(id.as_bytes());
+        batch.insert(k, &[] as &[u8]);
+    }
+    store.harvest_state_tree().apply_batch(batch)?;
+    Ok(())
+}
+
+/// Calls `f` with each record of `source` (not deleted) that is not marked, in identifier
+/// order, and returns how many records of the source there are.
+fn for_each_stale(
+    store: &Store,
+    source: &str,
+    mut f: impl FnMut(&str) -> Result<(), StoreError>,
+) -> Result<u64, StoreError> {
+    let origin = Origin::Source(source.to_owned());
+    let prefix = mark_prefix(source);
+    let tree = store.harvest_state_tree();
+    let mut held = 0;
+    for item in store.iter_records() {
+        let (id, record) = item?;
+        if record.deleted || record.origin != origin {
+            continue;
+        }
+        held += 1;
+        let mut k = prefix.clone();
+        k.extend_from_slice(id.as_bytes());
+        if !tree.contains_key(k)? {
+            f(&id)?;
+        }
+    }
+    Ok(held)
+}
+
+fn tombstones(store: &Store, source: &str, ids: &[String]) -> Result<u64, StoreError> {
+    let records: Vec<RecordInput> = ids
+        .iter()
+        .filter_map(|id| OaiIdentifier::parse(id))
+        .map(|identifier| RecordInput {
+            identifier,
+            datestamp: None,
+            // A tombstone keeps the record's sets (see the store).
+            sets: Vec::new(),
+            deleted: true,
+            dc: None,
+            other_formats: Vec::new(),
+            about: Vec::new(),
+            local_fields: Vec::new(),
+            origin: Origin::Source(source.to_owned()),
+        })
+        .collect();
+    let outcome = store.put_batch(records)?;
+    Ok(outcome
+        .outcomes
+        .iter()
+        .filter(|o| **o == crate::store::PutOutcome::Deleted)
+        .count() as u64)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, HarvestError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| HarvestError::Task(e.to_string()))?
+        .map_err(HarvestError::from)
+}
+
+/// Lists every identifier of one list (a set, or the whole repository) and marks it.
+async fn mark_list(
+    client: &mut OaiClient,
+    store: &Store,
+    source: &str,
+    prefix: &str,
+    set: Option<&str>,
+) -> Result<u64, HarvestError> {
+    let mut token: Option<String> = None;
+    let mut listed = 0;
+    let mut restarts = 0;
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let mut args: Vec<(&str, &str)> = vec![("verb", "ListIdentifiers")];
+        if let Some(t) = &token {
+            args.push(("resumptionToken", t));
+        } else {
+            args.push(("metadataPrefix", prefix));
+            if let Some(s) = set {
+                args.push(("set", s));
+            }
+        }
+        let url = client.url(&args);
+        let response = client.call(&args).await?;
+        if let Some(e) = response.errors.first() {
+            if e.code == "noRecordsMatch" {
+                return Ok(listed);
+            }
+            if e.code == "badResumptionToken" && token.is_some() && restarts < MAX_RESTARTS {
+                // Marks are idempotent: listing again from the start is safe.
+                restarts += 1;
+                token = None;
+                seen.clear();
+                continue;
+            }
+            return Err(provider_error(&url, &response));
+        }
+        if response.verb != Some(Verb::ListIdentifiers) {
+            return Err(HarvestError::Unexpected {
+                url,
+                message: "the response has no <ListIdentifiers> element".into(),
+            });
+        }
+        let next = response
+            .token
+            .as_ref()
+            .map(|t| t.value.clone())
+            .filter(|v| !v.is_empty());
+        let Payload::Headers(headers) = response.payload else {
+            return Ok(listed);
+        };
+        let ids: Vec<String> = headers
+            .into_iter()
+            .filter(|h| !h.deleted && h.forbidden_in.is_empty())
+            .map(|h| h.identifier)
+            .collect();
+        listed += ids.len() as u64;
+        let (s, name) = (store.clone(), source.to_owned());
+        blocking(move || mark(&s, &name, &ids)).await?;
+        match next {
+            None => return Ok(listed),
+            Some(t) if !seen.insert(t.clone()) => {
+                return Err(HarvestError::LoopingToken { url, token: t });
+            }
+            Some(t) => token = Some(t),
+        }
+    }
+}
+
+/// Sweeps `source`: lists its identifiers (`lists`: the configured sets, or `[None]`), then
+/// turns its records no longer listed into tombstones, within `policy`.
+///
+/// # Errors
+/// The listing failed (nothing is removed), the share to remove is over the policy's, or the
+/// store failed.
+pub async fn sweep(
+    client: &mut OaiClient,
+    store: &Store,
+    source: &str,
+    prefix: &str,
+    lists: &[Option<String>],
+    policy: SweepPolicy,
+    max_batch: usize,
+) -> Result<SweepReport, HarvestError> {
+    let (s, name) = (store.clone(), source.to_owned());
+    blocking(move || clear_marks(&s, &name)).await?;
+    let mut report = SweepReport::default();
+    for set in lists {
+        report.listed += mark_list(client, store, source, prefix, set.as_deref()).await?;
+    }
+    let (s, name) = (store.clone(), source.to_owned());
+    let (held, stale) = blocking(move || {
+        let mut stale = 0u64;
+        let held = for_each_stale(&s, &name, |_| {
+            stale += 1;
+            Ok(())
+        })?;
+        Ok((held, stale))
+    })
+    .await?;
+    report.held = held;
+    report.stale = stale;
+    #[allow(clippy::cast_precision_loss)] // Counts far below 2^52.
+    let share = if held == 0 {
+        0.0
+    } else {
+        stale as f64 / held as f64
+    };
+    if stale > 0 && share > policy.max_share && !policy.force {
+        let (s, name) = (store.clone(), source.to_owned());
+        blocking(move || clear_marks(&s, &name)).await?;
+        return Err(HarvestError::SweepHeldBack {
+            source_name: source.to_owned(),
+            stale,
+            held,
+            max_share: policy.max_share,
+        });
+    }
+    let (s, name) = (store.clone(), source.to_owned());
+    let batch_size = max_batch.max(1);
+    report.removed = blocking(move || {
+        let mut removed = 0;
+        let mut batch = Vec::with_capacity(batch_size);
+        for_each_stale(&s, &name, |id| {
+            batch.push(id.to_owned());
+            if batch.len() >= batch_size {
+                removed += tombstones(&s, &name, &batch)?;
+                batch.clear();
+            }
+            Ok(())
+        })?;
+        removed += tombstones(&s, &name, &batch)?;
+        clear_marks(&s, &name)?;
+        set_last_sweep(&s, &name, Datestamp::now().unix())?;
+        Ok(removed)
+    })
+    .await?;
+    tracing::info!(
+        listed = report.listed,
+        held = report.held,
+        stale = report.stale,
+        removed = report.removed,
+        "Identifier sweep finished."
+    );
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dc::{DcElement, DcRecord};
+
+    fn put(store: &Store, id: &str, origin: Origin) {
+        let mut dc = DcRecord::new();
+        dc.push_str(DcElement::Title, id);
+        let mut r = RecordInput::dc(OaiIdentifier::parse(id).unwrap(), dc);
+        r.origin = origin;
+        store.put(r).unwrap();
+    }
+
+    #[test]
+    fn only_unmarked_records_of_the_source_are_stale() {
+        let store = Store::temporary().unwrap();
+        let up = || Origin::Source("up".into());
+        put(&store, "oai:x:1", up());
+        put(&store, "oai:x:2", up());
+        put(&store, "oai:x:3", Origin::Local);
+        put(&store, "oai:x:4", Origin::Source("other".into()));
+        mark(&store, "up", &["oai:x:1".into()]).unwrap();
+        let mut stale = Vec::new();
+        let held = for_each_stale(&store, "up", |id| {
+            stale.push(id.to_owned());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            (held, stale.as_slice()),
+            (2, ["oai:x:2".to_owned()].as_slice())
+        );
+        assert_eq!(tombstones(&store, "up", &stale).unwrap(), 1);
+        assert!(store.get("oai:x:2").unwrap().unwrap().deleted);
+        clear_marks(&store, "up").unwrap();
+        assert_eq!(
+            store
+                .harvest_state_tree()
+                .scan_prefix(mark_prefix("up"))
+                .count(),
+            0
+        );
+        assert!(store.check().unwrap().is_empty());
+    }
+}
