@@ -111,6 +111,21 @@ pub fn handle<R: Repository>(
     }
 }
 
+/// Answers a request refused before its arguments are read (too long to be parsed): one
+/// error, and a `<request>` without attributes, as for any badArgument (§3.2).
+pub fn refuse(ctx: &Context, now: Datestamp, error: OaiError) -> Response {
+    let mut w = Writer::new(Vec::with_capacity(1024));
+    xml::write_envelope_start(
+        &mut w,
+        now,
+        &ctx.identity.base_url,
+        None,
+        ctx.stylesheet.as_deref(),
+    )
+    .expect(VEC_WRITE);
+    finish_with_errors(w, None, &error.into())
+}
+
 fn finish_with_errors(mut w: Out, verb: Option<Verb>, errors: &OaiErrors) -> Response {
     for e in errors.as_slice() {
         xml::write_error(&mut w, e).expect(VEC_WRITE);
