@@ -52,6 +52,11 @@ impl ResponseBudget {
         self.total - self.permits.available_permits()
     }
 
+    /// True when responses waiting for their clients hold over half the budget.
+    pub fn under_pressure(&self) -> bool {
+        self.buffered() > self.total / 2
+    }
+
     /// The budget.
     pub fn total(&self) -> usize {
         self.total

@@ -22,7 +22,9 @@ use std::time::Duration;
 
 use actix_web::rt::net::TcpStream;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
+
+use super::body::ResponseBudget;
 
 /// File descriptors kept for everything that is not a client connection: the store's files,
 /// the listener, the runtime's own descriptors, lingering closes.
@@ -30,6 +32,10 @@ pub const FD_RESERVE: u64 = 256;
 /// Connections closed with a lingering close at once, at most (they count against
 /// [`FD_RESERVE`]); past this many, a connection is closed at once.
 const MAX_LINGERING: usize = 128;
+/// The write timeout while the response buffer is under pressure.
+const PRESSURE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a stalled connection looks at the pressure again.
+const RECHECK: Duration = Duration::from_secs(1);
 /// How long a lingering close reads what the client still sends before closing.
 const LINGER: Duration = Duration::from_secs(2);
 /// How much a lingering close reads before giving up.
@@ -76,28 +82,40 @@ pub fn connection_cap(configured: Option<usize>, fd_limit: u64) -> usize {
     configured.unwrap_or(available).min(available).max(16)
 }
 
+/// What every connection of one server shares: its counters, the response buffer whose
+/// fill shortens the write timeout, and the write timeout itself.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    /// Counters for `/metrics`.
+    pub stats: Arc<ConnectionStats>,
+    /// The response buffer (see [`ResponseBudget::under_pressure`]).
+    pub budget: ResponseBudget,
+    /// How long a client may read nothing of a response.
+    pub write_timeout: Duration,
+}
+
 /// A client connection with a write timeout and a lingering close.
 pub struct GuardedStream {
     io: Option<TcpStream>,
-    write_timeout: Duration,
-    /// Armed when a write could not proceed; reset by any progress.
-    stalled: Option<Pin<Box<Sleep>>>,
+    guard: Guard,
+    /// Since when writes have made no progress; reset by any progress.
+    stalled_since: Option<Instant>,
+    timer: Pin<Box<Sleep>>,
     timed_out: bool,
     read_closed: bool,
-    stats: Arc<ConnectionStats>,
 }
 
 impl GuardedStream {
     /// Wraps an accepted socket.
-    pub fn new(io: TcpStream, write_timeout: Duration, stats: Arc<ConnectionStats>) -> Self {
-        stats.open.fetch_add(1, Ordering::Relaxed);
+    pub fn new(io: TcpStream, guard: Guard) -> Self {
+        guard.stats.open.fetch_add(1, Ordering::Relaxed);
         GuardedStream {
             io: Some(io),
-            write_timeout,
-            stalled: None,
+            guard,
+            stalled_since: None,
+            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
             timed_out: false,
             read_closed: false,
-            stats,
         }
     }
 
@@ -105,28 +123,48 @@ impl GuardedStream {
         Pin::new(self.io.as_mut().expect("The stream is only taken on drop."))
     }
 
-    /// After a write returned `Pending`: an error once the client has read nothing for
-    /// `write_timeout`, else `Pending` with the timer armed to wake the connection then.
+    /// After a write returned `Pending`: an error once the client has read nothing for the
+    /// write timeout, else `Pending` with a timer armed to look again.
+    ///
+    /// While the response buffer is under pressure, the timeout is [`PRESSURE_TIMEOUT`]: the
+    /// responses that non-reading clients hold are what fills it, and other clients would
+    /// otherwise be refused until the full timeout frees them.
     fn poll_stall<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-        let timeout = self.write_timeout;
-        let timer = self
-            .stalled
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-        if timer.as_mut().poll(cx).is_pending() {
-            return Poll::Pending;
+        let since = *self.stalled_since.get_or_insert_with(Instant::now);
+        loop {
+            let limit = if self.guard.budget.under_pressure() {
+                self.guard.write_timeout.min(PRESSURE_TIMEOUT)
+            } else {
+                self.guard.write_timeout
+            };
+            let stalled = since.elapsed();
+            if stalled >= limit {
+                return Poll::Ready(Err(self.time_out(stalled)));
+            }
+            let wait = (limit - stalled).min(RECHECK);
+            self.timer.as_mut().reset(Instant::now() + wait);
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
         }
+    }
+
+    fn time_out(&mut self, stalled: Duration) -> io::Error {
         if !self.timed_out {
             self.timed_out = true;
-            self.stats.write_timeouts.fetch_add(1, Ordering::Relaxed);
+            self.guard
+                .stats
+                .write_timeouts
+                .fetch_add(1, Ordering::Relaxed);
             tracing::info!(
-                timeout_secs = timeout.as_secs(),
-                "Connection closed: the client read nothing of its response."
+                stalled_ms = u64::try_from(stalled.as_millis()).unwrap_or(u64::MAX),
+                "Connection closed: its client read nothing of its response."
             );
         }
-        Poll::Ready(Err(io::Error::new(
+        io::Error::new(
             io::ErrorKind::TimedOut,
             "the client read nothing for the write timeout",
-        )))
+        )
     }
 }
 
@@ -154,7 +192,7 @@ impl AsyncWrite for GuardedStream {
         match self.io().poll_write(cx, buf) {
             Poll::Pending => self.poll_stall(cx),
             ready @ Poll::Ready(_) => {
-                self.stalled = None;
+                self.stalled_since = None;
                 ready
             }
         }
@@ -177,10 +215,10 @@ impl Drop for GuardedStream {
         let Some(io) = self.io.take() else { return };
         // A client that closed its side, or that reads nothing, has nothing to lose.
         if !self.read_closed && !self.timed_out {
-            let lingering = &self.stats.lingering;
+            let lingering = &self.guard.stats.lingering;
             if lingering.fetch_add(1, Ordering::Relaxed) < MAX_LINGERING {
                 if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                    let stats = self.stats.clone();
+                    let stats = self.guard.stats.clone();
                     runtime.spawn(async move {
                         lingering_close(io).await;
                         stats.lingering.fetch_sub(1, Ordering::Relaxed);
@@ -191,7 +229,7 @@ impl Drop for GuardedStream {
             }
             lingering.fetch_sub(1, Ordering::Relaxed);
         }
-        self.stats.open.fetch_sub(1, Ordering::Relaxed);
+        self.guard.stats.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

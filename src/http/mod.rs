@@ -186,7 +186,11 @@ impl Application {
         let shutdown = builder.graceful_shutdown_signal();
         builder = builder.listen("moisson", listener, move || {
             let state = state.clone();
-            let stats = state.connections.clone();
+            let guard = connection::Guard {
+                stats: state.connections.clone(),
+                budget: state.responses.clone(),
+                write_timeout: timeouts.write,
+            };
             let shutdown = shutdown.clone();
             let app = App::new()
                 .wrap(Compress::default())
@@ -217,7 +221,7 @@ impl Application {
                     tracing::warn!(%error, "Could not set TCP_NODELAY.");
                 }
                 let peer = io.peer_addr().ok();
-                let io = connection::GuardedStream::new(io, timeouts.write, stats.clone());
+                let io = connection::GuardedStream::new(io, guard.clone());
                 std::future::ready(Ok::<_, actix_http::error::DispatchError>((io, peer)))
             })
             .and_then(service)

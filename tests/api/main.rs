@@ -11,3 +11,4 @@ mod import_pmb;
 mod list_records;
 mod metrics;
 mod roundtrip;
+mod slow_clients;
