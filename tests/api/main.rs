@@ -6,6 +6,7 @@ mod errors;
 mod get_record;
 mod harvest;
 mod helpers;
+mod hostile_arguments;
 mod identify;
 mod import_pmb;
 mod list_records;
