@@ -138,10 +138,10 @@ impl GuardedStream {
                 self.guard.write_timeout
             };
             let stalled = since.elapsed();
-            if stalled >= limit {
+            let Some(left) = limit.checked_sub(stalled).filter(|d| !d.is_zero()) else {
                 return Poll::Ready(Err(self.time_out(stalled)));
-            }
-            let wait = (limit - stalled).min(RECHECK);
+            };
+            let wait = left.min(RECHECK);
             self.timer.as_mut().reset(Instant::now() + wait);
             if self.timer.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;

@@ -22,15 +22,6 @@ const NAMES: [&str; 7] = [
     "resumptionToken",
 ];
 
-const VERBS: [&str; 6] = [
-    "Identify",
-    "ListMetadataFormats",
-    "ListSets",
-    "ListIdentifiers",
-    "ListRecords",
-    "GetRecord",
-];
-
 /// Requests that the server answers normally, to be spoiled argument by argument.
 const TEMPLATES: [&[(&str, &str)]; 10] = [
     &[("verb", "Identify")],
