@@ -4,7 +4,7 @@
 #   - 1,100 clients send a POST body one byte every 10 s,
 # with the server's limit on open files at 1,024 (soft) and 4,096 (hard), as on a default
 # service. Usage: benches/slow_clients.sh [SECONDS] [RECORDS]   (defaults 40 and 20000)
-# MOISSON_BIN=path runs another build (for a before/after comparison in the same run).
+# BENCH_BIN=path runs another build (for a before/after comparison in the same run).
 # Needs python3 and prlimit (util-linux). Results go to target/bench-slow/results.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +14,7 @@ WORK=target/bench-slow
 PORT=${BENCH_PORT:-18090}
 mkdir -p "$WORK"
 cargo build --release --quiet --bin moisson --example gen_records
-BIN=${MOISSON_BIN:-target/release/moisson}
+BIN=${BENCH_BIN:-target/release/moisson}
 DATA="$WORK/records-$N.jsonl"
 [ -s "$DATA" ] || target/release/examples/gen_records "$N" > "$DATA"
 OUT="$WORK/results.txt"

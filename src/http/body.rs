@@ -7,7 +7,8 @@
 //! clients held 627 MB. So each response body holds a share of one [`ResponseBudget`] until
 //! it has been handed to the socket, is given out in chunks (the dispatcher then copies at
 //! most its write buffer's worth), and a response that does not fit the budget is refused with
-//! 503 and `Retry-After`, like a list beyond `max_concurrent_lists`.
+//! 503 and `Retry-After`, like a list beyond `max_concurrent_lists`. A list request holds its
+//! permit until its page is in the budget, so rendered pages never pile up outside it.
 
 use std::convert::Infallible;
 use std::future::Future as _;
@@ -57,16 +58,24 @@ impl ResponseBudget {
         self.buffered() > self.total / 2
     }
 
+    /// True when responses waiting for their clients hold over nine tenths of the budget:
+    /// a list rendered now would most likely be refused.
+    pub fn nearly_full(&self) -> bool {
+        self.buffered() > self.total / 10 * 9
+    }
+
     /// The budget.
     pub fn total(&self) -> usize {
         self.total
     }
 
     /// `bytes` as a body holding its share of the budget, or `None` when it does not fit.
-    pub fn body(&self, bytes: Vec<u8>) -> Option<BudgetedBody> {
+    pub fn body(&self, mut bytes: Vec<u8>) -> Option<BudgetedBody> {
         // A body larger than the whole budget could never be sent; let it take all of it.
         let share = u32::try_from(bytes.len().min(self.total)).unwrap_or(u32::MAX);
         let permit = self.permits.clone().try_acquire_many_owned(share).ok()?;
+        // A page grows by doubling; what the budget counts is what stays allocated.
+        bytes.shrink_to_fit();
         Some(BudgetedBody {
             len: bytes.len() as u64,
             bytes: Bytes::from(bytes),
@@ -101,11 +110,14 @@ impl MessageBody for BudgetedBody {
             self.permit = None;
             return Poll::Ready(None);
         }
-        let n = self.bytes.len().min(CHUNK);
-        let chunk = self.bytes.split_to(n);
-        if self.bytes.is_empty() {
+        let chunk = if self.bytes.len() > CHUNK {
+            self.bytes.split_to(CHUNK)
+        } else {
+            // The last chunk: an empty remainder would still share (and keep) the whole
+            // allocation, and the dispatcher may not poll this body again for a long time.
             self.permit = None;
-        }
+            std::mem::take(&mut self.bytes)
+        };
         Poll::Ready(Some(Ok(chunk)))
     }
 }
@@ -240,6 +252,7 @@ mod tests {
         assert_eq!(budget.buffered(), 40_000);
         assert!(budget.body(vec![b'y'; 70_000]).is_none(), "over the budget");
         let chunks = drain(&mut body);
+        assert!(body.bytes.is_empty());
         assert_eq!(
             chunks.iter().map(Bytes::len).collect::<Vec<_>>(),
             [CHUNK, CHUNK, 40_000 - 2 * CHUNK]
@@ -247,6 +260,7 @@ mod tests {
         assert_eq!(budget.buffered(), 0);
         let dropped = budget.body(vec![b'z'; 70_000]).unwrap();
         assert_eq!(budget.buffered(), 70_000);
+        assert!(budget.under_pressure() && !budget.nearly_full());
         drop(dropped);
         assert_eq!(budget.buffered(), 0);
     }

@@ -53,7 +53,14 @@ async fn answer(state: web::Data<AppState>, raw: RawRequest) -> Result<HttpRespo
     let now = Datestamp::now();
     // Lists are the expensive requests: beyond the permits, tell clients to come back
     // rather than queueing without bound.
-    let permit = if is_list_verb(&raw) {
+    //
+    // The permit is held until the page is in the response buffer (or refused): released when
+    // the blocking task ends, it would let rendered pages pile up while the async workers are
+    // too busy to take them, without bound (1,000 non-reading clients: 600 MB).
+    let _permit = if is_list_verb(&raw) {
+        if state.responses.nearly_full() {
+            return Err(overloaded(&state, "the response buffer is full"));
+        }
         let Ok(permit) = state.list_permits.clone().try_acquire_owned() else {
             return Err(overloaded(&state, "too many list requests at once"));
         };
@@ -62,13 +69,10 @@ async fn answer(state: web::Data<AppState>, raw: RawRequest) -> Result<HttpRespo
         None
     };
     let shared = state.clone();
-    let response = web::block(move || {
-        let _permit = permit;
-        protocol::handle(&shared.store, &shared.context, &raw, now)
-    })
-    .await
-    .map_err(|e| server_failure(&state, ServerError::Internal(e.to_string())))?
-    .map_err(|e| server_failure(&state, ServerError::Store(e)))?;
+    let response = web::block(move || protocol::handle(&shared.store, &shared.context, &raw, now))
+        .await
+        .map_err(|e| server_failure(&state, ServerError::Internal(e.to_string())))?
+        .map_err(|e| server_failure(&state, ServerError::Store(e)))?;
     respond(&state, response, started, arguments.as_deref())
 }
 
@@ -87,7 +91,7 @@ fn respond(
     let Some(body) = state.responses.body(response.body) else {
         return Err(overloaded(
             state,
-            "responses waiting for their clients fill the response buffer",
+            "the response does not fit in the response buffer",
         ));
     };
     tracing::info!(
