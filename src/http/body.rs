@@ -102,6 +102,16 @@ impl MessageBody for BudgetedBody {
         BodySize::Sized(self.len)
     }
 
+    /// A body of one chunk goes out whole (actix writes it with the head); its share of the
+    /// budget is returned at once, since the connection holds at most one such chunk.
+    fn try_into_bytes(self) -> Result<Bytes, Self> {
+        if self.bytes.len() <= CHUNK {
+            Ok(self.bytes)
+        } else {
+            Err(self)
+        }
+    }
+
     fn poll_next(
         mut self: Pin<&mut Self>,
         _: &mut Context<'_>,
