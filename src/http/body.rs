@@ -20,6 +20,7 @@ use std::time::Duration;
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest};
 use actix_web::error::PayloadError;
+use actix_web::http::Method;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::HttpMessage as _;
 use futures_util::{Stream, StreamExt as _};
@@ -197,6 +198,10 @@ fn payload_error(error: PayloadError, timeout: Duration) -> ServerError {
 /// `idle` (actix-web's request timeout covers the head only). Applied to every route; `/oai`
 /// also bounds the whole body ([`read_form`]).
 pub fn with_idle_timeout(req: &mut ServiceRequest, idle: Duration) {
+    // Nothing reads the body of a GET or HEAD; spare them the allocations.
+    if matches!(*req.method(), Method::GET | Method::HEAD) {
+        return;
+    }
     let inner = req.take_payload();
     let timed = IdleTimeout {
         inner,

@@ -1,9 +1,12 @@
 //! Prometheus metrics at `/metrics`, in the OpenMetrics text format (which Prometheus scrapes
 //! natively), written by the `prometheus-client` crate.
 //!
-//! Two kinds of numbers live here:
+//! Three kinds of numbers live here:
 //! - request metrics, counted in memory as the server answers ([`Metrics::observe`],
-//!   [`Metrics::overloaded`]); they start at zero with the process, as Prometheus counters do;
+//!   [`Metrics::overloaded`], [`Metrics::server_error`]); they start at zero with the process,
+//!   as Prometheus counters do;
+//! - the HTTP server's state, read at scrape time: connections open, connections closed for
+//!   not reading ([`super::connection`]), the response buffer's fill ([`super::body`]);
 //! - per-source harvest metrics: the last run of each source as the harvester recorded it in
 //!   the store ([`crate::store::Store::source_runs`]), read at scrape time, so that they
 //!   survive restarts. They describe the last run only, so they are gauges: alert on

@@ -1,6 +1,8 @@
 //! The HTTP face of the repository (OAI-PMH 2.0 §3.1.1): `/oai` over GET and POST, `/`,
 //! `/health`, `/metrics` and `/oai2.xsl`. It only moves bytes: every protocol decision is in
-//! [`crate::protocol`].
+//! [`crate::protocol`]. What no client may exceed — connections, time to send a request, time
+//! to read a response, memory held by unread responses — is bounded in [`connection`] and
+//! [`body`].
 
 pub mod admin;
 pub mod body;
@@ -185,46 +187,7 @@ impl Application {
             .shutdown_timeout(settings.server.shutdown_timeout_secs);
         let shutdown = builder.graceful_shutdown_signal();
         builder = builder.listen("moisson", listener, move || {
-            let state = state.clone();
-            let guard = connection::Guard {
-                stats: state.connections.clone(),
-                budget: state.responses.clone(),
-                write_timeout: timeouts.write,
-            };
-            let shutdown = shutdown.clone();
-            let app = App::new()
-                .wrap(Compress::default())
-                .wrap_fn(move |mut req, srv| {
-                    body::with_idle_timeout(&mut req, timeouts.request);
-                    actix_web::dev::Service::call(srv, req)
-                })
-                .configure(configure(state, max_body));
-            let service = actix_http::HttpService::build()
-                .keep_alive(actix_http::KeepAlive::Timeout(Duration::from_secs(5)))
-                .client_request_timeout(timeouts.request)
-                .client_disconnect_timeout(Duration::from_secs(1))
-                .graceful_shutdown_signal(move || {
-                    let shutdown = shutdown.clone();
-                    async move { shutdown.notified().await }
-                })
-                // The App needs an AppConfig only to build URLs from the Host header, which
-                // nothing here does.
-                .h1(map_config(
-                    app.into_factory()
-                        .map_err(|e: actix_web::Error| e.error_response()),
-                    |()| AppConfig::default(),
-                ));
-            fn_service(move |io: actix_web::rt::net::TcpStream| {
-                // Compressed pages go out in chunks; without TCP_NODELAY, Nagle's algorithm
-                // meets the client's delayed ACK and every keep-alive page stalls.
-                if let Err(error) = io.set_nodelay(true) {
-                    tracing::warn!(%error, "Could not set TCP_NODELAY.");
-                }
-                let peer = io.peer_addr().ok();
-                let io = connection::GuardedStream::new(io, guard.clone());
-                std::future::ready(Ok::<_, actix_http::error::DispatchError>((io, peer)))
-            })
-            .and_then(service)
+            connection_service(state.clone(), timeouts, max_body, shutdown.clone())
         })?;
         let server = builder.run();
         Ok(Application { port, server })
@@ -247,6 +210,60 @@ impl Application {
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
+}
+
+/// What serves one accepted socket on one worker: the socket wrapped in a
+/// [`connection::GuardedStream`], actix-http's HTTP/1.1 dispatcher over it, and the App.
+fn connection_service(
+    state: AppState,
+    timeouts: Timeouts,
+    max_body: usize,
+    shutdown: actix_server::GracefulShutdownSignal,
+) -> impl actix_service::ServiceFactory<
+    actix_web::rt::net::TcpStream,
+    Config = (),
+    Response = (),
+    Error = actix_http::error::DispatchError,
+    InitError = (),
+> {
+    let guard = connection::Guard {
+        stats: state.connections.clone(),
+        budget: state.responses.clone(),
+        write_timeout: timeouts.write,
+    };
+    let app = App::new()
+        .wrap(Compress::default())
+        .wrap_fn(move |mut req, srv| {
+            body::with_idle_timeout(&mut req, timeouts.request);
+            actix_web::dev::Service::call(srv, req)
+        })
+        .configure(configure(state, max_body));
+    let service = actix_http::HttpService::build()
+        .keep_alive(actix_http::KeepAlive::Timeout(Duration::from_secs(5)))
+        .client_request_timeout(timeouts.request)
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .graceful_shutdown_signal(move || {
+            let shutdown = shutdown.clone();
+            async move { shutdown.notified().await }
+        })
+        // The App needs an AppConfig only to build URLs from the Host header, which nothing
+        // here does.
+        .h1(map_config(
+            app.into_factory()
+                .map_err(|e: actix_web::Error| e.error_response()),
+            |()| AppConfig::default(),
+        ));
+    fn_service(move |io: actix_web::rt::net::TcpStream| {
+        // Compressed pages go out in chunks; without TCP_NODELAY, Nagle's algorithm meets the
+        // client's delayed ACK and every keep-alive page stalls.
+        if let Err(error) = io.set_nodelay(true) {
+            tracing::warn!(%error, "Could not set TCP_NODELAY.");
+        }
+        let peer = io.peer_addr().ok();
+        let io = connection::GuardedStream::new(io, guard.clone());
+        std::future::ready(Ok::<_, actix_http::error::DispatchError>((io, peer)))
+    })
+    .and_then(service)
 }
 
 /// The timeouts of one server.
