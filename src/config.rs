@@ -49,10 +49,18 @@ pub struct ServerSettings {
     pub max_concurrent_lists: usize,
     /// Seconds a client is told to wait (Retry-After) when the server is overloaded.
     pub retry_after_secs: u64,
-    /// Longest accepted query string, in bytes (longer: 414).
+    /// Longest accepted query string, in bytes (longer: `badArgument`).
     pub max_url_bytes: usize,
-    /// Largest accepted POST body, in bytes (larger: 413).
+    /// Largest accepted POST body, in bytes (larger: `badArgument`; 16 times larger: 413).
     pub max_body_bytes: usize,
+    /// Seconds a client has to send a request's head, and a POST body (else 408).
+    pub request_timeout_secs: u64,
+    /// Seconds a client may leave its response unread before its connection is closed.
+    pub write_timeout_secs: u64,
+    /// Connections served at once; defaults to what the limit on open files allows.
+    pub max_connections: Option<usize>,
+    /// MiB that responses waiting for their clients may hold in all (more: 503).
+    pub response_buffer_mb: usize,
     /// Hours an issued resumption token stays valid (at least 24).
     pub token_lifetime_hours: u32,
     /// HTTP worker threads; defaults to the number of CPU cores.
@@ -74,6 +82,10 @@ impl Default for ServerSettings {
             retry_after_secs: 5,
             max_url_bytes: 8 * 1024,
             max_body_bytes: 64 * 1024,
+            request_timeout_secs: 10,
+            write_timeout_secs: 30,
+            max_connections: None,
+            response_buffer_mb: 64,
             token_lifetime_hours: 7 * 24,
             workers: None,
             shutdown_timeout_secs: 30,
@@ -305,6 +317,12 @@ impl Settings {
                 "server.page_size must be 1..=10000, not {}",
                 self.server.page_size
             ));
+        }
+        if self.server.request_timeout_secs == 0 || self.server.write_timeout_secs == 0 {
+            return bad(
+                "server.request_timeout_secs and server.write_timeout_secs must be at least 1"
+                    .into(),
+            );
         }
         if self.server.max_concurrent_lists == 0 {
             return bad("server.max_concurrent_lists must be at least 1".into());

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
+use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesRef, BytesText, Event};
 use quick_xml::name::ResolveResult;
 use quick_xml::{NsReader, Writer};
@@ -41,9 +42,10 @@ pub enum ParseError {
     Truncated,
 }
 
-/// Escapes text content: `&`, `<`, `>` and CR (which XML parsers would otherwise turn into LF).
+/// Escapes text content: `&`, `<`, `>` and CR (which XML parsers would otherwise turn into LF),
+/// and drops every character XML 1.0 forbids, so that no text written can break a document.
 pub fn escape_text(s: &str) -> Cow<'_, str> {
-    if !s.bytes().any(|b| matches!(b, b'&' | b'<' | b'>' | b'\r')) {
+    if !s.bytes().any(needs_care) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
@@ -53,10 +55,28 @@ pub fn escape_text(s: &str) -> Cow<'_, str> {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '\r' => out.push_str("&#xD;"),
+            c if !super::is_xml_char(c) => {}
             c => out.push(c),
         }
     }
     Cow::Owned(out)
+}
+
+/// Escapes an attribute value like quick-xml does (`&`, `<`, `>`, `"`, `'`), after dropping
+/// every character XML 1.0 forbids.
+pub fn escape_attribute(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(needs_care) && !s.chars().all(super::is_xml_char) {
+        let mut clean = s.to_owned();
+        super::strip_illegal_xml_chars(&mut clean);
+        return Cow::Owned(quick_xml::escape::escape(clean.as_str()).into_owned());
+    }
+    quick_xml::escape::escape(s)
+}
+
+/// True for a byte that starts something [`escape_text`] changes: markup, a C0 control, or
+/// the lead byte of U+FFFE/U+FFFF (`EF BF BE`, `EF BF BF`).
+fn needs_care(b: u8) -> bool {
+    matches!(b, b'&' | b'<' | b'>' | 0x00..=0x1F | 0xEF) && !matches!(b, b'\t' | b'\n')
 }
 
 /// Writes a text node with [`escape_text`].
@@ -66,7 +86,8 @@ pub fn write_text<W: Write>(w: &mut Writer<W>, s: &str) -> io::Result<()> {
 
 /// Writes `<oai_dc:dc>` with its namespace declarations and every value in canonical order.
 ///
-/// Values must already be free of characters XML forbids ([`DcRecord::strip_illegal_xml_chars`]).
+/// Values should already be free of characters XML forbids
+/// ([`DcRecord::strip_illegal_xml_chars`], which counts them); any left are dropped here.
 pub fn write_oai_dc<W: Write>(w: &mut Writer<W>, dc: &DcRecord) -> io::Result<()> {
     w.create_element("oai_dc:dc")
         .with_attributes([
@@ -114,7 +135,10 @@ fn write_dc_value<W: Write>(
     };
     let mut el = w.create_element(name);
     if let Some(lang) = &value.lang {
-        el = el.with_attribute(("xml:lang", lang.as_str()));
+        el = el.with_attribute(Attribute::from((
+            "xml:lang".as_bytes(),
+            escape_attribute(lang).as_bytes(),
+        )));
     }
     if value.value.is_empty() {
         el.write_empty()?;

@@ -1,9 +1,12 @@
 //! Prometheus metrics at `/metrics`, in the OpenMetrics text format (which Prometheus scrapes
 //! natively), written by the `prometheus-client` crate.
 //!
-//! Two kinds of numbers live here:
+//! Three kinds of numbers live here:
 //! - request metrics, counted in memory as the server answers ([`Metrics::observe`],
-//!   [`Metrics::overloaded`]); they start at zero with the process, as Prometheus counters do;
+//!   [`Metrics::overloaded`], [`Metrics::server_error`]); they start at zero with the process,
+//!   as Prometheus counters do;
+//! - the HTTP server's state, read at scrape time: connections open, connections closed for
+//!   not reading ([`super::connection`]), the response buffer's fill ([`super::body`]);
 //! - per-source harvest metrics: the last run of each source as the harvester recorded it in
 //!   the store ([`crate::store::Store::source_runs`]), read at scrape time, so that they
 //!   survive restarts. They describe the last run only, so they are gauges: alert on
@@ -32,6 +35,10 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 
 /// Every metric name starts with this.
 const PREFIX: &str = "moisson";
+
+/// The `cause` labels of 5xx answers.
+const CAUSE_STORAGE: &str = "storage";
+const CAUSE_INTERNAL: &str = "internal";
 
 /// The `verb` label of a request that could not be parsed (its error codes tell why).
 const NO_VERB: &str = "none";
@@ -73,6 +80,11 @@ struct CodeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CauseLabel {
+    cause: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SourceLabel {
     source: String,
 }
@@ -104,6 +116,7 @@ pub struct Metrics {
     tokens_issued: Family<VerbLabel, Counter>,
     tokens_rejected: Counter,
     overloaded: Counter,
+    server_errors: Family<CauseLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -124,6 +137,7 @@ impl Metrics {
         let tokens_issued = Family::<VerbLabel, Counter>::default();
         let tokens_rejected = Counter::default();
         let overloaded = Counter::default();
+        let server_errors = Family::<CauseLabel, Counter>::default();
 
         let info = Family::<VersionLabel, Gauge>::default();
         info.get_or_create(&VersionLabel {
@@ -165,8 +179,14 @@ impl Metrics {
         );
         registry.register(
             "oai_overloaded",
-            "List requests refused with 503 Service Unavailable because too many ran at once",
+            "Requests refused with 503 Service Unavailable because too many lists ran at once \
+             or the response buffer was full",
             overloaded.clone(),
+        );
+        registry.register(
+            "http_server_errors",
+            "Requests answered 500 by cause: storage (the store failed) or internal",
+            server_errors.clone(),
         );
 
         // Every series exists from the start, so that rate() and alerts see a 0 before the
@@ -186,6 +206,9 @@ impl Metrics {
         for code in ERROR_CODES {
             errors.get_or_create_owned(&CodeLabel { code });
         }
+        for cause in [CAUSE_STORAGE, CAUSE_INTERNAL] {
+            server_errors.get_or_create_owned(&CauseLabel { cause });
+        }
         Metrics {
             registry,
             requests,
@@ -195,6 +218,7 @@ impl Metrics {
             tokens_issued,
             tokens_rejected,
             overloaded,
+            server_errors,
         }
     }
 
@@ -223,18 +247,30 @@ impl Metrics {
         }
     }
 
-    /// Counts one list request refused with 503 because too many were running.
+    /// Counts one request refused with 503 because the server was busy.
     pub fn overloaded(&self) {
         self.overloaded.inc();
     }
 
-    /// The whole exposition: request metrics, then the last harvest run of each source
-    /// (`None` when the harvest state could not be read), then `# EOF`.
-    pub fn render(&self, runs: Option<&[(String, SourceRun)]>) -> String {
+    /// Counts one request answered with a 5xx by `error`'s cause.
+    pub fn server_error(&self, error: &ServerError) {
+        let cause = match error {
+            ServerError::Store(_) => CAUSE_STORAGE,
+            _ => CAUSE_INTERNAL,
+        };
+        self.server_errors
+            .get_or_create(&CauseLabel { cause })
+            .inc();
+    }
+
+    /// The whole exposition: request metrics, the connections now, then the last harvest run
+    /// of each source (`None` when the harvest state could not be read), then `# EOF`.
+    pub fn render(&self, now: &HttpNow, runs: Option<&[(String, SourceRun)]>) -> String {
         let mut out = String::with_capacity(8 * 1024);
         let harvest = harvest_registry(runs);
         // Writing to a String cannot fail; the encoder only reports fmt::Error from its writer.
         let _ = encode_registry(&mut out, &self.registry);
+        let _ = encode_registry(&mut out, &http_registry(now));
         let _ = encode_registry(&mut out, &harvest);
         let _ = encode_eof(&mut out);
         out
@@ -248,6 +284,54 @@ struct VersionLabel {
 
 fn saturating_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The state of the HTTP server at one scrape.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HttpNow {
+    /// Connections open.
+    pub connections: usize,
+    /// Connections closed so far because their client read nothing of its response.
+    pub write_timeouts: u64,
+    /// Bytes of responses waiting for their clients.
+    pub buffered_bytes: usize,
+    /// The most those may be.
+    pub buffer_bytes: usize,
+}
+
+fn http_registry(now: &HttpNow) -> Registry {
+    let mut registry = Registry::with_prefix(PREFIX);
+    let gauge = |v: usize| {
+        let g = Gauge::<i64>::default();
+        g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        g
+    };
+    registry.register(
+        "http_connections",
+        "Client connections open",
+        gauge(now.connections),
+    );
+    let timeouts = Counter::<u64>::default();
+    timeouts.inc_by(now.write_timeouts);
+    registry.register(
+        "http_write_timeouts",
+        "Connections closed because their client read nothing of its response for \
+         server.write_timeout_secs",
+        timeouts,
+    );
+    registry.register_with_unit(
+        "http_response_buffer",
+        "Memory held by responses waiting for their clients",
+        Unit::Bytes,
+        gauge(now.buffered_bytes),
+    );
+    registry.register_with_unit(
+        "http_response_buffer_limit",
+        "The most memory responses waiting for their clients may hold (server.response_buffer_mb)",
+        Unit::Bytes,
+        gauge(now.buffer_bytes),
+    );
+    registry
 }
 
 /// A registry made for one scrape, from the runs the harvester recorded.
@@ -326,7 +410,7 @@ pub async fn scrape(state: web::Data<AppState>) -> Result<HttpResponse, ServerEr
     let store = state.store.clone();
     let runs = web::block(move || store.source_runs())
         .await
-        .map_err(|e| ServerError::Internal(e.to_string()))?;
+        .map_err(|e| super::routes::server_failure(&state, ServerError::Internal(e.to_string())))?;
     let runs = match runs {
         Ok(runs) => Some(runs),
         Err(error) => {
@@ -338,10 +422,16 @@ pub async fn scrape(state: web::Data<AppState>) -> Result<HttpResponse, ServerEr
             None
         }
     };
+    let now = HttpNow {
+        connections: state.connections.open(),
+        write_timeouts: state.connections.write_timeouts(),
+        buffered_bytes: state.responses.buffered(),
+        buffer_bytes: state.responses.total(),
+    };
     Ok(HttpResponse::Ok()
         .content_type(CONTENT_TYPE)
         .insert_header(("Cache-Control", "no-store"))
-        .body(state.metrics.render(runs.as_deref())))
+        .body(state.metrics.render(&now, runs.as_deref())))
 }
 
 #[cfg(test)]
@@ -357,7 +447,7 @@ mod tests {
 
     #[test]
     fn every_series_exists_at_zero_and_the_exposition_ends_with_eof() {
-        let text = Metrics::new().render(Some(&[]));
+        let text = Metrics::new().render(&HttpNow::default(), Some(&[]));
         assert_eq!(
             value(&text, "moisson_oai_requests_total{verb=\"ListRecords\"}"),
             Some(0.0)
@@ -391,7 +481,7 @@ mod tests {
             Duration::from_millis(1),
         );
         m.overloaded();
-        let text = m.render(None);
+        let text = m.render(&HttpNow::default(), None);
         assert_eq!(
             value(&text, "moisson_oai_requests_total{verb=\"ListRecords\"}"),
             Some(1.0)
@@ -455,7 +545,7 @@ mod tests {
                 ..SourceRun::default()
             },
         )];
-        let text = Metrics::new().render(Some(&runs));
+        let text = Metrics::new().render(&HttpNow::default(), Some(&runs));
         let source = r#"source="bib \"a\"""#;
         assert_eq!(
             value(

@@ -1,8 +1,12 @@
-//! The HTTP face of the repository (OAI-PMH 2.0 §3.1.1): `/oai` over GET and POST,
-//! `/health`, `/metrics` and `/oai2.xsl`, and the pages for people of [`crate::web`]. It only moves bytes: every protocol decision is in
-//! [`crate::protocol`].
+//! The HTTP face of the repository (OAI-PMH 2.0 §3.1.1): `/oai` over GET and POST, `/health`,
+//! `/metrics` and `/oai2.xsl`, and the pages for people of [`crate::web`]. It only moves bytes:
+//! every protocol decision is in [`crate::protocol`]. What no client may exceed — connections,
+//! time to send a request, time to read a response, memory held by unread responses — is
+//! bounded in [`connection`] and [`body`].
 
 pub mod admin;
+pub mod body;
+pub mod connection;
 pub mod error;
 pub mod metrics;
 mod routes;
@@ -12,9 +16,10 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_service::{fn_service, map_config, IntoServiceFactory as _, ServiceFactoryExt as _};
+use actix_web::dev::{AppConfig, Server};
 use actix_web::middleware::Compress;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use tokio::sync::Semaphore;
 
 use crate::config::Settings;
@@ -22,6 +27,37 @@ use crate::protocol::{Context, RepositoryIdentity, TokenCodec};
 use crate::store::{Store, StoreError};
 
 pub use error::ServerError;
+
+/// How much of a request the server reads, and how long it waits for it.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    /// Longest query string answered normally; longer ones get `badArgument`.
+    pub max_url_bytes: usize,
+    /// Largest form body answered normally; larger ones get `badArgument`.
+    pub max_body_bytes: usize,
+    /// Largest form body read at all; larger ones get 413.
+    pub body_hard_limit: usize,
+    /// Time to send a whole POST body.
+    pub body_timeout: Duration,
+}
+
+impl RequestLimits {
+    /// How many times `max_body_bytes` a body may be and still get an OAI-PMH answer.
+    pub const HARD_LIMIT_FACTOR: usize = 16;
+
+    /// The limits of `settings`.
+    pub fn from_settings(settings: &Settings) -> Self {
+        RequestLimits {
+            max_url_bytes: settings.server.max_url_bytes,
+            max_body_bytes: settings.server.max_body_bytes,
+            body_hard_limit: settings
+                .server
+                .max_body_bytes
+                .saturating_mul(Self::HARD_LIMIT_FACTOR),
+            body_timeout: Duration::from_secs(settings.server.request_timeout_secs),
+        }
+    }
+}
 
 /// Shared state of every request handler.
 #[derive(Clone)]
@@ -34,8 +70,12 @@ pub struct AppState {
     pub list_permits: Arc<Semaphore>,
     /// Seconds to announce in Retry-After under overload.
     pub retry_after_secs: u64,
-    /// Longest accepted query string.
-    pub max_url_bytes: usize,
+    /// How much of a request is read.
+    pub limits: RequestLimits,
+    /// The memory responses waiting for their clients may hold.
+    pub responses: body::ResponseBudget,
+    /// Open connections and write timeouts, for `/metrics`.
+    pub connections: Arc<connection::ConnectionStats>,
     /// Request counters and histograms for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
     /// The admin API's configuration (off unless an admin token is set).
@@ -67,7 +107,11 @@ impl AppState {
             context: Arc::new(context),
             list_permits: Arc::new(Semaphore::new(settings.server.max_concurrent_lists)),
             retry_after_secs: settings.server.retry_after_secs,
-            max_url_bytes: settings.server.max_url_bytes,
+            limits: RequestLimits::from_settings(settings),
+            responses: body::ResponseBudget::new(
+                settings.server.response_buffer_mb.saturating_mul(1 << 20),
+            ),
+            connections: Arc::new(connection::ConnectionStats::default()),
             metrics: Arc::new(metrics::Metrics::new()),
             admin: Arc::new(admin::AdminState::from_settings(settings)),
             web: Arc::new(crate::web::WebState::new(settings, store.clone())),
@@ -115,6 +159,11 @@ impl Application {
 
     /// Prepares the server on an already bound listener.
     ///
+    /// actix-web's `HttpServer` cannot wrap the sockets it accepts, so the server is put
+    /// together from the same parts (actix-server accepting, actix-http's HTTP/1.1 dispatcher
+    /// over a [`connection::GuardedStream`], the actix-web `App`), with the settings
+    /// `HttpServer` would apply.
+    ///
     /// # Errors
     /// When the store has no token secret or the listener is unusable.
     pub fn with_listener(
@@ -124,28 +173,27 @@ impl Application {
     ) -> anyhow::Result<Application> {
         let port = listener.local_addr()?.port();
         let state = AppState::new(settings, store)?;
+        let fd_limit = connection::raise_fd_limit();
+        let connections = connection::connection_cap(settings.server.max_connections, fd_limit);
+        let workers = settings
+            .server
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+            .clamp(1, 512);
+        tracing::info!(fd_limit, connections, workers, "Connection limits set.");
+        let timeouts = Timeouts::from_settings(settings);
         let max_body = settings.server.max_body_bytes;
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .wrap(Compress::default())
-                .configure(configure(state.clone(), max_body))
-        })
-        // Compressed pages go out in chunks; without TCP_NODELAY, Nagle's algorithm meets the
-        // client's delayed ACK and every keep-alive page stalls for tens of milliseconds.
-        .on_connect(|conn, _| {
-            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-                if let Err(error) = tcp.set_nodelay(true) {
-                    tracing::warn!(%error, "Could not set TCP_NODELAY.");
-                }
-            }
-        })
-        .shutdown_timeout(settings.server.shutdown_timeout_secs)
-        .client_request_timeout(Duration::from_secs(30))
-        .max_connection_rate(256);
-        if let Some(workers) = settings.server.workers {
-            server = server.workers(workers);
-        }
-        let server = server.listen(listener)?.run();
+        let mut builder = Server::build()
+            .workers(workers)
+            // actix counts connections per worker.
+            .max_concurrent_connections(connections.div_ceil(workers).max(1))
+            .backlog(1024)
+            .shutdown_timeout(settings.server.shutdown_timeout_secs);
+        let shutdown = builder.graceful_shutdown_signal();
+        builder = builder.listen("moisson", listener, move || {
+            connection_service(state.clone(), timeouts, max_body, shutdown.clone())
+        })?;
+        let server = builder.run();
         Ok(Application { port, server })
     }
 
@@ -165,5 +213,75 @@ impl Application {
     /// A handle to stop the server (for tests).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
+    }
+}
+
+/// What serves one accepted socket on one worker: the socket wrapped in a
+/// [`connection::GuardedStream`], actix-http's HTTP/1.1 dispatcher over it, and the App.
+fn connection_service(
+    state: AppState,
+    timeouts: Timeouts,
+    max_body: usize,
+    shutdown: actix_server::GracefulShutdownSignal,
+) -> impl actix_service::ServiceFactory<
+    actix_web::rt::net::TcpStream,
+    Config = (),
+    Response = (),
+    Error = actix_http::error::DispatchError,
+    InitError = (),
+> {
+    let guard = connection::Guard {
+        stats: state.connections.clone(),
+        budget: state.responses.clone(),
+        write_timeout: timeouts.write,
+    };
+    let app = App::new()
+        .wrap(Compress::default())
+        .wrap_fn(move |mut req, srv| {
+            body::with_idle_timeout(&mut req, timeouts.request);
+            actix_web::dev::Service::call(srv, req)
+        })
+        .configure(configure(state, max_body));
+    let service = actix_http::HttpService::build()
+        .keep_alive(actix_http::KeepAlive::Timeout(Duration::from_secs(5)))
+        .client_request_timeout(timeouts.request)
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .graceful_shutdown_signal(move || {
+            let shutdown = shutdown.clone();
+            async move { shutdown.notified().await }
+        })
+        // The App needs an AppConfig only to build URLs from the Host header, which nothing
+        // here does.
+        .h1(map_config(
+            app.into_factory()
+                .map_err(|e: actix_web::Error| e.error_response()),
+            |()| AppConfig::default(),
+        ));
+    fn_service(move |io: actix_web::rt::net::TcpStream| {
+        // Compressed pages go out in chunks; without TCP_NODELAY, Nagle's algorithm meets the
+        // client's delayed ACK and every keep-alive page stalls.
+        if let Err(error) = io.set_nodelay(true) {
+            tracing::warn!(%error, "Could not set TCP_NODELAY.");
+        }
+        let peer = io.peer_addr().ok();
+        let io = connection::GuardedStream::new(io, guard.clone());
+        std::future::ready(Ok::<_, actix_http::error::DispatchError>((io, peer)))
+    })
+    .and_then(service)
+}
+
+/// The timeouts of one server.
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    request: Duration,
+    write: Duration,
+}
+
+impl Timeouts {
+    fn from_settings(settings: &Settings) -> Self {
+        Timeouts {
+            request: Duration::from_secs(settings.server.request_timeout_secs),
+            write: Duration::from_secs(settings.server.write_timeout_secs),
+        }
     }
 }

@@ -53,6 +53,19 @@ impl OaiError {
         }
     }
 
+    fn append_to_message(&mut self, tail: &str) {
+        match self {
+            OaiError::BadArgument(m)
+            | OaiError::BadResumptionToken(m)
+            | OaiError::BadVerb(m)
+            | OaiError::CannotDisseminateFormat(m)
+            | OaiError::IdDoesNotExist(m)
+            | OaiError::NoRecordsMatch(m)
+            | OaiError::NoMetadataFormats(m)
+            | OaiError::NoSetHierarchy(m) => m.push_str(tail),
+        }
+    }
+
     /// True for the two errors after which the `<request>` element must carry no attributes (§3.2).
     pub fn hides_request_arguments(&self) -> bool {
         matches!(self, OaiError::BadArgument(_) | OaiError::BadVerb(_))
@@ -72,8 +85,25 @@ impl std::error::Error for OaiError {}
 pub struct OaiErrors(Vec<OaiError>);
 
 impl OaiErrors {
-    /// Wraps a list, or `None` when it is empty.
-    pub fn from_vec(errors: Vec<OaiError>) -> Option<Self> {
+    /// Most errors written in one response. A request of 10,000 unknown arguments would
+    /// otherwise get 10,000 `<error>`s (680 KB); past this many, the last error says how many
+    /// more there were.
+    pub const MAX: usize = 20;
+
+    /// Wraps a list, or `None` when it is empty; keeps the first [`OaiErrors::MAX`] errors.
+    pub fn from_vec(mut errors: Vec<OaiError>) -> Option<Self> {
+        if errors.len() > Self::MAX {
+            let left_out = errors.len() - Self::MAX;
+            errors.truncate(Self::MAX);
+            if let Some(last) = errors.last_mut() {
+                let more = if left_out == 1 {
+                    "1 more problem was found and is not listed".to_owned()
+                } else {
+                    format!("{left_out} more problems were found and are not listed")
+                };
+                last.append_to_message(&format!("; {more}"));
+            }
+        }
         (!errors.is_empty()).then_some(OaiErrors(errors))
     }
 
@@ -91,5 +121,25 @@ impl OaiErrors {
 impl From<OaiError> for OaiErrors {
     fn from(e: OaiError) -> Self {
         OaiErrors(vec![e])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_list_of_errors_is_cut_and_its_last_error_says_how_many_were_left_out() {
+        let errors: Vec<OaiError> = (0..10_000)
+            .map(|i| OaiError::BadArgument(format!("argument {i}")))
+            .collect();
+        let errors = OaiErrors::from_vec(errors).unwrap();
+        assert_eq!(errors.as_slice().len(), OaiErrors::MAX);
+        assert_eq!(
+            errors.as_slice().last().unwrap().message(),
+            "argument 19; 9980 more problems were found and are not listed"
+        );
+        let few = OaiErrors::from_vec(vec![OaiError::BadVerb("v".into())]).unwrap();
+        assert_eq!(few.as_slice()[0].message(), "v");
     }
 }

@@ -7,7 +7,7 @@ use quick_xml::Writer;
 
 use super::error::{OaiError, OaiErrors};
 use super::model::RepositoryIdentity;
-use super::repository::{Lookup, Repository};
+use super::repository::{Lookup, PageEnd, Repository};
 use super::request::{ListArguments, ListRequest, RawRequest, Request};
 use super::token::{ListFilter, ListKind, Position, ResumptionToken, TokenCodec};
 use super::types::{Datestamp, MetadataPrefix, OaiIdentifier, Verb};
@@ -109,6 +109,21 @@ pub fn handle<R: Repository>(
             Ok(finish_with_errors(w, Some(verb), &errors))
         }
     }
+}
+
+/// Answers a request refused before its arguments are read (too long to be parsed): one
+/// error, and a `<request>` without attributes, as for any badArgument (§3.2).
+pub fn refuse(ctx: &Context, now: Datestamp, error: OaiError) -> Response {
+    let mut w = Writer::new(Vec::with_capacity(1024));
+    xml::write_envelope_start(
+        &mut w,
+        now,
+        &ctx.identity.base_url,
+        None,
+        ctx.stylesheet.as_deref(),
+    )
+    .expect(VEC_WRITE);
+    finish_with_errors(w, None, &error.into())
 }
 
 fn finish_with_errors(mut w: Out, verb: Option<Verb>, errors: &OaiErrors) -> Response {
@@ -265,11 +280,20 @@ fn list_sets<R: Repository>(
     xml::write_verb_start(w, Verb::ListSets).expect(VEC_WRITE);
     let mut written = 0usize;
     let mut last = None;
-    let more = repo.sets_page(after, ctx.page_size, &mut |set| {
+    let mut more = repo.sets_page(after, ctx.page_size, &mut |set| {
         xml::write_set(w, set).expect(VEC_WRITE);
         written += 1;
         last = Some(set.spec.as_ref().to_owned());
     })?;
+    if written == 0 && after.is_some() {
+        // The sets after the token's position were removed in between; like a record list
+        // (see `resend_one`), end the list with a set the client already has.
+        repo.sets_page(None, 1, &mut |set| {
+            xml::write_set(w, set).expect(VEC_WRITE);
+            written += 1;
+        })?;
+        more = false;
+    }
     if written == 0 {
         return Ok(Err(OaiError::NoRecordsMatch(
             "the list of sets has no more entries".into(),
@@ -407,9 +431,17 @@ fn list_records<R: Repository>(
         Position::Record(d, id) => (*d, id.as_str()),
         Position::Set(_) => unreachable!("checked above"),
     });
-    let page = repo.list_page(&filter, after, ctx.page_size, headers_only, w.get_mut())?;
+    let mut page = repo.list_page(&filter, after, ctx.page_size, headers_only, w.get_mut())?;
     if page.written == 0 {
-        return Ok(Err(no_match()));
+        match after {
+            Some(position) => {
+                page = resend_one(repo, &filter, position, headers_only, w.get_mut())?;
+                if page.written == 0 {
+                    return Ok(Err(no_match()));
+                }
+            }
+            None => return Ok(Err(no_match())),
+        }
     }
     let (cursor, size) = match &previous {
         Some(t) => (t.cursor, t.complete_list_size),
@@ -441,4 +473,51 @@ fn list_records<R: Repository>(
         items: page.written,
         token_issued,
     }))
+}
+
+/// The last page of a resumed list whose remaining records all changed in between.
+///
+/// The token was issued because a record followed the page; if that record (and every one
+/// after it) changed since, it now has a datestamp past the list's pinned `until` and left the
+/// list, so the page after the token is empty. `noRecordsMatch` would be wrong (the list does
+/// match records, and the client already has some of them), and the schema wants at least one
+/// record before the empty `<resumptionToken/>` that ends a list. So this re-sends one record
+/// the client already has: every record still in the list's range was in the list when it
+/// started and lies at or before the token's position, since nothing follows it. Harvesters
+/// store records by identifier, so the repeat is harmless. It is, in order of preference:
+/// a record of the token's own second (the last one sent, or its neighbours), the first
+/// record of the list, or, when every record of the list changed, the last record sent as it
+/// is now (its new datestamp tells the harvester it will see it again next time).
+fn resend_one<R: Repository>(
+    repo: &R,
+    filter: &ListFilter,
+    (datestamp, identifier): (Datestamp, &str),
+    headers_only: bool,
+    out: &mut Vec<u8>,
+) -> Result<PageEnd, R::Error> {
+    let same_second = ListFilter {
+        from: Some(datestamp),
+        until: datestamp,
+        ..filter.clone()
+    };
+    for narrowed in [&same_second, filter] {
+        let mut page = repo.list_page(narrowed, None, 1, headers_only, out)?;
+        if page.written > 0 {
+            page.more = false;
+            return Ok(page);
+        }
+    }
+    let Some(id) = OaiIdentifier::parse(identifier) else {
+        return Ok(PageEnd::default());
+    };
+    Ok(
+        match repo.write_record(&id, &filter.metadata_prefix, headers_only, out)? {
+            Lookup::Written => PageEnd {
+                written: 1,
+                last: Some((datestamp, identifier.to_owned())),
+                more: false,
+            },
+            Lookup::NoSuchItem | Lookup::NoSuchFormat => PageEnd::default(),
+        },
+    )
 }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The six OAI-PMH verbs (§4).
@@ -133,7 +133,12 @@ impl OaiIdentifier {
     /// Longest identifier accepted; longer ones cannot be stored as index keys sensibly.
     pub const MAX_LEN: usize = 1024;
 
-    /// Parses an identifier: a URI scheme, a colon, then no whitespace or control characters.
+    /// Parses an identifier: a URI scheme, a colon, then no whitespace, no control character
+    /// (C0 or C1), and nothing XML 1.0 forbids or discourages (U+FFFE, U+FFFF and the other
+    /// noncharacters).
+    ///
+    /// Such a character is refused rather than stripped: stripping would merge `oai:x:1` and
+    /// `oai:x:1\u{FFFE}` into one record, and keeping it would break every page that holds it.
     pub fn parse(s: &str) -> Option<Self> {
         let (scheme, rest) = s.split_once(':')?;
         let scheme_ok = scheme
@@ -146,11 +151,23 @@ impl OaiIdentifier {
         let rest_ok = !rest.is_empty()
             && rest
                 .chars()
-                .all(|c| !c.is_whitespace() && !c.is_control() && !"<>\"{}|\\^`".contains(c))
+                .all(|c| is_identifier_char(c) && !"<>\"{}|\\^`".contains(c))
             && valid_percent_escapes(rest)
             && rest.matches('#').count() <= 1;
         (scheme_ok && rest_ok && s.len() <= Self::MAX_LEN).then(|| OaiIdentifier(s.to_owned()))
     }
+}
+
+/// True for a character an identifier may hold: allowed by XML 1.0, not whitespace, not a C0
+/// or C1 control, not a noncharacter (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF).
+fn is_identifier_char(c: char) -> bool {
+    crate::dc::is_xml_char(c) && !c.is_whitespace() && !c.is_control() && !is_noncharacter(c)
+}
+
+/// The 66 Unicode noncharacters, which XML 1.0 (§2.2) asks documents to avoid.
+pub fn is_noncharacter(c: char) -> bool {
+    let n = u32::from(c);
+    (0xFDD0..=0xFDEF).contains(&n) || n & 0xFFFE == 0xFFFE
 }
 
 /// True when every `%` starts a `%XX` escape, as `xs:anyURI` (and so the schema) requires.
@@ -274,6 +291,11 @@ impl DateArgument {
             }
             20 if digits_at(&[0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]) => {
                 let t = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%SZ").ok()?;
+                // chrono reads `:60` as a leap second (a nanosecond count past one second);
+                // `xs:dateTime` has no leap seconds, so an echoed one would fail the schema.
+                if t.nanosecond() != 0 {
+                    return None;
+                }
                 let secs = t.and_utc().timestamp();
                 Some(DateArgument {
                     granularity: Granularity::Second,
@@ -313,6 +335,9 @@ mod tests {
             "2017-06-01T00:00:00+01:00",
             "0000-01-01",
             "0000-01-01T00:00:00Z",
+            "2016-12-31T23:59:60Z",
+            "2017-06-30T23:59:60Z",
+            "2017-06-01T00:00:61Z",
         ] {
             assert!(DateArgument::parse(s).is_none(), "{s}");
         }
@@ -345,8 +370,29 @@ mod tests {
             "oai:x:a%zz",
             "oai:x:a%2",
             "a:b#c#d",
+            "oai:x:1\u{FFFE}",
+            "oai:x:1\u{FFFF}",
+            "oai:x:\u{FDD0}",
+            "oai:x:\u{10FFFF}",
+            "oai:x:1\u{85}",
+            "oai:x:1\u{9F}",
+            "oai:x:1\u{7F}",
+            "oai:x:1\u{1B}",
+            "oai:x:1\u{2028}",
         ] {
             assert!(OaiIdentifier::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn identifiers_may_hold_other_unicode() {
+        for good in [
+            "oai:x:caf\u{E9}",
+            "oai:x:\u{4E2D}\u{6587}",
+            "oai:x:\u{1F600}",
+            "oai:x:\u{FFFD}",
+        ] {
+            assert!(OaiIdentifier::parse(good).is_some(), "{good:?}");
         }
     }
 

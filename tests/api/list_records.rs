@@ -287,3 +287,56 @@ async fn tampered_and_foreign_tokens_are_bad_resumption_tokens() {
         .await;
     assert_eq!(error_codes(&wrong_verb), ["badResumptionToken"]);
 }
+
+#[tokio::test]
+async fn a_resumed_list_whose_remaining_records_changed_ends_with_a_record_already_sent() {
+    for verb in ["ListIdentifiers", "ListRecords"] {
+        let app = app_with_records(4, 2).await;
+        let first = app.oai(&format!("verb={verb}&metadataPrefix=oai_dc")).await;
+        assert_eq!(
+            header_identifiers(&first),
+            ["oai:test:0000", "oai:test:0001"]
+        );
+        let t = token(&first).unwrap();
+        // Both records after the first page change: they leave the list (their new
+        // datestamps are past its pinned until), so the page after the token is empty.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        app.seed(&[
+            r#"{"id":"oai:test:0002","dc":{"title":"changed"}}"#,
+            r#"{"id":"oai:test:0003","dc":{"title":"changed"}}"#,
+        ]);
+        let last = app
+            .oai(&format!("verb={verb}&resumptionToken={}", urlencode(&t)))
+            .await;
+        assert!(error_codes(&last).is_empty(), "{last}");
+        assert_eq!(header_identifiers(&last), ["oai:test:0001"], "{verb}");
+        assert_eq!(token(&last).as_deref(), Some(""), "{verb}: the list ends");
+        assert_eq!(
+            attrs(&last, "resumptionToken", "cursor"),
+            [Some("2".to_owned())]
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_resumed_list_whose_every_record_changed_still_ends_properly() {
+    let app = app_with_records(3, 2).await;
+    let first = app.oai("verb=ListIdentifiers&metadataPrefix=oai_dc").await;
+    let t = token(&first).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.seed(&[
+        r#"{"id":"oai:test:0000","dc":{"title":"changed"}}"#,
+        r#"{"id":"oai:test:0001","dc":{"title":"changed"}}"#,
+        r#"{"id":"oai:test:0002","dc":{"title":"changed"}}"#,
+    ]);
+    let last = app
+        .oai(&format!(
+            "verb=ListIdentifiers&resumptionToken={}",
+            urlencode(&t)
+        ))
+        .await;
+    assert!(error_codes(&last).is_empty(), "{last}");
+    // The last record sent, as it is now.
+    assert_eq!(header_identifiers(&last), ["oai:test:0001"]);
+    assert_eq!(token(&last).as_deref(), Some(""));
+}

@@ -214,3 +214,66 @@ async fn the_last_harvest_run_of_each_source_is_read_from_the_store_at_scrape_ti
         assert_eq!(count(&text, &series), n, "{series}");
     }
 }
+
+/// Overwrites every occurrence of `marker` in the files under `dir`.
+fn corrupt(dir: &std::path::Path, marker: &[u8]) -> usize {
+    let mut hits = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            hits += corrupt(&path, marker);
+            continue;
+        }
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mut found = false;
+        let mut i = 0;
+        while let Some(at) = bytes[i..].windows(marker.len()).position(|w| w == marker) {
+            let at = i + at;
+            bytes[at..at + marker.len()].fill(b'#');
+            i = at + marker.len();
+            found = true;
+        }
+        if found {
+            std::fs::write(&path, &bytes).unwrap();
+            hits += 1;
+        }
+    }
+    hits
+}
+
+#[tokio::test]
+async fn a_storage_failure_is_a_500_and_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 8 << 20).unwrap();
+    let app = spawn_app_with(store, |_| {}).await;
+    app.seed(&[
+        r#"{"id":"oai:x:1","datestamp":"2020-01-01T00:00:00Z","dc":{"title":"MARKER-TITLE-1234567"}}"#,
+    ]);
+    app.store.flush().unwrap();
+    let before = scrape(&app).await;
+    assert_eq!(
+        count(
+            &before,
+            "moisson_http_server_errors_total{cause=\"storage\"}"
+        ),
+        0
+    );
+    // The record's bytes on disk no longer match their checksum.
+    assert!(corrupt(dir.path(), b"MARKER-TITLE-1234567") > 0);
+    let answer = app
+        .get("verb=GetRecord&metadataPrefix=oai_dc&identifier=oai:x:1")
+        .await;
+    assert_eq!(answer.status, 500, "{}", answer.body);
+    assert!(
+        !answer.body.contains("MARKER"),
+        "no detail goes to the client"
+    );
+    let after = scrape(&app).await;
+    assert_eq!(
+        count(
+            &after,
+            "moisson_http_server_errors_total{cause=\"storage\"}"
+        ),
+        1
+    );
+}

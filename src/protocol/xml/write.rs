@@ -5,10 +5,11 @@
 
 use std::io::{self, Write};
 
+use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesPI, BytesStart, Event};
 use quick_xml::Writer;
 
-use crate::dc::xml::{write_oai_dc, write_text, XSI_NAMESPACE};
+use crate::dc::xml::{escape_attribute, write_oai_dc, write_text, XSI_NAMESPACE};
 use crate::dc::DcRecord;
 use crate::protocol::error::OaiError;
 use crate::protocol::model::{Header, MetadataFormat, RepositoryIdentity, SetInfo};
@@ -21,6 +22,16 @@ const OAI_SCHEMA_LOCATION: &str =
 const OAI_IDENTIFIER_NAMESPACE: &str = "http://www.openarchives.org/OAI/2.0/oai-identifier";
 const OAI_IDENTIFIER_SCHEMA_LOCATION: &str = "http://www.openarchives.org/OAI/2.0/oai-identifier http://www.openarchives.org/OAI/2.0/oai-identifier.xsd";
 const GRANULARITY_SECONDS: &str = "YYYY-MM-DDThh:mm:ssZ";
+/// The attributes `<request>` may carry (`requestType` in OAI-PMH.xsd).
+const REQUEST_ATTRIBUTES: [&str; 7] = [
+    "verb",
+    "identifier",
+    "metadataPrefix",
+    "from",
+    "until",
+    "set",
+    "resumptionToken",
+];
 
 /// A record rendered as a `<record>` element, with where its `<header>` lies inside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +119,7 @@ pub fn write_envelope_start<W: Write>(
     w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     w.get_mut().write_all(b"\n")?;
     if let Some(href) = stylesheet {
-        let href = quick_xml::escape::escape(href);
+        let href = escape_attribute(href);
         w.write_event(Event::PI(BytesPI::new(format!(
             "xml-stylesheet type=\"text/xsl\" href=\"{href}\""
         ))))?;
@@ -121,11 +132,14 @@ pub fn write_envelope_start<W: Write>(
     ])))?;
     text_element(w, "responseDate", &response_date.to_string())?;
     let mut request = w.create_element("request");
-    if let Some(arguments) = arguments {
-        for (name, value) in arguments {
-            let mut value = value.clone();
-            crate::dc::strip_illegal_xml_chars(&mut value);
-            request = request.with_attribute((name.as_str(), value.as_str()));
+    // Only the schema's own attributes, each once: the handler echoes arguments only after
+    // they parsed, and this keeps the echo well-formed and schema-valid even if it did not.
+    let mut echoed: Vec<&str> = Vec::new();
+    for (name, value) in arguments.unwrap_or_default() {
+        if REQUEST_ATTRIBUTES.contains(&name.as_str()) && !echoed.contains(&name.as_str()) {
+            echoed.push(name);
+            let value = escape_attribute(value);
+            request = request.with_attribute(Attribute::from((name.as_bytes(), value.as_bytes())));
         }
     }
     request.write_inner_content(|w| write_text(w, base_url))?;
@@ -282,4 +296,59 @@ pub fn is_valid_repository_identifier(s: &str) -> bool {
             p.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
                 && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::error::OaiError;
+
+    fn forbidden(s: &str) -> Option<char> {
+        s.chars().find(|c| !crate::dc::is_xml_char(*c))
+    }
+
+    #[test]
+    fn the_writer_never_emits_a_character_xml_forbids() {
+        let evil = "a\u{0}b\u{1}\u{B}\u{C}\u{1F}\u{FFFE}\u{FFFF}c&<>\"'\r";
+        let mut w = Writer::new(Vec::new());
+        let args = vec![
+            ("verb".to_owned(), "ListRecords".to_owned()),
+            ("resumptionToken".to_owned(), evil.to_owned()),
+            ("bogus\u{FFFE}".to_owned(), evil.to_owned()),
+        ];
+        write_envelope_start(
+            &mut w,
+            Datestamp::from_unix(0),
+            evil,
+            Some(&args),
+            Some(evil),
+        )
+        .unwrap();
+        write_error(&mut w, &OaiError::IdDoesNotExist(evil.to_owned())).unwrap();
+        write_set(
+            &mut w,
+            &SetInfo {
+                spec: crate::protocol::SetSpec::parse("s").unwrap(),
+                name: evil.to_owned(),
+                description: None,
+            },
+        )
+        .unwrap();
+        write_envelope_end(&mut w).unwrap();
+        let xml = String::from_utf8(w.into_inner()).unwrap();
+        assert_eq!(forbidden(&xml), None, "{xml:?}");
+        assert!(!xml.contains("bogus"), "{xml}");
+        let mut reader = quick_xml::Reader::from_str(&xml);
+        loop {
+            match reader.read_event().unwrap() {
+                Event::Eof => break,
+                Event::Start(e) | Event::Empty(e) => {
+                    for a in e.attributes() {
+                        a.unwrap().unescape_value().unwrap();
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
 }

@@ -1,0 +1,282 @@
+//! Request and response bodies with bounds: the memory that responses waiting for their
+//! clients may hold, and the time a client may take to send a body.
+//!
+//! A response is rendered whole (a page is one range scan), then handed to actix-web, which
+//! copies it into the connection's write buffer as the socket accepts it. A client that never
+//! reads keeps its response in memory until [`super::connection`]'s write timeout; 1,000 such
+//! clients held 627 MB. So each response body holds a share of one [`ResponseBudget`] until
+//! it has been handed to the socket, is given out in chunks (the dispatcher then copies at
+//! most its write buffer's worth), and a response that does not fit the budget is refused with
+//! 503 and `Retry-After`, like a list beyond `max_concurrent_lists`. A list request holds its
+//! permit until its page is in the budget, so rendered pages never pile up outside it.
+
+use std::convert::Infallible;
+use std::future::Future as _;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use actix_web::body::{BodySize, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest};
+use actix_web::error::PayloadError;
+use actix_web::http::Method;
+use actix_web::web::{Bytes, BytesMut};
+use actix_web::HttpMessage as _;
+use futures_util::{Stream, StreamExt as _};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
+
+use super::error::ServerError;
+
+/// Bytes handed to the connection at a time.
+const CHUNK: usize = 16 * 1024;
+
+/// The memory all response bodies not yet handed to their sockets may hold together.
+#[derive(Debug, Clone)]
+pub struct ResponseBudget {
+    permits: Arc<Semaphore>,
+    total: usize,
+}
+
+impl ResponseBudget {
+    /// A budget of `bytes`.
+    pub fn new(bytes: usize) -> Self {
+        let total = bytes.clamp(1, Semaphore::MAX_PERMITS);
+        ResponseBudget {
+            permits: Arc::new(Semaphore::new(total)),
+            total,
+        }
+    }
+
+    /// Bytes held now by responses waiting for their clients.
+    pub fn buffered(&self) -> usize {
+        self.total - self.permits.available_permits()
+    }
+
+    /// True when responses waiting for their clients hold over half the budget.
+    pub fn under_pressure(&self) -> bool {
+        self.buffered() > self.total / 2
+    }
+
+    /// True when responses waiting for their clients hold over nine tenths of the budget:
+    /// a list rendered now would most likely be refused.
+    pub fn nearly_full(&self) -> bool {
+        self.buffered() > self.total / 10 * 9
+    }
+
+    /// The budget.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// `bytes` as a body holding its share of the budget, or `None` when it does not fit.
+    pub fn body(&self, mut bytes: Vec<u8>) -> Option<BudgetedBody> {
+        // A body larger than the whole budget could never be sent; let it take all of it.
+        let share = u32::try_from(bytes.len().min(self.total)).unwrap_or(u32::MAX);
+        let permit = self.permits.clone().try_acquire_many_owned(share).ok()?;
+        // A page grows by doubling; what the budget counts is what stays allocated.
+        bytes.shrink_to_fit();
+        Some(BudgetedBody {
+            len: bytes.len() as u64,
+            bytes: Bytes::from(bytes),
+            permit: Some(permit),
+        })
+    }
+}
+
+/// A response body given out in chunks, which returns its share of the budget once the last
+/// chunk has been taken (or the connection dropped it).
+#[derive(Debug)]
+pub struct BudgetedBody {
+    /// The whole length, for `Content-Length`.
+    len: u64,
+    /// What is left to give out.
+    bytes: Bytes,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl MessageBody for BudgetedBody {
+    type Error = Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.len)
+    }
+
+    /// A body of one chunk goes out whole (actix writes it with the head); its share of the
+    /// budget is returned at once, since the connection holds at most one such chunk.
+    fn try_into_bytes(self) -> Result<Bytes, Self> {
+        if self.bytes.len() <= CHUNK {
+            Ok(self.bytes)
+        } else {
+            Err(self)
+        }
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Infallible>>> {
+        if self.bytes.is_empty() {
+            self.permit = None;
+            return Poll::Ready(None);
+        }
+        let chunk = if self.bytes.len() > CHUNK {
+            self.bytes.split_to(CHUNK)
+        } else {
+            // The last chunk: an empty remainder would still share (and keep) the whole
+            // allocation, and the dispatcher may not poll this body again for a long time.
+            self.permit = None;
+            std::mem::take(&mut self.bytes)
+        };
+        Poll::Ready(Some(Ok(chunk)))
+    }
+}
+
+/// A form body as read: whole, or only measured because it was over the limit.
+#[derive(Debug)]
+pub enum FormBody {
+    /// The body, within the limit.
+    Complete(BytesMut),
+    /// The body was this many bytes, over the limit; it was read and dropped.
+    Oversized(usize),
+}
+
+/// Reads a request body of at most `limit` bytes; a larger one is read and dropped up to
+/// `hard_limit`, so that the client can be told why in an OAI-PMH response.
+///
+/// # Errors
+/// [`ServerError::BodyTimeout`] when the whole body has not arrived within `timeout`,
+/// [`ServerError::BodyTooLarge`] past `hard_limit` (or when `Content-Length` says so), and
+/// [`ServerError::BadBody`] when the body is malformed.
+pub async fn read_form(
+    payload: &mut Payload,
+    content_length: Option<usize>,
+    (limit, hard_limit): (usize, usize),
+    timeout: Duration,
+) -> Result<FormBody, ServerError> {
+    if content_length.is_some_and(|n| n > hard_limit) {
+        return Err(ServerError::BodyTooLarge(hard_limit));
+    }
+    let deadline = Instant::now() + timeout;
+    let mut body = BytesMut::new();
+    let mut total = 0usize;
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, payload.next()).await {
+            Err(_) => return Err(ServerError::BodyTimeout(timeout.as_secs())),
+            Ok(None) => break,
+            Ok(Some(Err(error))) => return Err(payload_error(error, timeout)),
+            Ok(Some(Ok(chunk))) => chunk,
+        };
+        total += chunk.len();
+        if total > hard_limit {
+            return Err(ServerError::BodyTooLarge(hard_limit));
+        }
+        if total <= limit {
+            body.extend_from_slice(&chunk);
+        } else {
+            body = BytesMut::new();
+        }
+    }
+    Ok(if total > limit {
+        FormBody::Oversized(total)
+    } else {
+        FormBody::Complete(body)
+    })
+}
+
+fn payload_error(error: PayloadError, timeout: Duration) -> ServerError {
+    match error {
+        PayloadError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            ServerError::BodyTimeout(timeout.as_secs())
+        }
+        other => ServerError::BadBody(other.to_string()),
+    }
+}
+
+/// Replaces a request's payload with one that fails when the client sends nothing for
+/// `idle` (actix-web's request timeout covers the head only). Applied to every route; `/oai`
+/// also bounds the whole body ([`read_form`]).
+pub fn with_idle_timeout(req: &mut ServiceRequest, idle: Duration) {
+    // Nothing reads the body of a GET or HEAD; spare them the allocations.
+    if matches!(*req.method(), Method::GET | Method::HEAD) {
+        return;
+    }
+    let inner = req.take_payload();
+    let timed = IdleTimeout {
+        inner,
+        idle,
+        timer: Box::pin(tokio::time::sleep(idle)),
+        failed: false,
+    };
+    req.set_payload(Payload::from(
+        Box::pin(timed) as Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>
+    ));
+}
+
+struct IdleTimeout {
+    inner: Payload,
+    idle: Duration,
+    timer: Pin<Box<Sleep>>,
+    failed: bool,
+}
+
+impl Stream for IdleTimeout {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.failed {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(item) => {
+                let next = Instant::now() + self.idle;
+                self.timer.as_mut().reset(next);
+                Poll::Ready(item)
+            }
+            Poll::Pending if self.timer.as_mut().poll(cx).is_ready() => {
+                self.failed = true;
+                Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the client sent nothing of its request body for too long",
+                )))))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(body: &mut BudgetedBody) -> Vec<Bytes> {
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut chunks = Vec::new();
+        while let Poll::Ready(Some(Ok(c))) = Pin::new(&mut *body).poll_next(&mut cx) {
+            chunks.push(c);
+        }
+        chunks
+    }
+
+    #[test]
+    fn a_body_holds_its_share_of_the_budget_until_its_last_chunk_is_taken() {
+        let budget = ResponseBudget::new(100_000);
+        let mut body = budget.body(vec![b'x'; 40_000]).unwrap();
+        assert_eq!(budget.buffered(), 40_000);
+        assert!(budget.body(vec![b'y'; 70_000]).is_none(), "over the budget");
+        let chunks = drain(&mut body);
+        assert!(body.bytes.is_empty());
+        assert_eq!(
+            chunks.iter().map(Bytes::len).collect::<Vec<_>>(),
+            [CHUNK, CHUNK, 40_000 - 2 * CHUNK]
+        );
+        assert_eq!(budget.buffered(), 0);
+        let dropped = budget.body(vec![b'z'; 70_000]).unwrap();
+        assert_eq!(budget.buffered(), 70_000);
+        assert!(budget.under_pressure() && !budget.nearly_full());
+        drop(dropped);
+        assert_eq!(budget.buffered(), 0);
+    }
+}
