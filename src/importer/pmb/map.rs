@@ -127,7 +127,7 @@ impl Builder {
 ///
 /// Chunks are folded without short-circuit so that the compiler vectorises the scan; this
 /// runs over every value and is most of the mapping time otherwise.
-fn may_hold_illegal_xml(s: &str) -> bool {
+pub(crate) fn may_hold_illegal_xml(s: &str) -> bool {
     s.as_bytes().chunks(64).any(|chunk| {
         let found = chunk.iter().fold(0u8, |found, &b| {
             let control = u8::from(b < 0x20)

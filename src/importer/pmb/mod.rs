@@ -16,7 +16,7 @@ mod decode;
 mod error;
 pub mod map;
 pub mod parse;
-mod values;
+pub(crate) mod values;
 
 pub use decode::decode_input;
 pub use error::PmbError;

@@ -1,0 +1,620 @@
+//! UNIMARC → Dublin Core, knowing PMB's record levels: the crosswalk of
+//! `schemas/pmb-crosswalk.md` §11 (one row per field), which follows the rules stated in the
+//! shared `oai/expected-good-crosswalk.json` and `bulletin-44933-expected-from-unimarc-oai_dc.xml`.
+//!
+//! It produces the display importer's [`MappedRecord`], with the same local ids
+//! (`bulletin/<bulletin id>` from 200$9 `id:`, `notice/<001>` otherwise), the same sets
+//! (`periodical:…`, `doctype:…`) and the same language policy (the `//!` of
+//! [`crate::importer::pmb::map`]): `xml:lang` from the first 101$a goes on titles, keywords,
+//! categories, descriptions and the document type label, never on names, dates, identifiers,
+//! source, relation, publisher, format, language or rights.
+
+use std::fmt;
+
+use super::record::{Field, Level, Position, UnimarcRecord};
+use super::UnimarcError;
+use crate::dc::{DcElement, DcRecord, DcValue};
+use crate::importer::pmb::map::{bcp47, may_hold_illegal_xml, slug};
+use crate::importer::pmb::values::{first_year, function_label};
+use crate::importer::pmb::{MappedRecord, RecordKind, SetDef};
+
+/// PMB's default keyword separator (`pmb_keyword_sep`).
+pub const DEFAULT_KEYWORD_SEPARATOR: &str = ";";
+
+/// The OPAC base URL of a PMB (`opac_url_base`, such as
+/// `https://catalogue.example.org/opac_css/`), from which permalinks are built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpacUrl(String);
+
+impl OpacUrl {
+    /// Parses an `http(s)://` URL; a trailing `index.php` is dropped and a final `/` added.
+    ///
+    /// # Errors
+    ///
+    /// A message saying why the text is not such a URL.
+    pub fn parse(url: &str) -> Result<OpacUrl, String> {
+        let url = url.trim();
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(format!(
+                "the OPAC URL {url:?} does not start with http:// or https://"
+            ));
+        }
+        if url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#')
+        {
+            return Err(format!(
+                "the OPAC URL {url:?} holds spaces, a query or a fragment; give the OPAC's base \
+                 directory, such as https://catalogue.example.org/opac_css/"
+            ));
+        }
+        let url = url.strip_suffix("index.php").unwrap_or(url);
+        let mut url = url.to_owned();
+        if !url.ends_with('/') {
+            url.push('/');
+        }
+        Ok(OpacUrl(url))
+    }
+
+    /// `index.php?lvl=<lvl>&id=<id>` under this base.
+    fn permalink(&self, lvl: &str, id: &str) -> String {
+        format!("{}index.php?lvl={lvl}&id={id}", self.0)
+    }
+}
+
+impl AsRef<str> for OpacUrl {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The separator PMB joins free keywords with in 610$a (`pmb_keyword_sep`); never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeywordSeparator(String);
+
+impl KeywordSeparator {
+    /// The separator as given (not trimmed: a space is a valid separator).
+    ///
+    /// # Errors
+    ///
+    /// When it is empty.
+    pub fn parse(separator: &str) -> Result<KeywordSeparator, String> {
+        if separator.is_empty() {
+            return Err("the keyword separator is empty".into());
+        }
+        Ok(KeywordSeparator(separator.to_owned()))
+    }
+}
+
+impl Default for KeywordSeparator {
+    fn default() -> Self {
+        KeywordSeparator(DEFAULT_KEYWORD_SEPARATOR.to_owned())
+    }
+}
+
+impl AsRef<str> for KeywordSeparator {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What the crosswalk needs to know about the PMB the records come from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CrosswalkOptions {
+    /// The OPAC base URL; `None` means no permalink is emitted.
+    pub opac_url: Option<OpacUrl>,
+    /// The keyword separator of 610$a.
+    pub keyword_separator: KeywordSeparator,
+}
+
+/// Why a record is not published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// PMB's dummy `<bulletin id>-bull` record (200$d `Article_expl_bulletin`), written only to
+    /// carry the items of a bulletin that has no bulletin notice: it describes no document.
+    BulletinItems,
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::BulletinItems => f.write_str(
+                "PMB's placeholder for the items of a bulletin (200$d Article_expl_bulletin), \
+                 not a document",
+            ),
+        }
+    }
+}
+
+/// A record recognised and deliberately not published: neither an error nor a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Where it is.
+    pub position: Position,
+    /// Its 001.
+    pub id: String,
+    /// Why.
+    pub reason: SkipReason,
+}
+
+/// What one UNIMARC record becomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mapped {
+    /// A record to publish.
+    Record(Box<MappedRecord>),
+    /// A record not to publish, and why.
+    Skipped(Skipped),
+}
+
+/// Accumulates the mapped record: every value goes through [`Builder::push`].
+struct Builder {
+    dc: DcRecord,
+    sets: Vec<SetDef>,
+    local: Vec<(String, String)>,
+    stripped: usize,
+}
+
+impl Builder {
+    /// Cleans a value and appends it unless it is empty or already there; returns whether the
+    /// element now has that value.
+    fn push(&mut self, element: DcElement, value: &str, lang: Option<&str>) -> bool {
+        let Some(value) = self.clean(value) else {
+            return false;
+        };
+        let value = DcValue {
+            value,
+            lang: lang.map(str::to_owned),
+        };
+        if !self.dc.get(element).contains(&value) {
+            self.dc.push(element, value);
+        }
+        true
+    }
+
+    fn local(&mut self, key: &str, value: &str) {
+        if let Some(value) = self.clean(value) {
+            self.local.push((key.to_owned(), value));
+        }
+    }
+
+    fn set(&mut self, prefix: &str, name: &str) {
+        let Some(name) = self.clean(name) else {
+            return;
+        };
+        let spec = format!("{prefix}:{}", slug(&name));
+        self.set_def(SetDef { spec, name });
+    }
+
+    fn set_def(&mut self, def: SetDef) {
+        if !self.sets.iter().any(|s| s.spec == def.spec) {
+            self.sets.push(def);
+        }
+    }
+
+    /// CR LF and CR become LF (ISO 2709 keeps PMB's CR LF), characters XML forbids go, and the
+    /// value is trimmed; `None` when nothing is left.
+    fn clean(&mut self, value: &str) -> Option<String> {
+        let mut value = if value.contains('\r') {
+            value.replace("\r\n", "\n").replace('\r', "\n")
+        } else {
+            value.to_owned()
+        };
+        if may_hold_illegal_xml(&value) {
+            self.stripped += crate::dc::strip_illegal_xml_chars(&mut value);
+        }
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            None
+        } else if trimmed.len() == value.len() {
+            Some(value)
+        } else {
+            Some(trimmed.to_owned())
+        }
+    }
+}
+
+/// PMB's document types (`dt`, includes/marc_tables/fr_FR/doctype.xml) with their DCMI Type
+/// (the rule of `expected-good-crosswalk.json`).
+fn doc_type(code: char) -> Option<(&'static str, &'static str)> {
+    Some(match code {
+        'a' => ("Text", "texte imprimé"),
+        'b' => ("Text", "texte manuscrit"),
+        'c' => ("Text", "partition musicale imprimée"),
+        'd' => ("Text", "partition musicale manuscrite"),
+        'e' => ("StillImage", "document cartographique imprimé"),
+        'f' => ("StillImage", "document cartographique manuscrit"),
+        'g' => ("MovingImage", "document projeté ou vidéo"),
+        'i' => ("Sound", "enregistrement sonore non musical"),
+        'j' => ("Sound", "enregistrement sonore musical"),
+        'k' => ("StillImage", "document graphique à deux dimensions"),
+        'l' => ("Text", "document électronique"),
+        'm' => ("InteractiveResource", "document multimédia"),
+        'r' => ("PhysicalObject", "objet à 3 dimensions, artefacts, ..."),
+        _ => return None,
+    })
+}
+
+/// The usage-rights message PMB writes in 319 when a record has none (`notice_usage_none`).
+const NO_SPECIFIC_RIGHTS: &str = "Aucun droit spécifique";
+
+/// True for PMB's dummy `<id>-bull` records.
+fn is_bulletin_items(record: &UnimarcRecord) -> bool {
+    record
+        .all("200", 'd')
+        .any(|d| d.trim() == "Article_expl_bulletin")
+}
+
+/// The bulletin id of a bulletin notice: 200$9 `id:<digits>`.
+fn bulletin_id(record: &UnimarcRecord) -> Option<&str> {
+    record
+        .all("200", '9')
+        .filter_map(|v| v.trim().strip_prefix("id:"))
+        .map(str::trim)
+        .find(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The non-blank, trimmed value.
+fn nonblank(s: &str) -> Option<&str> {
+    Some(s.trim()).filter(|s| !s.is_empty())
+}
+
+/// Maps one record through the crosswalk; `upstream_sets` are the PMB OAI sets the record was
+/// harvested in (setSpec and readable name), added to its sets as given.
+///
+/// # Errors
+///
+/// [`UnimarcError::NoTitle`] when the record gives no title at all. Everything else degrades:
+/// missing fields are omitted.
+pub fn map_record(
+    record: &UnimarcRecord,
+    options: &CrosswalkOptions,
+    upstream_sets: &[SetDef],
+) -> Result<Mapped, UnimarcError> {
+    if is_bulletin_items(record) {
+        return Ok(Mapped::Skipped(Skipped {
+            position: record.position,
+            id: record.id.clone(),
+            reason: SkipReason::BulletinItems,
+        }));
+    }
+    let mut b = Builder {
+        dc: DcRecord::new(),
+        sets: Vec::new(),
+        local: Vec::new(),
+        stripped: 0,
+    };
+    let level = record.label.level();
+    let bulletin = bulletin_id(record).filter(|_| level == Level::BulletinNotice);
+    let (kind, local_id) = match bulletin {
+        Some(id) => (RecordKind::Bulletin, format!("bulletin/{id}")),
+        None => (RecordKind::Notice, format!("notice/{}", record.id)),
+    };
+    let lang = record
+        .all("101", 'a')
+        .find_map(nonblank)
+        .and_then(|code| bcp47(&code.to_ascii_lowercase()));
+
+    map_title(record, level, lang, &mut b)?;
+    map_names(record, &mut b);
+    map_subjects(record, options, lang, &mut b);
+    for tag in ["330", "327", "300"] {
+        for value in record.all(tag, 'a') {
+            b.push(DcElement::Description, value, lang);
+        }
+    }
+    map_publication(record, &mut b);
+    map_type(record, lang, &mut b);
+    for code in ['a', 'c', 'd', 'e'] {
+        for value in record.all("215", code) {
+            b.push(DcElement::Format, value, None);
+        }
+    }
+    map_identifiers(record, level, bulletin, options, &mut b);
+    map_container(record, level, &mut b);
+    for value in record.all("101", 'a') {
+        b.push(DcElement::Language, value, None);
+    }
+    for value in record.all("319", 'a') {
+        if value.trim() != NO_SPECIFIC_RIGHTS {
+            b.push(DcElement::Rights, value, None);
+        }
+    }
+    for def in upstream_sets {
+        b.set_def(def.clone());
+    }
+    map_local_fields(record, level, &mut b);
+
+    Ok(Mapped::Record(Box::new(MappedRecord {
+        kind,
+        local_id,
+        dc: b.dc,
+        sets: b.sets,
+        local_fields: b.local,
+        line: record.position.line,
+        stripped_chars: b.stripped,
+    })))
+}
+
+/// `dc:title`: a bulletin notice's own title 200$i, else `530$a, 200$h (210$d)`; any other
+/// record `200$a = $d : $e ; $c`.
+fn map_title(
+    record: &UnimarcRecord,
+    level: Level,
+    lang: Option<&str>,
+    b: &mut Builder,
+) -> Result<(), UnimarcError> {
+    let no_title = |why: &str| UnimarcError::NoTitle {
+        at: record.position,
+        id: record.id.clone(),
+        why: why.to_owned(),
+    };
+    let Some(f200) = record.field("200") else {
+        let why = if record.field("245").is_some() {
+            "no 200 field; it has a 245, so it is MARC 21, not UNIMARC"
+        } else {
+            "no 200 field"
+        };
+        return Err(no_title(why));
+    };
+    let title = if level == Level::BulletinNotice {
+        f200.first('i').map(str::to_owned).or_else(|| {
+            let head = [record.first("530", 'a'), f200.first('h')]
+                .into_iter()
+                .flatten()
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let date = publication(record).find_map(|f| f.first('d'));
+            match (head.is_empty(), date) {
+                (true, None) => f200.first('a').map(str::to_owned),
+                (true, Some(d)) => Some(d.trim().to_owned()),
+                (false, None) => Some(head),
+                (false, Some(d)) => Some(format!("{head} ({})", d.trim())),
+            }
+        })
+    } else {
+        f200.first('a').map(|a| {
+            let mut title = a.trim().to_owned();
+            for (code, sep) in [('d', " = "), ('e', " : "), ('c', " ; ")] {
+                for part in f200.all(code).filter_map(nonblank) {
+                    title.push_str(sep);
+                    title.push_str(part);
+                }
+            }
+            title
+        })
+    };
+    let Some(title) = title else {
+        return Err(no_title("no 200$a"));
+    };
+    if !b.push(DcElement::Title, &title, lang) {
+        return Err(no_title("200 is empty once cleaned"));
+    }
+    Ok(())
+}
+
+/// True for the responsibility fields: 70x persons, 71x corporate bodies and congresses.
+fn is_responsibility(field: &Field) -> bool {
+    let t = field.tag.as_str().as_bytes();
+    t[0] == b'7' && (t[1] == b'0' || t[1] == b'1')
+}
+
+/// `dc:creator` for $4 070 (and a 700/710 main entry without a function or with 000),
+/// `dc:contributor` for any other function; persons `$a, $b`, corporate bodies `$a. $b`.
+/// Each function is kept as a local field `role:<code>:<label>`, as the display importer does.
+fn map_names(record: &UnimarcRecord, b: &mut Builder) {
+    for field in record.fields.iter().filter(|f| is_responsibility(f)) {
+        let Some(surname) = field.first('a').map(str::trim) else {
+            continue;
+        };
+        let corporate = field.tag.as_str().as_bytes()[1] == b'1';
+        let mut name = surname.to_owned();
+        if corporate {
+            for part in field.all('b').filter_map(nonblank) {
+                name.push_str(". ");
+                name.push_str(part);
+            }
+        } else if let Some(forename) = field.first('b') {
+            name.push_str(", ");
+            name.push_str(forename.trim());
+        }
+        let codes: Vec<&str> = field.all('4').filter_map(nonblank).collect();
+        let main_entry = matches!(field.tag.as_str(), "700" | "710");
+        let creator = codes.contains(&"070") || (main_entry && codes.iter().all(|c| *c == "000"));
+        let element = if creator {
+            DcElement::Creator
+        } else {
+            DcElement::Contributor
+        };
+        if b.push(element, &name, None) {
+            for code in codes {
+                if let Some(label) = function_label(code) {
+                    b.local(&format!("role:{code}:{label}"), &name);
+                }
+            }
+        }
+    }
+}
+
+/// `dc:subject`: 606$a categories in field order, then the free keywords of 610$a split on the
+/// source's keyword separator; duplicates appear once.
+fn map_subjects(
+    record: &UnimarcRecord,
+    options: &CrosswalkOptions,
+    lang: Option<&str>,
+    b: &mut Builder,
+) {
+    for value in record.all("606", 'a') {
+        b.push(DcElement::Subject, value, lang);
+    }
+    let separator = options.keyword_separator.as_ref();
+    for value in record.all("610", 'a') {
+        for keyword in value.split(separator) {
+            b.push(DcElement::Subject, keyword, lang);
+        }
+    }
+}
+
+/// The publication fields: 210, or 214 when there is no 210 (PMB writes both, identical).
+fn publication(record: &UnimarcRecord) -> impl Iterator<Item = &Field> {
+    let tag = if record.field("210").is_some() {
+        "210"
+    } else {
+        "214"
+    };
+    record.fields(tag)
+}
+
+/// `dc:publisher` `$c ($a)` as PMB's own DC writes it, and `dc:date`: the year of the first
+/// $h (PMB's date_date), else the first four-digit year of $d.
+fn map_publication(record: &UnimarcRecord, b: &mut Builder) {
+    for field in publication(record) {
+        let place = field.first('a').map(str::trim);
+        for name in field.all('c').filter_map(nonblank) {
+            let value = match place {
+                Some(place) => format!("{name} ({place})"),
+                None => name.to_owned(),
+            };
+            b.push(DcElement::Publisher, &value, None);
+        }
+    }
+    let year = publication(record)
+        .find_map(|f| f.all('h').find_map(first_year))
+        .or_else(|| publication(record).find_map(|f| f.all('d').find_map(first_year)));
+    if let Some(year) = year {
+        b.push(DcElement::Date, year, None);
+    }
+}
+
+/// `dc:type`: the DCMI Type of the label's `dt`, then PMB's French label; one `doctype:` set.
+fn map_type(record: &UnimarcRecord, lang: Option<&str>, b: &mut Builder) {
+    let Some((dcmi, label)) = doc_type(record.label.doc_type) else {
+        if record.label.doc_type != ' ' {
+            b.local("dt", &record.label.doc_type.to_string());
+        }
+        return;
+    };
+    b.push(DcElement::Type, dcmi, None);
+    b.push(DcElement::Type, label, lang);
+    b.set("doctype", label);
+}
+
+/// `dc:identifier`: 856$u, the OPAC permalink, then `urn:ISSN:` (010 of a periodical, 011) or
+/// `urn:ISBN:` (010 of anything else).
+fn map_identifiers(
+    record: &UnimarcRecord,
+    level: Level,
+    bulletin: Option<&str>,
+    options: &CrosswalkOptions,
+    b: &mut Builder,
+) {
+    for url in record.all("856", 'u') {
+        b.push(DcElement::Identifier, url, None);
+    }
+    if let Some(opac) = &options.opac_url {
+        let permalink = match bulletin {
+            Some(id) => opac.permalink("bulletin_display", id),
+            None => opac.permalink("notice_display", &record.id),
+        };
+        b.push(DcElement::Identifier, &permalink, None);
+    }
+    let number = |value: &str| value.split_whitespace().next().map(str::to_owned);
+    let scheme = if level == Level::Periodical {
+        "ISSN"
+    } else {
+        "ISBN"
+    };
+    for n in record.all("010", 'a').filter_map(number) {
+        b.push(DcElement::Identifier, &format!("urn:{scheme}:{n}"), None);
+    }
+    for n in record.all("011", 'a').filter_map(number) {
+        b.push(DcElement::Identifier, &format!("urn:ISSN:{n}"), None);
+    }
+}
+
+/// `dc:source` and `dc:relation`: a bulletin notice cites `530$a, 200$h, 210$d`; an article
+/// with its links (461 periodical, 463 issue) cites `periodical, numbering, date, pages`; the
+/// periodical is a relation and a `periodical:` set (a periodical is in its own). Collections
+/// (225$a, 225$i) and series (461$t) are relations.
+fn map_container(record: &UnimarcRecord, level: Level, b: &mut Builder) {
+    let linked_periodical = record.first("461", 't');
+    let periodical = match level {
+        Level::BulletinNotice => record.first("530", 'a').or(linked_periodical),
+        Level::Article => linked_periodical,
+        Level::Periodical => record.first("200", 'a'),
+        _ => None,
+    }
+    .map(str::trim);
+    let citation: Vec<&str> = match level {
+        Level::BulletinNotice => vec![
+            periodical,
+            record.first("200", 'h'),
+            publication(record).find_map(|f| f.first('d')),
+        ],
+        Level::Article if periodical.is_some() || record.field("463").is_some() => {
+            let issue = record.field("463");
+            vec![
+                periodical,
+                issue.and_then(|f| f.first('v')),
+                issue.and_then(|f| f.first('e').or_else(|| f.first('d'))),
+            ]
+        }
+        _ => Vec::new(),
+    }
+    .into_iter()
+    .flatten()
+    .map(str::trim)
+    .collect();
+    if !citation.is_empty() {
+        let mut source = citation.join(", ");
+        if level == Level::Article {
+            if let Some(pages) = record.first("215", 'a').map(str::trim) {
+                source.push_str(", ");
+                if pages.starts_with(|c: char| c.is_ascii_digit()) {
+                    source.push_str("p. ");
+                }
+                source.push_str(pages);
+            }
+        }
+        b.push(DcElement::Source, &source, None);
+    }
+    if let Some(periodical) = periodical {
+        if level != Level::Periodical {
+            b.push(DcElement::Relation, periodical, None);
+        }
+        b.set("periodical", periodical);
+    }
+    for field in record.fields("225") {
+        for code in ['a', 'i'] {
+            for value in field.all(code) {
+                b.push(DcElement::Relation, value, None);
+            }
+        }
+    }
+    for value in record.all("461", 't') {
+        b.push(DcElement::Relation, value, None);
+    }
+}
+
+/// What DC does not hold but is worth keeping: the notice id, a bulletin notice's PMB title
+/// (200$a, with numbering and date glued in front), the edition, the price, the original
+/// language and the Dewey class.
+fn map_local_fields(record: &UnimarcRecord, level: Level, b: &mut Builder) {
+    b.local("001", &record.id);
+    if level == Level::BulletinNotice {
+        if let Some(a) = record.first("200", 'a') {
+            b.local("200$a", a);
+        }
+    }
+    for (tag, code) in [
+        ("205", 'a'),
+        ("010", 'd'),
+        ("101", 'c'),
+        ("676", 'a'),
+        ("676", 'l'),
+    ] {
+        for value in record.all(tag, code) {
+            b.local(&format!("{tag}${code}"), value);
+        }
+    }
+}
