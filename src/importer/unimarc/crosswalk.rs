@@ -618,3 +618,667 @@ fn map_local_fields(record: &UnimarcRecord, level: Level, b: &mut Builder) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::importer::unimarc::record::{FieldValue, Label, Subfield, Tag};
+
+    type Subfields<'a> = &'a [(char, &'a str)];
+
+    fn field(tag: &str, subfields: Subfields<'_>) -> Field {
+        Field {
+            tag: Tag::parse(tag.as_bytes()).unwrap(),
+            value: FieldValue::Data {
+                indicators: [' ', ' '],
+                subfields: subfields
+                    .iter()
+                    .map(|&(code, value)| Subfield {
+                        code,
+                        value: value.to_owned(),
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    /// A record with label `dt bl hl` (`"am0"`), 001 `1`, 101$a `fre` unless one is given.
+    fn record(label: &str, fields: &[(&str, Subfields<'_>)]) -> UnimarcRecord {
+        let l: Vec<char> = label.chars().collect();
+        let mut all = vec![Field {
+            tag: Tag::parse(b"001").unwrap(),
+            value: FieldValue::Control("1".into()),
+        }];
+        if !fields.iter().any(|(t, _)| *t == "101") {
+            all.push(field("101", &[('a', "fre")]));
+        }
+        all.extend(fields.iter().map(|(t, s)| field(t, s)));
+        UnimarcRecord {
+            position: Position {
+                record: 1,
+                line: 1,
+                offset: 0,
+            },
+            id: "1".into(),
+            label: Label {
+                doc_type: l[0],
+                bib_level: l[1],
+                hier_level: l[2],
+                ..Label::default()
+            },
+            fields: all,
+        }
+    }
+
+    fn options(separator: &str) -> CrosswalkOptions {
+        CrosswalkOptions {
+            opac_url: Some(OpacUrl::parse("https://pmb.example/opac_css").unwrap()),
+            keyword_separator: KeywordSeparator::parse(separator).unwrap(),
+        }
+    }
+
+    fn map(r: &UnimarcRecord, separator: &str) -> MappedRecord {
+        match map_record(r, &options(separator), &[]).unwrap() {
+            Mapped::Record(m) => *m,
+            Mapped::Skipped(s) => panic!("{s:?}"),
+        }
+    }
+
+    const NOTICE_1: &str = "https://pmb.example/opac_css/index.php?lvl=notice_display&id=1";
+
+    /// One row of `schemas/pmb-crosswalk.md` §UNIMARC: the row's name, the record, the element
+    /// and its values (with `xml:lang`).
+    struct Row {
+        name: &'static str,
+        label: &'static str,
+        fields: &'static [(&'static str, Subfields<'static>)],
+        separator: &'static str,
+        element: DcElement,
+        expected: &'static [(&'static str, Option<&'static str>)],
+    }
+
+    const FR: Option<&str> = Some("fr");
+
+    const ROWS: &[Row] = &[
+        Row {
+            name: "200 title",
+            label: "am0",
+            fields: &[(
+                "200",
+                &[
+                    ('a', "Titre"),
+                    ('d', "Title"),
+                    ('e', "essai"),
+                    ('c', "Autre"),
+                ],
+            )],
+            separator: ";",
+            element: DcElement::Title,
+            expected: &[("Titre = Title : essai ; Autre", FR)],
+        },
+        Row {
+            name: "200$i bulletin title",
+            label: "ls2",
+            fields: &[(
+                "200",
+                &[('a', "< 1 > - mai 2001 - T"), ('h', "< 1 >"), ('i', "T")],
+            )],
+            separator: ";",
+            element: DcElement::Title,
+            expected: &[("T", FR)],
+        },
+        Row {
+            name: "bulletin without 200$i",
+            label: "as2",
+            fields: &[
+                ("200", &[('a', "< 3 > - mai 2001"), ('h', "< 3 >")]),
+                ("530", &[('a', "Revue")]),
+                ("210", &[('d', "mai 2001")]),
+            ],
+            separator: ";",
+            element: DcElement::Title,
+            expected: &[("Revue, < 3 > (mai 2001)", FR)],
+        },
+        Row {
+            name: "530 source",
+            label: "as2",
+            fields: &[
+                ("200", &[('i', "T"), ('h', "n° 3")]),
+                ("530", &[('a', "Revue")]),
+                ("210", &[('d', "mai 2001")]),
+                ("214", &[('d', "mai 2001")]),
+            ],
+            separator: ";",
+            element: DcElement::Source,
+            expected: &[("Revue, n° 3, mai 2001", None)],
+        },
+        Row {
+            name: "530 relation",
+            label: "as2",
+            fields: &[("200", &[('i', "T")]), ("530", &[('a', "Revue")])],
+            separator: ";",
+            element: DcElement::Relation,
+            expected: &[("Revue", None)],
+        },
+        Row {
+            name: "200$9 bulletin permalink",
+            label: "ls2",
+            fields: &[("200", &[('i', "T"), ('9', "id:44933")])],
+            separator: ";",
+            element: DcElement::Identifier,
+            expected: &[(
+                "https://pmb.example/opac_css/index.php?lvl=bulletin_display&id=44933",
+                None,
+            )],
+        },
+        Row {
+            name: "70x $4 070",
+            label: "am0",
+            fields: &[
+                ("200", &[('a', "T")]),
+                (
+                    "702",
+                    &[
+                        ('a', "Della Torre"),
+                        ('b', "Laetitia"),
+                        ('4', "070"),
+                        ('9', "id:1"),
+                    ],
+                ),
+            ],
+            separator: ";",
+            element: DcElement::Creator,
+            expected: &[("Della Torre, Laetitia", None)],
+        },
+        Row {
+            name: "70x other $4",
+            label: "am0",
+            fields: &[
+                ("200", &[('a', "T")]),
+                ("700", &[('a', "Nguyen"), ('b', "Linh"), ('4', "300")]),
+                ("702", &[('a', "Valluy"), ('b', "Jérôme"), ('4', "595")]),
+            ],
+            separator: ";",
+            element: DcElement::Contributor,
+            expected: &[("Nguyen, Linh", None), ("Valluy, Jérôme", None)],
+        },
+        Row {
+            name: "700/710 without $4",
+            label: "am0",
+            fields: &[
+                ("200", &[('a', "T")]),
+                ("700", &[('a', "A")]),
+                ("701", &[('a', "B")]),
+                ("710", &[('a', "C"), ('4', "000")]),
+            ],
+            separator: ";",
+            element: DcElement::Creator,
+            expected: &[("A", None), ("C", None)],
+        },
+        Row {
+            name: "71x corporate body",
+            label: "am0",
+            fields: &[
+                ("200", &[('a', "T")]),
+                (
+                    "710",
+                    &[
+                        ('a', "Université Paris 1"),
+                        ('b', "Département de science politique"),
+                        ('4', "070"),
+                        ('e', "Paris; France"),
+                    ],
+                ),
+            ],
+            separator: ";",
+            element: DcElement::Creator,
+            expected: &[("Université Paris 1. Département de science politique", None)],
+        },
+        Row {
+            name: "606 then 610",
+            label: "am0",
+            fields: &[
+                ("200", &[('a', "T")]),
+                ("610", &[('a', "Numérique ; Travail social ;  ; Social")]),
+                (
+                    "606",
+                    &[
+                        ('9', "id:1204"),
+                        ('9', "lang:fr_FR"),
+                        ('a', "Travail social"),
+                    ],
+                ),
+            ],
+            separator: ";",
+            element: DcElement::Subject,
+            expected: &[("Travail social", FR), ("Numérique", FR), ("Social", FR)],
+        },
+        Row {
+            name: "610 separator",
+            label: "am0",
+            fields: &[("200", &[('a', "T")]), ("610", &[('a', "a / b; c")])],
+            separator: "/",
+            element: DcElement::Subject,
+            expected: &[("a", FR), ("b; c", FR)],
+        },
+        Row {
+            name: "676 not a subject",
+            label: "am0",
+            fields: &[
+                ("200", &[('a', "T")]),
+                ("676", &[('a', "302.23"), ('l', "Médias")]),
+            ],
+            separator: ";",
+            element: DcElement::Subject,
+            expected: &[],
+        },
+        Row {
+            name: "330 327 300",
+            label: "am0",
+            fields: &[
+                ("200", &[('a', "T")]),
+                ("300", &[('a', " note ")]),
+                ("327", &[('a', "Sommaire :\r\n1. Un")]),
+                ("330", &[('a', "Résumé")]),
+            ],
+            separator: ";",
+            element: DcElement::Description,
+            expected: &[("Résumé", FR), ("Sommaire :\n1. Un", FR), ("note", FR)],
+        },
+        Row {
+            name: "101 language",
+            label: "am0",
+            fields: &[
+                ("200", &[('a', "T")]),
+                ("101", &[('a', "fre"), ('a', "eng"), ('c', "ger")]),
+            ],
+            separator: ";",
+            element: DcElement::Language,
+            expected: &[("fre", None), ("eng", None)],
+        },
+        Row {
+            name: "101 xml:lang",
+            label: "am0",
+            fields: &[("200", &[('a', "Titel")]), ("101", &[('a', "ger")])],
+            separator: ";",
+            element: DcElement::Title,
+            expected: &[("Titel", Some("de"))],
+        },
+        Row {
+            name: "856 then permalink",
+            label: "am0",
+            fields: &[
+                ("200", &[('a', "T")]),
+                ("856", &[('u', "https://x.example/1")]),
+            ],
+            separator: ";",
+            element: DcElement::Identifier,
+            expected: &[("https://x.example/1", None), (NOTICE_1, None)],
+        },
+        Row {
+            name: "010 ISBN",
+            label: "am0",
+            fields: &[
+                ("200", &[('a', "T")]),
+                ("010", &[('a', "978-2-99912-340-3"), ('d', "22 EUR")]),
+            ],
+            separator: ";",
+            element: DcElement::Identifier,
+            expected: &[(NOTICE_1, None), ("urn:ISBN:978-2-99912-340-3", None)],
+        },
+        Row {
+            name: "010 ISSN of a periodical",
+            label: "as1",
+            fields: &[("200", &[('a', "Revue")]), ("010", &[('a', "2999-0017")])],
+            separator: ";",
+            element: DcElement::Identifier,
+            expected: &[(NOTICE_1, None), ("urn:ISSN:2999-0017", None)],
+        },
+        Row {
+            name: "011 ISSN",
+            label: "am0",
+            fields: &[("200", &[('a', "T")]), ("011", &[('a', "2999-0025")])],
+            separator: ";",
+            element: DcElement::Identifier,
+            expected: &[(NOTICE_1, None), ("urn:ISSN:2999-0025", None)],
+        },
+        Row {
+            name: "210 publisher",
+            label: "am0",
+            fields: &[
+                ("200", &[('a', "T")]),
+                (
+                    "210",
+                    &[
+                        ('a', "Lyon"),
+                        ('b', "12, rue X\n\n69002"),
+                        ('c', "Presses"),
+                        ('9', "id:3"),
+                    ],
+                ),
+                ("214", &[('a', "Lyon"), ('c', "Presses")]),
+            ],
+            separator: ";",
+            element: DcElement::Publisher,
+            expected: &[("Presses (Lyon)", None)],
+        },
+        Row {
+            name: "210$h date",
+            label: "am0",
+            fields: &[
+                ("200", &[('a', "T")]),
+                ("210", &[('d', "juin 2017"), ('h', "2017-06-01")]),
+            ],
+            separator: ";",
+            element: DcElement::Date,
+            expected: &[("2017", None)],
+        },
+        Row {
+            name: "210$d date",
+            label: "am0",
+            fields: &[("200", &[('a', "T")]), ("214", &[('d', "cop. 2005")])],
+            separator: ";",
+            element: DcElement::Date,
+            expected: &[("2005", None)],
+        },
+        Row {
+            name: "215 format",
+            label: "am0",
+            fields: &[
+                ("200", &[('a', "T")]),
+                (
+                    "215",
+                    &[
+                        ('a', "148 p."),
+                        ('c', "ill."),
+                        ('d', "21 cm"),
+                        ('e', "1 CD"),
+                    ],
+                ),
+            ],
+            separator: ";",
+            element: DcElement::Format,
+            expected: &[
+                ("148 p.", None),
+                ("ill.", None),
+                ("21 cm", None),
+                ("1 CD", None),
+            ],
+        },
+        Row {
+            name: "225 collection",
+            label: "am0",
+            fields: &[
+                ("200", &[('a', "T")]),
+                ("225", &[('a', "Guides pratiques"), ('v', "12")]),
+                ("410", &[('t', "Guides pratiques")]),
+                ("225", &[('i', "Action sociale")]),
+            ],
+            separator: ";",
+            element: DcElement::Relation,
+            expected: &[("Guides pratiques", None), ("Action sociale", None)],
+        },
+        Row {
+            name: "461 series",
+            label: "am0",
+            fields: &[("200", &[('a', "T")]), ("461", &[('t', "Maths & Cie")])],
+            separator: ";",
+            element: DcElement::Relation,
+            expected: &[("Maths & Cie", None)],
+        },
+        Row {
+            name: "461/463 article source",
+            label: "aa2",
+            fields: &[
+                ("200", &[('a', "Article")]),
+                ("215", &[('a', "45-62")]),
+                ("461", &[('t', "Revue"), ('9', "id:61250")]),
+                (
+                    "463",
+                    &[
+                        ('v', "n° 12"),
+                        ('e', "printemps 2023"),
+                        ('d', "2023-03-15"),
+                        ('t', " "),
+                    ],
+                ),
+            ],
+            separator: ";",
+            element: DcElement::Source,
+            expected: &[("Revue, n° 12, printemps 2023, p. 45-62", None)],
+        },
+        Row {
+            name: "461/463 article relation",
+            label: "aa2",
+            fields: &[
+                ("200", &[('a', "Article")]),
+                ("461", &[('t', "Revue"), ('9', "id:61250")]),
+            ],
+            separator: ";",
+            element: DcElement::Relation,
+            expected: &[("Revue", None)],
+        },
+        Row {
+            name: "319 boilerplate",
+            label: "am0",
+            fields: &[
+                ("200", &[('a', "T")]),
+                ("319", &[('a', "Aucun droit spécifique")]),
+            ],
+            separator: ";",
+            element: DcElement::Rights,
+            expected: &[],
+        },
+        Row {
+            name: "319 rights",
+            label: "gm0",
+            fields: &[
+                ("200", &[('a', "T")]),
+                ("319", &[('a', "Droits de prêt acquis")]),
+            ],
+            separator: ";",
+            element: DcElement::Rights,
+            expected: &[("Droits de prêt acquis", None)],
+        },
+        Row {
+            name: "dt type",
+            label: "gm0",
+            fields: &[("200", &[('a', "T")])],
+            separator: ";",
+            element: DcElement::Type,
+            expected: &[("MovingImage", None), ("document projeté ou vidéo", FR)],
+        },
+        Row {
+            name: "dt l type",
+            label: "ls2",
+            fields: &[("200", &[('i', "T")])],
+            separator: ";",
+            element: DcElement::Type,
+            expected: &[("Text", None), ("document électronique", FR)],
+        },
+    ];
+
+    #[test]
+    fn every_row_of_the_crosswalk_table_maps_as_documented() {
+        for row in ROWS {
+            let mapped = map(&record(row.label, row.fields), row.separator);
+            let got: Vec<(&str, Option<&str>)> = mapped
+                .dc
+                .get(row.element)
+                .iter()
+                .map(|v| (v.value.as_str(), v.lang.as_deref()))
+                .collect();
+            assert_eq!(got, row.expected, "row {:?}", row.name);
+        }
+    }
+
+    #[test]
+    fn the_crosswalk_document_names_every_row_of_the_table() {
+        let doc = include_str!("../../../schemas/pmb-crosswalk.md");
+        for row in ROWS {
+            assert!(
+                doc.contains(&format!("`{}`", row.name)),
+                "row {:?} is not in the document",
+                row.name
+            );
+        }
+    }
+
+    #[test]
+    fn fields_with_no_dc_element_are_not_emitted_and_some_are_kept_locally() {
+        let r = record(
+            "am0",
+            &[
+                ("100", &[('a', "20170703u        u  u0frey50      ba")]),
+                ("009", &[('a', "2017-06-01")]),
+                ("200", &[('a', "T")]),
+                ("205", &[('a', "2e édition")]),
+                ("010", &[('a', "978-2-99912-340-3"), ('d', "22 EUR")]),
+                ("102", &[('a', "fr")]),
+                ("676", &[('a', "302.23"), ('l', "Médias")]),
+                ("801", &[('a', "INTERNE"), ('b', "FR"), ('c', "20240318")]),
+                (
+                    "896",
+                    &[(
+                        'a',
+                        "https://pmb.example/opac_css/thumbnail.php?type=1&id=1",
+                    )],
+                ),
+            ],
+        );
+        let mapped = map(&r, ";");
+        for (_, v) in mapped.dc.iter() {
+            for never in [
+                "2017-06-01",
+                "INTERNE",
+                "thumbnail",
+                "302.23",
+                "22 EUR",
+                "2e édition",
+            ] {
+                assert!(!v.value.contains(never), "{never} in {v:?}");
+            }
+        }
+        let local: Vec<(&str, &str)> = mapped
+            .local_fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            local,
+            [
+                ("001", "1"),
+                ("205$a", "2e édition"),
+                ("010$d", "22 EUR"),
+                ("676$a", "302.23"),
+                ("676$l", "Médias")
+            ]
+        );
+    }
+
+    #[test]
+    fn roles_are_kept_as_local_fields_like_the_display_importer_keeps_them() {
+        let r = record(
+            "am0",
+            &[
+                ("200", &[('a', "T")]),
+                ("702", &[('a', "Valluy"), ('b', "Jérôme"), ('4', "595")]),
+            ],
+        );
+        assert_eq!(
+            map(&r, ";").local_fields[0],
+            (
+                "role:595:Directeur de la recherche".into(),
+                "Valluy, Jérôme".into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_record_without_a_title_is_an_error_naming_it() {
+        let err = map_record(
+            &record("am0", &[("210", &[('c', "P")])]),
+            &options(";"),
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "record 1 (line 1, byte 0): notice 1 has no title (no 200 field)"
+        );
+        let marc21 = record("am0", &[("245", &[('a', "A MARC 21 title")])]);
+        let err = map_record(&marc21, &options(";"), &[]).unwrap_err();
+        assert!(err.to_string().contains("MARC 21"), "{err}");
+        let empty = record("am0", &[("200", &[('a', " \u{1} ")])]);
+        assert!(matches!(
+            map_record(&empty, &options(";"), &[]),
+            Err(UnimarcError::NoTitle { .. })
+        ));
+    }
+
+    #[test]
+    fn upstream_oai_sets_are_added_as_given_after_the_others() {
+        let set = SetDef {
+            spec: "set_2".into(),
+            name: "Nouveautés de l'année".into(),
+        };
+        let r = record("am0", &[("200", &[('a', "T")])]);
+        let Ok(Mapped::Record(m)) = map_record(&r, &options(";"), &[set.clone(), set.clone()])
+        else {
+            panic!("not mapped");
+        };
+        assert_eq!(m.sets.len(), 2, "doctype, then the OAI set once");
+        assert_eq!(m.sets[1], set);
+    }
+
+    #[test]
+    fn a_bulletin_notice_without_a_bulletin_id_is_a_notice() {
+        let r = record("as2", &[("200", &[('i', "T"), ('9', "id:x")])]);
+        let m = map(&r, ";");
+        assert_eq!(
+            (m.kind, m.local_id.as_str()),
+            (RecordKind::Notice, "notice/1")
+        );
+        assert_eq!(m.dc.get(DcElement::Identifier)[0].value, NOTICE_1);
+    }
+
+    #[test]
+    fn characters_illegal_in_xml_are_stripped_and_counted() {
+        let r = record(
+            "am0",
+            &[
+                ("200", &[('a', "Ti\u{1}tre\u{FFFE}")]),
+                ("330", &[('a', "\u{0}")]),
+            ],
+        );
+        let m = map(&r, ";");
+        assert_eq!(m.dc.get(DcElement::Title)[0].value, "Titre");
+        assert!(m.dc.get(DcElement::Description).is_empty());
+        assert_eq!(m.stripped_chars, 3);
+    }
+
+    #[test]
+    fn opac_urls_and_keyword_separators_are_parsed() {
+        for (raw, base) in [
+            ("https://c.example/opac_css/", "https://c.example/opac_css/"),
+            ("https://c.example/opac_css", "https://c.example/opac_css/"),
+            (
+                " http://c.example/opac_css/index.php ",
+                "http://c.example/opac_css/",
+            ),
+        ] {
+            assert_eq!(OpacUrl::parse(raw).unwrap().as_ref(), base);
+        }
+        for bad in [
+            "ftp://c.example/",
+            "c.example/opac",
+            "https://c.example/?lvl=1",
+            "https://a b/",
+        ] {
+            assert!(OpacUrl::parse(bad).is_err(), "{bad}");
+        }
+        assert!(KeywordSeparator::parse("").is_err());
+        assert_eq!(KeywordSeparator::parse(" ").unwrap().as_ref(), " ");
+        assert_eq!(KeywordSeparator::default().as_ref(), ";");
+    }
+}
