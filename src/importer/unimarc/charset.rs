@@ -15,32 +15,46 @@ pub(crate) struct WrongCharset {
     pub offset: usize,
 }
 
-/// Decodes UTF-8, then removes C1 controls and normalises to NFC.
+/// Decodes UTF-8, then [`clean_up`]s it.
 pub(crate) fn decode_utf8(bytes: &[u8]) -> Result<String, WrongCharset> {
+    let mut s = String::new();
+    push_utf8(&mut s, bytes)?;
+    clean_up(&mut s);
+    Ok(s)
+}
+
+/// Appends UTF-8 bytes, checked; the caller [`clean_up`]s the whole value once it is complete.
+pub(crate) fn push_utf8(out: &mut String, bytes: &[u8]) -> Result<(), WrongCharset> {
     match std::str::from_utf8(bytes) {
-        Ok(s) => Ok(finish(s.to_owned())),
+        Ok(s) => {
+            out.push_str(s);
+            Ok(())
+        }
         Err(e) => Err(WrongCharset {
             offset: e.valid_up_to(),
         }),
     }
 }
 
-/// Decodes a single-byte encoding (Windows-1252 for PMB's "ISO-8859-1").
+/// Appends bytes of a single-byte encoding (Windows-1252 for PMB's "ISO-8859-1").
 ///
 /// Non-ASCII bytes that form valid UTF-8 are refused: they are UTF-8 pasted into a Latin-1 file,
 /// and decoding them as Latin-1 would publish mojibake ("Ã©" for "é").
-pub(crate) fn decode_single_byte(
+pub(crate) fn push_single_byte(
+    out: &mut String,
     encoding: &'static encoding_rs::Encoding,
     bytes: &[u8],
-) -> Result<String, WrongCharset> {
-    if bytes.is_ascii() {
-        return Ok(String::from_utf8_lossy(bytes).into_owned());
-    }
-    if let Some(offset) = utf8_multibyte(bytes) {
-        return Err(WrongCharset { offset });
+) -> Result<(), WrongCharset> {
+    if let Ok(ascii) = std::str::from_utf8(bytes) {
+        if let Some(offset) = ascii.bytes().position(|b| !b.is_ascii()) {
+            return Err(WrongCharset { offset });
+        }
+        out.push_str(ascii);
+        return Ok(());
     }
     let (text, _) = encoding.decode_without_bom_handling(bytes);
-    Ok(finish(text.into_owned()))
+    out.push_str(&text);
+    Ok(())
 }
 
 /// The offset of the first non-ASCII byte when `bytes` is valid UTF-8 with non-ASCII content.
@@ -49,8 +63,23 @@ fn utf8_multibyte(bytes: &[u8]) -> Option<usize> {
     std::str::from_utf8(bytes).is_ok().then_some(first)
 }
 
-/// Removes C1 controls, then normalises to NFC; a cheap byte scan skips both for most values.
-pub(crate) fn finish(mut s: String) -> String {
+/// True when some byte passes `test`; chunks are folded without short-circuit so that the
+/// compiler vectorises the scan, which runs over every value.
+fn any_byte(bytes: &[u8], test: impl Fn(u8) -> bool) -> bool {
+    bytes
+        .chunks(64)
+        .any(|chunk| chunk.iter().fold(false, |found, &b| found | test(b)))
+}
+
+/// Removes C1 controls and recomposes combining diacritical marks (U+0300–U+036F, the
+/// decomposed form some UNIMARC producers write) to NFC, in place.
+///
+/// One scan finds the UTF-8 lead bytes of both (0xC2, and 0xCC/0xCD); most values have
+/// neither and cost nothing more.
+pub(crate) fn clean_up(s: &mut String) {
+    if !any_byte(s.as_bytes(), |b| matches!(b, 0xC2 | 0xCC | 0xCD)) {
+        return;
+    }
     // C1 controls are C2 80..C2 9F in UTF-8.
     let has_c1 = s
         .as_bytes()
@@ -59,11 +88,11 @@ pub(crate) fn finish(mut s: String) -> String {
     if has_c1 {
         s.retain(|c| !('\u{80}'..='\u{9F}').contains(&c));
     }
-    // Below U+0300 (lead bytes under 0xCC) nothing composes or decomposes.
-    if s.bytes().any(|b| b >= 0xCC) && is_nfc_quick(s.chars()) != IsNormalized::Yes {
-        s = s.nfc().collect();
+    if any_byte(s.as_bytes(), |b| matches!(b, 0xCC | 0xCD))
+        && is_nfc_quick(s.chars()) != IsNormalized::Yes
+    {
+        *s = s.nfc().collect();
     }
-    s
 }
 
 /// ISO 5426 non-spacing diacritics (rows C and D), as Unicode combining marks.
@@ -246,6 +275,7 @@ pub(crate) fn decode_iso5426(bytes: &[u8]) -> Result<String, WrongCharset> {
     if recompose {
         out = out.nfc().collect();
     }
+    // Bytes 0x80-0x9F give no C1 control here, so nothing else is left to clean.
     Ok(out)
 }
 
@@ -330,13 +360,14 @@ mod tests {
     #[test]
     fn windows_1252_decodes_and_utf8_in_it_is_refused() {
         let w1252 = encoding_rs::WINDOWS_1252;
+        let mut s = String::from("<");
+        push_single_byte(&mut s, w1252, b"l\x92\xE9t\xE9 \x9C").unwrap();
+        assert_eq!(s, "<l’été œ");
         assert_eq!(
-            decode_single_byte(w1252, b"l\x92\xE9t\xE9 \x9C").unwrap(),
-            "l’été œ"
-        );
-        assert_eq!(
-            decode_single_byte(w1252, "l’été".as_bytes()),
+            push_single_byte(&mut s, w1252, "l’été".as_bytes()),
             Err(WrongCharset { offset: 1 })
         );
+        push_single_byte(&mut s, w1252, b" ok").unwrap();
+        assert_eq!(s, "<l’été œ ok");
     }
 }

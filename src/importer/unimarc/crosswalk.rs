@@ -289,10 +289,13 @@ pub fn map_record(
         Some(id) => (RecordKind::Bulletin, format!("bulletin/{id}")),
         None => (RecordKind::Notice, format!("notice/{}", record.id)),
     };
-    let lang = record
-        .all("101", 'a')
-        .find_map(nonblank)
-        .and_then(|code| bcp47(&code.to_ascii_lowercase()));
+    let lang = record.all("101", 'a').find_map(nonblank).and_then(|code| {
+        if code.bytes().any(|b| b.is_ascii_uppercase()) {
+            bcp47(&code.to_ascii_lowercase())
+        } else {
+            bcp47(code)
+        }
+    });
 
     map_title(record, level, lang, &mut b)?;
     map_names(record, &mut b);
@@ -418,16 +421,16 @@ fn map_names(record: &UnimarcRecord, b: &mut Builder) {
             name.push_str(", ");
             name.push_str(forename.trim());
         }
-        let codes: Vec<&str> = field.all('4').filter_map(nonblank).collect();
+        let codes = || field.all('4').filter_map(nonblank);
         let main_entry = matches!(field.tag.as_str(), "700" | "710");
-        let creator = codes.contains(&"070") || (main_entry && codes.iter().all(|c| *c == "000"));
+        let creator = codes().any(|c| c == "070") || (main_entry && codes().all(|c| c == "000"));
         let element = if creator {
             DcElement::Creator
         } else {
             DcElement::Contributor
         };
         if b.push(element, &name, None) {
-            for code in codes {
+            for code in codes() {
                 if let Some(label) = function_label(code) {
                     b.local(&format!("role:{code}:{label}"), &name);
                 }
@@ -606,15 +609,15 @@ fn map_local_fields(record: &UnimarcRecord, level: Level, b: &mut Builder) {
             b.local("200$a", a);
         }
     }
-    for (tag, code) in [
-        ("205", 'a'),
-        ("010", 'd'),
-        ("101", 'c'),
-        ("676", 'a'),
-        ("676", 'l'),
+    for (tag, code, key) in [
+        ("205", 'a', "205$a"),
+        ("010", 'd', "010$d"),
+        ("101", 'c', "101$c"),
+        ("676", 'a', "676$a"),
+        ("676", 'l', "676$l"),
     ] {
         for value in record.all(tag, code) {
-            b.local(&format!("{tag}${code}"), value);
+            b.local(key, value);
         }
     }
 }
