@@ -263,8 +263,10 @@ fn nonblank(s: &str) -> Option<&str> {
 ///
 /// # Errors
 ///
-/// [`UnimarcError::NoTitle`] when the record gives no title at all. Everything else degrades:
-/// missing fields are omitted.
+/// [`UnimarcError::NoTitle`] when the record gives no title at all, and
+/// [`UnimarcError::Malformed`] when its 001 holds characters an identifier cannot (anything
+/// but ASCII letters, digits, `-`, `_`, `.` and `:`). Everything else degrades: missing fields
+/// are omitted.
 pub fn map_record(
     record: &UnimarcRecord,
     options: &CrosswalkOptions,
@@ -276,6 +278,20 @@ pub fn map_record(
             id: record.id.clone(),
             reason: SkipReason::BulletinItems,
         }));
+    }
+    // The 001 becomes part of an OAI identifier and of a permalink's query.
+    if !record
+        .id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    {
+        return Err(UnimarcError::Malformed {
+            at: record.position,
+            message: format!(
+                "the 001 {:?} cannot be part of an identifier (letters, digits, - _ . : only)",
+                record.id
+            ),
+        });
     }
     let mut b = Builder {
         dc: DcRecord::new(),
@@ -1217,6 +1233,23 @@ mod tests {
             map_record(&empty, &options(";"), &[]),
             Err(UnimarcError::NoTitle { .. })
         ));
+    }
+
+    #[test]
+    fn a_001_that_cannot_make_an_identifier_is_refused() {
+        let mut r = record("am0", &[("200", &[('a', "T")])]);
+        for id in ["61234", "PPN-12.3:4_X"] {
+            r.id = id.into();
+            assert!(map_record(&r, &options(";"), &[]).is_ok(), "{id}");
+        }
+        for id in ["12 34", "1<2", "é1", "1&id=2"] {
+            r.id = id.into();
+            let err = map_record(&r, &options(";"), &[]).unwrap_err();
+            assert!(
+                err.to_string().contains("cannot be part of an identifier"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
