@@ -8,9 +8,9 @@
 //! - [`read`]: bytes → [`UnimarcRecord`]s, detecting the format (`<` starts PMB XML, five
 //!   digits an ISO 2709 leader; anything else is refused as not UNIMARC, naming what it looks
 //!   like). One result per record, so one bad record never hides the others.
-//! - [`map_record`]: one record → [`Mapped`]: a [`MappedRecord`] (the type the display importer
-//!   produces, so a bulletin gets the same identifier and sets from either), or a record
-//!   skipped on purpose and why.
+//! - [`map_record`]: one record → [`Mapped`]: a [`MappedRecord`] (the type the display
+//!   importer produces, so a bulletin gets the same identifier and sets from either), or a
+//!   record skipped on purpose and why.
 //!
 //! [`import_bytes`] chains the two for a file; [`map_payload`] maps the one `<notice>` of a
 //! harvested `<metadata>`.
@@ -21,6 +21,8 @@
 //! and none reads PMB's `<notice>` XML, whose layout is PMB's own, not MARCXML. quick-xml
 //! (already used for OAI-PMH) does the XML, encoding_rs the single-byte encodings and
 //! unicode-normalization the NFC recomposition; what is left is the UNIMARC structure itself.
+//!
+//! [`MappedRecord`]: crate::importer::pmb::MappedRecord
 
 mod charset;
 pub mod crosswalk;
