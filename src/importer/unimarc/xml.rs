@@ -316,51 +316,11 @@ impl<'a> XmlRecords<'a> {
                 _ => {}
             }
         }
-        let mut text = String::new();
-        let mut subfields = Vec::new();
-        if !empty {
-            loop {
-                let before = self.offset();
-                match self.reader.read_event() {
-                    Ok(Event::Start(e)) if local(&e) == b"s" => {
-                        let code = subfield_code(&e);
-                        let value = self.text(at, &e, Place::Subfield(tag, code), problem)?;
-                        match code {
-                            Some(code) => subfields.push(Subfield { code, value }),
-                            None => note(
-                                problem,
-                                malformed(
-                                    at,
-                                    &format!(
-                                        "a subfield of field {} has no one-character code",
-                                        Place::Control(tag)
-                                    ),
-                                ),
-                            ),
-                        }
-                    }
-                    Ok(Event::Empty(e)) if local(&e) == b"s" => {
-                        if let Some(code) = subfield_code(&e) {
-                            subfields.push(Subfield {
-                                code,
-                                value: String::new(),
-                            });
-                        }
-                    }
-                    Ok(Event::Start(e)) => self.skip(at, &e)?,
-                    Ok(Event::End(_)) => break,
-                    Ok(Event::Eof) => return Err(self.truncated(at, "f")),
-                    // Indentation between subfields is not content (and would cost an
-                    // allocation per field).
-                    Ok(Event::Text(t)) if t.iter().all(u8::is_ascii_whitespace) => {}
-                    Ok(event) => {
-                        self.push_text(at, &event, before, Place::Control(tag), &mut text, problem);
-                    }
-                    Err(e) => return Err(self.syntax(at, &e)),
-                }
-            }
-        }
-        clean_up(&mut text);
+        let (text, subfields) = if empty {
+            (String::new(), Vec::new())
+        } else {
+            self.field_content(at, tag, problem)?
+        };
         let Some(tag) = tag else {
             note(
                 problem,
@@ -380,24 +340,7 @@ impl<'a> XmlRecords<'a> {
                 malformed(at, &format!("field {tag} holds text outside its subfields")),
             );
         }
-        let indicators = match indicators.as_deref().unwrap_or(b"  ") {
-            [] => [' ', ' '],
-            [a] => [ind(*a), ' '],
-            [a, b] => [ind(*a), ind(*b)],
-            other => {
-                note(
-                    problem,
-                    malformed(
-                        at,
-                        &format!(
-                            "field {tag} has the indicators {:?}, not two characters",
-                            String::from_utf8_lossy(other)
-                        ),
-                    ),
-                );
-                [' ', ' ']
-            }
-        };
+        let indicators = read_indicators(indicators.as_deref(), tag, at, problem);
         Ok(Some(Field {
             tag,
             value: FieldValue::Data {
@@ -405,6 +348,55 @@ impl<'a> XmlRecords<'a> {
                 subfields,
             },
         }))
+    }
+
+    /// Reads the children of an `<f>` up to its end tag: its text and its `<s>` subfields.
+    fn field_content(
+        &mut self,
+        at: Position,
+        tag: Option<Tag>,
+        problem: &mut Option<UnimarcError>,
+    ) -> Result<(String, Vec<Subfield>), UnimarcError> {
+        let mut text = String::new();
+        let mut subfields = Vec::new();
+        loop {
+            let before = self.offset();
+            match self.reader.read_event() {
+                Ok(Event::Start(e)) if local(&e) == b"s" => {
+                    let code = subfield_code(&e);
+                    let value = self.text(at, &e, Place::Subfield(tag, code), problem)?;
+                    if let Some(code) = code {
+                        subfields.push(Subfield { code, value });
+                    } else {
+                        let message = format!(
+                            "a subfield of field {} has no one-character code",
+                            Place::Control(tag)
+                        );
+                        note(problem, malformed(at, &message));
+                    }
+                }
+                Ok(Event::Empty(e)) if local(&e) == b"s" => {
+                    if let Some(code) = subfield_code(&e) {
+                        subfields.push(Subfield {
+                            code,
+                            value: String::new(),
+                        });
+                    }
+                }
+                Ok(Event::Start(e)) => self.skip(at, &e)?,
+                Ok(Event::End(_)) => break,
+                Ok(Event::Eof) => return Err(self.truncated(at, "f")),
+                // Indentation between subfields is not content (and would cost an
+                // allocation per field).
+                Ok(Event::Text(t)) if t.iter().all(u8::is_ascii_whitespace) => {}
+                Ok(event) => {
+                    self.push_text(at, &event, before, Place::Control(tag), &mut text, problem);
+                }
+                Err(e) => return Err(self.syntax(at, &e)),
+            }
+        }
+        clean_up(&mut text);
+        Ok((text, subfields))
     }
 
     /// Reads the text of a simple element (a label position or a subfield) up to its end tag.
@@ -565,6 +557,28 @@ fn malformed(at: Position, message: &str) -> UnimarcError {
 /// end, so that the next record is read from the right place.
 fn note(problem: &mut Option<UnimarcError>, error: UnimarcError) {
     problem.get_or_insert(error);
+}
+
+/// The two indicators of `ind` (blanks when absent); another length is noted as a problem.
+fn read_indicators(
+    raw: Option<&[u8]>,
+    tag: Tag,
+    at: Position,
+    problem: &mut Option<UnimarcError>,
+) -> [char; 2] {
+    match raw.unwrap_or(b"  ") {
+        [] => [' ', ' '],
+        [a] => [ind(*a), ' '],
+        [a, b] => [ind(*a), ind(*b)],
+        other => {
+            let message = format!(
+                "field {tag} has the indicators {:?}, not two characters",
+                String::from_utf8_lossy(other)
+            );
+            note(problem, malformed(at, &message));
+            [' ', ' ']
+        }
+    }
 }
 
 fn ind(b: u8) -> char {
