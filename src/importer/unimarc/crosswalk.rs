@@ -1,6 +1,7 @@
-//! UNIMARC → Dublin Core, knowing PMB's record levels: the crosswalk of
-//! `schemas/pmb-crosswalk.md` §11 (one row per field), which follows the rules stated in the
-//! shared `oai/expected-good-crosswalk.json` and `bulletin-44933-expected-from-unimarc-oai_dc.xml`.
+//! UNIMARC → Dublin Core, knowing PMB's record levels: the UNIMARC part of
+//! `schemas/pmb-crosswalk.md` (one row per field), which follows the rules stated by
+//! `tests/fixtures/pmb/oai/expected-good-crosswalk.json` and
+//! `tests/fixtures/pmb/bulletin-44933-expected-from-unimarc-oai_dc.xml`.
 //!
 //! It produces the display importer's [`MappedRecord`], with the same local ids
 //! (`bulletin/<bulletin id>` from 200$9 `id:`, `notice/<001>` otherwise), the same sets

@@ -30,7 +30,7 @@ impl fmt::Display for Position {
     }
 }
 
-/// A field tag: three ASCII letters or digits (`001`, `200`, `7XX` never occurs in data).
+/// A field tag: three ASCII letters or digits (`001`, `200`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Tag([u8; 3]);
 
