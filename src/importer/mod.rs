@@ -1,8 +1,12 @@
 //! Importers: turn files into [`RecordInput`](crate::store::RecordInput)s for a
 //! [`RecordSink`](crate::store::RecordSink), reporting every rejected line by file and line.
+//!
+//! [`pmb`] reads PMB OPAC displays; [`unimarc`] reads PMB's UNIMARC (its OAI `pmb_xml_unimarc`,
+//! XML and ISO 2709 exports); both map to the same [`pmb::MappedRecord`].
 
 pub mod jsonl;
 pub mod pmb;
+pub mod unimarc;
 
 use std::path::PathBuf;
 

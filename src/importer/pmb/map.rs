@@ -138,7 +138,7 @@ impl Builder {
 ///
 /// Chunks are folded without short-circuit so that the compiler vectorises the scan; this
 /// runs over every value and is most of the mapping time otherwise.
-fn may_hold_illegal_xml(s: &str) -> bool {
+pub(crate) fn may_hold_illegal_xml(s: &str) -> bool {
     s.as_bytes().chunks(64).any(|chunk| {
         let found = chunk.iter().fold(0u8, |found, &b| {
             let control = u8::from(b < 0x20)
@@ -300,7 +300,7 @@ fn map_languages(record: &PmbRecord<'_>, isbd: &Fallback<'_>, b: &mut Builder) -
 
 /// The name of a language in itself, for the language sets (`lang:fre` → `Français`), for the
 /// languages most catalogues hold; others are named as the display names them.
-fn language_name(code: &str) -> Option<&'static str> {
+pub(crate) fn language_name(code: &str) -> Option<&'static str> {
     Some(match code {
         "fre" | "fra" => "Français",
         "eng" => "English",

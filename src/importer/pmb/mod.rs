@@ -17,7 +17,7 @@ mod error;
 pub mod load;
 pub mod map;
 pub mod parse;
-mod values;
+pub(crate) mod values;
 
 pub use decode::decode_input;
 pub use error::PmbError;

@@ -259,6 +259,14 @@ pub(crate) fn function_code(label: &str) -> Option<&'static str> {
     table.get(&fold(label)).copied()
 }
 
+/// The label of a UNIMARC function code (its first, fullest label in `function.xml`).
+pub(crate) fn function_label(code: &str) -> Option<&'static str> {
+    FUNCTIONS
+        .iter()
+        .find(|&&(c, _)| c == code)
+        .map(|&(_, label)| label)
+}
+
 /// Splits `Name, Role ; Name, Role`; the role is the longest `, `-suffix that is a known PMB
 /// function label, so corporate names keep their commas and `Préfacier, etc.` stays one role.
 pub(crate) fn split_authors(value: &str) -> Vec<Author<'_>> {
@@ -678,6 +686,13 @@ mod tests {
             Some("677")
         );
         assert_eq!(function_code("Dieu"), None);
+    }
+
+    #[test]
+    fn function_codes_give_their_fullest_label() {
+        assert_eq!(function_label("595"), Some("Directeur de la recherche"));
+        assert_eq!(function_label("080"), Some("Préfacier, etc."));
+        assert_eq!(function_label("999"), None);
     }
 
     #[test]
