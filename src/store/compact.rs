@@ -79,14 +79,22 @@ impl Store {
     }
 
     /// Empties the segments whose dead share is at least `percent`, fullest of dead first.
-    fn compact_segments(&self, percent: u8, delete_now: bool) -> Result<CompactOutcome, StoreError> {
+    fn compact_segments(
+        &self,
+        percent: u8,
+        delete_now: bool,
+    ) -> Result<CompactOutcome, StoreError> {
         let mut outcome = CompactOutcome::default();
         let mut state = self.lock_write();
         self.writable()?;
-        let over = |(live, dead): (u64, u64)| dead > 0 && dead * 100 >= u64::from(percent) * (live + dead);
+        let over =
+            |(live, dead): (u64, u64)| dead > 0 && dead * 100 >= u64::from(percent) * (live + dead);
         let active = self.inner.vlog.end().0;
         if state.segments.get(&active).copied().is_some_and(over) {
-            self.inner.vlog.roll().map_err(|e| self.on_write_error(self.vlog_error(e)))?;
+            self.inner
+                .vlog
+                .roll()
+                .map_err(|e| self.on_write_error(self.vlog_error(e)))?;
         }
         let active = self.inner.vlog.end().0;
         let mut victims: Vec<(u32, u64)> = state
@@ -129,7 +137,12 @@ impl Store {
                 let Some(s) = page::slot(&p, i).filter(page::Slot::is_live) else {
                     continue;
                 };
-                for r in s.record()?.rendered.iter().filter_map(|r| BlobRef::decode(r)) {
+                for r in s
+                    .record()?
+                    .rendered
+                    .iter()
+                    .filter_map(|r| BlobRef::decode(r))
+                {
                     if segments.contains(&r.segment) {
                         found.push((page_no * SLOTS + i as u64, r));
                     }
@@ -181,7 +194,9 @@ impl Store {
     #[cfg(test)]
     fn stop_compaction_at(&self, step: u64) -> Result<(), StoreError> {
         if self.inner.stop_after.load(Ordering::SeqCst) == 100 + step {
-            return Err(StoreError::Invalid(format!("compaction stopped after step {step}")));
+            return Err(StoreError::Invalid(format!(
+                "compaction stopped after step {step}"
+            )));
         }
         Ok(())
     }
@@ -214,7 +229,10 @@ pub(crate) fn delete_doomed(store: &Store, state: &mut State) -> Result<u64, Sto
         .map_err(|e| store.vlog_error(e))?;
     let mut freed = 0;
     for n in &state.doomed {
-        freed += sizes.iter().find(|(s, _)| s == n).map_or(0, |(_, len)| *len);
+        freed += sizes
+            .iter()
+            .find(|(s, _)| s == n)
+            .map_or(0, |(_, len)| *len);
         store
             .inner
             .vlog

@@ -182,7 +182,11 @@ impl Store {
                 Some(&id[..]),
             )?;
         }
-        let id = self.inner.harvest_state.get(INSTANCE_KEY)?.unwrap_or_default();
+        let id = self
+            .inner
+            .harvest_state
+            .get(INSTANCE_KEY)?
+            .unwrap_or_default();
         Ok(id.iter().fold(String::with_capacity(32), |mut s, b| {
             let _ = write!(s, "{b:02x}");
             s
@@ -192,7 +196,8 @@ impl Store {
     /// The state of one list, if it was ever harvested.
     pub fn list_state(&self, key: &ListKey) -> Result<Option<ListState>, StoreError> {
         let k = key.encode();
-        self.inner.harvest_state
+        self.inner
+            .harvest_state
             .get(&k)?
             .map(|v| codec::decode(&k, &v))
             .transpose()
@@ -200,7 +205,8 @@ impl Store {
 
     /// Replaces the state of one list.
     pub fn set_list_state(&self, key: &ListKey, state: &ListState) -> Result<(), StoreError> {
-        self.inner.harvest_state
+        self.inner
+            .harvest_state
             .insert(key.encode(), codec::encode(state))?;
         Ok(())
     }
@@ -219,7 +225,8 @@ impl Store {
 
     /// Records the last run of a source.
     pub fn put_source_run(&self, source: &str, run: &SourceRun) -> Result<(), StoreError> {
-        self.inner.harvest_state
+        self.inner
+            .harvest_state
             .insert(run_key(source), codec::encode(run))?;
         Ok(())
     }

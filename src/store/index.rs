@@ -372,11 +372,12 @@ impl<'a> Cursor<'a> {
         };
         let from_key = match sel.after {
             Some((d, id)) => std::ops::Bound::Excluded(ooo_key(d, id)),
-            None => std::ops::Bound::Included(keys::ordered_i64(sel.from.unwrap_or(i64::MIN)).to_vec()),
+            None => {
+                std::ops::Bound::Included(keys::ordered_i64(sel.from.unwrap_or(i64::MIN)).to_vec())
+            }
         };
-        let to_key = std::ops::Bound::Excluded(
-            keys::ordered_i64(sel.until.saturating_add(1)).to_vec(),
-        );
+        let to_key =
+            std::ops::Bound::Excluded(keys::ordered_i64(sel.until.saturating_add(1)).to_vec());
         let ooo = index.ooo.range::<Vec<u8>, _>((from_key, to_key));
         Ok(Cursor {
             index,
@@ -450,7 +451,10 @@ impl<'a> Cursor<'a> {
                 let next = self
                     .index
                     .lists
-                    .range::<Vec<u8>, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+                    .range::<Vec<u8>, _>((
+                        std::ops::Bound::Excluded(after),
+                        std::ops::Bound::Unbounded,
+                    ))
                     .next()
                     .transpose()?
                     .filter(|(k, _)| k.starts_with(set));
@@ -495,7 +499,11 @@ impl<'a> Cursor<'a> {
             if !s.is_live() || !self.wanted(&s, false)? {
                 continue;
             }
-            self.run_peek = Some(Item { page: p, slot: i, seq });
+            self.run_peek = Some(Item {
+                page: p,
+                slot: i,
+                seq,
+            });
         }
         Ok(())
     }
@@ -505,13 +513,17 @@ impl<'a> Cursor<'a> {
             let Some((k, v)) = self.ooo.next().transpose()? else {
                 break;
             };
-            let seq = v.as_ref().try_into().map(u64::from_be_bytes).map_err(|_| {
-                StoreError::Corrupt {
-                    key: format!("ooo.{}", self.index.gen),
-                    message: "malformed record number".into(),
-                }
-            })?;
-            let Some(p) = self.page(seq / SLOTS)? else { continue };
+            let seq =
+                v.as_ref()
+                    .try_into()
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        key: format!("ooo.{}", self.index.gen),
+                        message: "malformed record number".into(),
+                    })?;
+            let Some(p) = self.page(seq / SLOTS)? else {
+                continue;
+            };
             let i = slot_index(seq);
             let Some(s) = page::slot(&p, i) else { continue };
             // A reader racing a writer may see an entry before its slot, or after its slot died.
@@ -521,7 +533,11 @@ impl<'a> Cursor<'a> {
             {
                 continue;
             }
-            self.ooo_peek = Some(Item { page: p, slot: i, seq });
+            self.ooo_peek = Some(Item {
+                page: p,
+                slot: i,
+                seq,
+            });
         }
         Ok(())
     }

@@ -511,12 +511,13 @@ impl Store {
         let intents = db.open_tree("intents")?;
         let end = write::pending_end(&intents)?.map_or(state.vlog_end, |e| e.max(state.vlog_end));
         let vlog_dir = files.path();
-        let vlog = vlog::ValueLog::open(files, Some(end), options.segment_bytes).map_err(
-            |source| StoreError::Io {
-                path: vlog_dir,
-                source,
-            },
-        )?;
+        let vlog =
+            vlog::ValueLog::open(files, Some(end), options.segment_bytes).map_err(|source| {
+                StoreError::Io {
+                    path: vlog_dir,
+                    source,
+                }
+            })?;
         let index = Index::open(&db, state.gen)?;
         let store = Store {
             inner: Arc::new(Inner {
@@ -612,12 +613,10 @@ impl Store {
             let Ok(name) = std::str::from_utf8(&name) else {
                 continue;
             };
-            let generational = name
-                .rsplit_once('.')
-                .is_some_and(|(base, n)| {
-                    ["pages", "ids", "lists", "ooo", "counts"].contains(&base)
-                        && n.parse::<u64>().is_ok()
-                });
+            let generational = name.rsplit_once('.').is_some_and(|(base, n)| {
+                ["pages", "ids", "lists", "ooo", "counts"].contains(&base)
+                    && n.parse::<u64>().is_ok()
+            });
             if generational && !keep.iter().any(|k| k == name) {
                 self.inner.db.drop_tree(name)?;
             }

@@ -199,7 +199,11 @@ mod tests {
             datestamp: ds,
             sets: vec!["a".into()],
             deleted: false,
-            formats: if with_dc { vec!["oai_dc".into()] } else { vec!["x".into()] },
+            formats: if with_dc {
+                vec!["oai_dc".into()]
+            } else {
+                vec!["x".into()]
+            },
             content_hash: [1; 16],
             local_fields: Vec::new(),
             rendered: vec![vec![7; 28]],

@@ -20,8 +20,7 @@ use super::index::{self, Cursor, Index, Selection};
 use super::page::{self, SLOTS};
 use super::vlog::BlobRef;
 use super::{
-    codec, counts, expand_sets, keys, State, Store, StoreError, StoredRecord, StoredSet,
-    STATE_KEY,
+    codec, counts, expand_sets, keys, State, Store, StoreError, StoredRecord, StoredSet, STATE_KEY,
 };
 
 /// Identifiers held in memory at once while the identifier map is built.
@@ -39,7 +38,13 @@ pub(crate) struct Built {
 }
 
 fn clear(index: &Index) -> Result<(), StoreError> {
-    for t in [&index.pages, &index.ids, &index.lists, &index.ooo, &index.counts] {
+    for t in [
+        &index.pages,
+        &index.ids,
+        &index.lists,
+        &index.ooo,
+        &index.counts,
+    ] {
         t.clear()?;
     }
     Ok(())
@@ -91,8 +96,10 @@ pub(crate) fn build(
         for s in expand_sets(&record.sets) {
             let (first, chunk) = lists.entry(s.clone()).or_insert((seq, Vec::new()));
             if chunk.len() >= index::CHUNK {
-                to.lists
-                    .insert(index::list_key(&s, *first), index::encode_chunk(*first, chunk))?;
+                to.lists.insert(
+                    index::list_key(&s, *first),
+                    index::encode_chunk(*first, chunk),
+                )?;
                 *first = seq;
                 chunk.clear();
             }
@@ -114,8 +121,10 @@ pub(crate) fn build(
     }
     to.pages.apply_batch(pages)?;
     for (s, (first, chunk)) in &lists {
-        to.lists
-            .insert(index::list_key(s, *first), index::encode_chunk(*first, chunk))?;
+        to.lists.insert(
+            index::list_key(s, *first),
+            index::encode_chunk(*first, chunk),
+        )?;
     }
     build_ids(to, &mut built, &mut deltas)?;
     let mut batch = sled::Batch::default();
@@ -210,14 +219,21 @@ fn build_ids(
         to.ids.apply_batch(batch)?;
     }
     for seq in dead {
-        let Some(p) = to.page(seq / SLOTS)? else { continue };
+        let Some(p) = to.page(seq / SLOTS)? else {
+            continue;
+        };
         let i = index::slot_index(seq);
         if let Some(s) = page::slot(&p, i) {
-            tracing::warn!(identifier = s.identifier, "A record found twice keeps its later version.");
+            tracing::warn!(
+                identifier = s.identifier,
+                "A record found twice keeps its later version."
+            );
             add_record(deltas, built, &s.record()?, -1);
         }
-        to.pages
-            .insert(&(seq / SLOTS).to_be_bytes(), page::with_flags(&p, i, page::DEAD, 0))?;
+        to.pages.insert(
+            &(seq / SLOTS).to_be_bytes(),
+            page::with_flags(&p, i, page::DEAD, 0),
+        )?;
     }
     Ok(())
 }
@@ -259,7 +275,12 @@ pub(crate) fn renumber(store: &Store, state: &mut State) -> Result<(), StoreErro
     }
     let from = store.index();
     let to = Index::open(db, state.gen + 1)?;
-    let built = build(db, &store.inner.sets, &to, everything(from, state.next_seq)?)?;
+    let built = build(
+        db,
+        &store.inner.sets,
+        &to,
+        everything(from, state.next_seq)?,
+    )?;
     let records = built.records;
     switch(store, state, to, built)?;
     tracing::info!(
@@ -320,7 +341,11 @@ pub(crate) fn load_unordered(
         let slot = page::encode_slot(flags, &id, &record);
         pages.insert(
             page_no,
-            Some(page::with_slot(current.as_deref(), index::slot_index(seq), &slot)),
+            Some(page::with_slot(
+                current.as_deref(),
+                index::slot_index(seq),
+                &slot,
+            )),
         );
         ooo.insert(index::ooo_key(record.datestamp, &id), &seq.to_be_bytes());
         seq += 1;
@@ -341,7 +366,13 @@ pub(crate) fn generations(db: &sled::Db) -> Result<BTreeSet<u64>, StoreError> {
     Ok(db
         .tree_names()
         .iter()
-        .filter_map(|n| std::str::from_utf8(n).ok()?.strip_prefix("pages.")?.parse().ok())
+        .filter_map(|n| {
+            std::str::from_utf8(n)
+                .ok()?
+                .strip_prefix("pages.")?
+                .parse()
+                .ok()
+        })
         .collect())
 }
 
@@ -368,7 +399,10 @@ pub(crate) fn check(store: &Store) -> Result<Vec<String>, StoreError> {
                 continue;
             };
             if s.flags & page::OOO == 0 {
-                if previous.as_ref().is_some_and(|(d, id)| (s.datestamp, s.identifier) <= (*d, id.as_str())) {
+                if previous
+                    .as_ref()
+                    .is_some_and(|(d, id)| (s.datestamp, s.identifier) <= (*d, id.as_str()))
+                {
                     problems.push(format!("record {} (#{seq}) is out of order", s.identifier));
                 }
                 previous = Some((s.datestamp, s.identifier.to_owned()));
@@ -402,7 +436,10 @@ pub(crate) fn check(store: &Store) -> Result<Vec<String>, StoreError> {
     let mut stored = BTreeMap::new();
     for item in index.counts.iter() {
         let (k, v) = item?;
-        stored.insert(k.to_vec(), v.as_ref().try_into().map_or(0, i64::from_le_bytes));
+        stored.insert(
+            k.to_vec(),
+            v.as_ref().try_into().map_or(0, i64::from_le_bytes),
+        );
     }
     if stored != expected {
         let wrong = expected
@@ -457,7 +494,9 @@ fn check_record(
     if s.flags & page::OOO != 0 {
         let found = index.ooo.get(index::ooo_key(s.datestamp, id))?;
         if found.as_deref() != Some(&seq.to_be_bytes()[..]) {
-            problems.push(format!("record {id} (#{seq}) is missing from the out-of-order index"));
+            problems.push(format!(
+                "record {id} (#{seq}) is missing from the out-of-order index"
+            ));
         }
     }
     Ok(())
@@ -513,11 +552,17 @@ fn check_lists(
         };
         let set = String::from_utf8_lossy(&k[..split]).into_owned();
         for seq in index::chunk_seqs(index::chunk_first(&k), &v) {
-            let Some(p) = index.page(seq / SLOTS)? else { continue };
-            let Some(s) = page::slot(&p, index::slot_index(seq)).filter(page::Slot::is_live_main)
+            let slot = index.page(seq / SLOTS)?;
+            let Some(s) = slot
+                .as_ref()
+                .and_then(|p| page::slot(p, index::slot_index(seq)))
             else {
+                problems.push(format!("set list {set} entry #{seq} points to no record"));
                 continue;
             };
+            if !s.is_live_main() {
+                continue;
+            }
             if expand_sets(&s.record()?.sets).contains(&set) {
                 *listed.entry(set.clone()).or_default() += 1;
             }

@@ -54,7 +54,10 @@ impl super::Store {
     ///
     /// # Errors
     /// A storage failure; the store is then still in layout 1 and the upgrade can be run again.
-    pub fn upgrade(path: &Path, options: &StoreOptions) -> Result<Option<UpgradeOutcome>, StoreError> {
+    pub fn upgrade(
+        path: &Path,
+        options: &StoreOptions,
+    ) -> Result<Option<UpgradeOutcome>, StoreError> {
         let db = open_sled(path, options.cache_capacity_bytes)?;
         let meta = db.open_tree("meta")?;
         match meta.get(LAYOUT_KEY)?.as_deref() {
@@ -177,7 +180,12 @@ fn convert(
         .map(|(id, mut record, blobs)| {
             record.rendered = blobs
                 .iter()
-                .map(|_| refs.next().expect("one reference per blob").encode().to_vec())
+                .map(|_| {
+                    refs.next()
+                        .expect("one reference per blob")
+                        .encode()
+                        .to_vec()
+                })
                 .collect();
             (id, record)
         })

@@ -403,7 +403,10 @@ impl ValueLog {
             .iter()
             .map(|(n, f)| (*n, f.clone()))
             .collect();
-        readers.into_iter().map(|(n, f)| Ok((n, f.len()?))).collect()
+        readers
+            .into_iter()
+            .map(|(n, f)| Ok((n, f.len()?)))
+            .collect()
     }
 }
 
@@ -512,7 +515,8 @@ pub(crate) mod fault {
         fn truncate(&self, len: u64) -> io::Result<()> {
             let mut s = self.0.op()?;
             let f = s.files.get_mut(&self.1).ok_or(io::ErrorKind::NotFound)?;
-            f.data.truncate(usize::try_from(len).map_err(io::Error::other)?);
+            f.data
+                .truncate(usize::try_from(len).map_err(io::Error::other)?);
             Ok(())
         }
     }
@@ -554,8 +558,11 @@ mod tests {
     use super::*;
 
     fn record(n: usize) -> Vec<u8> {
-        format!("<record><header>{n}</header><metadata>{}</metadata></record>", "x".repeat(n))
-            .into_bytes()
+        format!(
+            "<record><header>{n}</header><metadata>{}</metadata></record>",
+            "x".repeat(n)
+        )
+        .into_bytes()
     }
 
     #[test]
@@ -565,7 +572,10 @@ mod tests {
         let log = ValueLog::open(files.clone(), None, 1 << 20).unwrap();
         let a = record(300);
         let (refs, end) = log.append(&[(&a, 28), (&record(5), 18)]).unwrap();
-        assert!(refs[0].len < refs[0].raw_len, "records are stored compressed");
+        assert!(
+            refs[0].len < refs[0].raw_len,
+            "records are stored compressed"
+        );
         let mut out = Vec::new();
         log.read_into(&refs[0], false, &mut out).unwrap();
         assert_eq!(out, a);
@@ -593,7 +603,10 @@ mod tests {
         let log = ValueLog::open(Arc::new(files), Some(end), 1 << 20).unwrap();
         assert_eq!(log.end(), end);
         let (next, _) = log.append(&[(&record(30), 18)]).unwrap();
-        assert_eq!(next[0].offset, lost[0].offset, "appended where the tail was cut");
+        assert_eq!(
+            next[0].offset, lost[0].offset,
+            "appended where the tail was cut"
+        );
         assert!(log.read_into(&lost[0], false, &mut Vec::new()).is_err());
         assert!(log.read_into(&committed[0], false, &mut Vec::new()).is_ok());
     }

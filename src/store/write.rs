@@ -12,8 +12,8 @@ use super::index::{self, Index};
 use super::page::{self, SLOTS};
 use super::vlog::BlobRef;
 use super::{
-    codec, counts, expand_sets, keys, refusals, BatchOutcome, Prepared, PutOutcome, State,
-    Store, StoreError, StoredRecord, StoredSet, STATE_KEY, STRIPPED_KEY,
+    codec, counts, expand_sets, keys, refusals, BatchOutcome, Prepared, PutOutcome, State, Store,
+    StoreError, StoredRecord, StoredSet, STATE_KEY, STRIPPED_KEY,
 };
 
 /// The record number of a version that only exists within the batch being prepared.
@@ -179,7 +179,12 @@ impl Store {
                 f.new.rendered = f
                     .rendered
                     .iter()
-                    .map(|_| refs.next().expect("one reference per blob").encode().to_vec())
+                    .map(|_| {
+                        refs.next()
+                            .expect("one reference per blob")
+                            .encode()
+                            .to_vec()
+                    })
                     .collect();
             }
             next.vlog_end = end;
@@ -265,6 +270,10 @@ impl Store {
                 .push((seq, page::encode_slot(flags, &f.identifier, &f.new)));
             intent.ids.push((f.identifier, seq));
         }
+        // A new version with the same key as the old one (same second) takes over its entry.
+        let added: BTreeSet<&Vec<u8>> = intent.ooo_add.iter().map(|(k, _)| k).collect();
+        let removed = std::mem::take(&mut intent.ooo_remove);
+        intent.ooo_remove = removed.into_iter().filter(|k| !added.contains(k)).collect();
         next.next_intent += 1;
         intent.counts = deltas.into_iter().filter(|(_, d)| *d != 0).collect();
         intent.sets = sets.into_iter().collect();
@@ -340,21 +349,30 @@ fn append_lists(index: &Index, appends: &[(String, u64)]) -> Result<(), StoreErr
             .next_back()
             .transpose()?;
         let (mut first, mut chunk) = match &last {
-            Some((k, v)) => (index::chunk_first(k), index::chunk_seqs(index::chunk_first(k), v)),
+            Some((k, v)) => (
+                index::chunk_first(k),
+                index::chunk_seqs(index::chunk_first(k), v),
+            ),
             None => (seqs[0], Vec::new()),
         };
         let tail = chunk.last().copied();
         seqs.retain(|s| tail.is_none_or(|t| *s > t));
         for s in seqs {
             if chunk.len() >= index::CHUNK {
-                batch.insert(index::list_key(set, first), index::encode_chunk(first, &chunk));
+                batch.insert(
+                    index::list_key(set, first),
+                    index::encode_chunk(first, &chunk),
+                );
                 first = s;
                 chunk.clear();
             }
             chunk.push(s);
         }
         if !chunk.is_empty() {
-            batch.insert(index::list_key(set, first), index::encode_chunk(first, &chunk));
+            batch.insert(
+                index::list_key(set, first),
+                index::encode_chunk(first, &chunk),
+            );
         }
     }
     Ok(index.lists.apply_batch(batch)?)
