@@ -31,9 +31,9 @@ fn record(i: u64, origin: &Origin) -> RecordInput {
     let text: Vec<&str> = (0..400)
         .map(|k| WORDS[usize::try_from((i + k * 7) % 6).unwrap_or(0)])
         .collect();
-    dc.push_str(DcElement::Title, &format!("Notice {i}"));
-    dc.push_str(DcElement::Description, &text.join(" "));
-    dc.push_str(DcElement::Creator, &format!("Auteur {}", i % 5000));
+    dc.push_str(DcElement::Title, format!("Notice {i}"));
+    dc.push_str(DcElement::Description, text.join(" "));
+    dc.push_str(DcElement::Creator, format!("Auteur {}", i % 5000));
     let mut r = RecordInput::dc(
         OaiIdentifier::parse(&format!("oai:bench.example.org:{i:08}"))
             .expect("A valid identifier."),

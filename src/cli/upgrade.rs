@@ -9,7 +9,11 @@ use crate::store::Store;
 
 /// Flags of `moisson upgrade`.
 #[derive(Debug, Args)]
-pub struct UpgradeArgs {}
+pub struct UpgradeArgs {
+    /// Print the outcome as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
 
 impl UpgradeArgs {
     /// Converts the store in place, or says it is current.
@@ -22,19 +26,26 @@ impl UpgradeArgs {
                 dir.display()
             )
         })?;
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&outcome)?);
+        }
         let Some(outcome) = outcome else {
-            println!("the store at {} is current: nothing to do", dir.display());
+            if !self.json {
+                println!("the store at {} is current: nothing to do", dir.display());
+            }
             return Ok(ExitCode::Ok);
         };
-        for lost in &outcome.lost {
+        for lost in outcome.lost.iter().filter(|_| !self.json) {
             println!("not converted: {lost}");
         }
-        println!(
-            "upgraded the store at {}: {} records converted, {} left out",
-            dir.display(),
-            outcome.records,
-            outcome.lost.len()
-        );
+        if !self.json {
+            println!(
+                "upgraded the store at {}: {} records converted, {} left out",
+                dir.display(),
+                outcome.records,
+                outcome.lost.len()
+            );
+        }
         Ok(if outcome.lost.is_empty() {
             ExitCode::Ok
         } else {

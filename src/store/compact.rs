@@ -130,7 +130,7 @@ impl Store {
     fn relocate(&self, state: &mut State, segments: &[u32]) -> Result<u64, StoreError> {
         let index = self.index();
         let mut found: Vec<(u64, BlobRef)> = Vec::new();
-        for item in index.pages.iter() {
+        for item in &index.pages {
             let (k, p) = item?;
             let page_no = k.as_ref().try_into().map_or(0, u64::from_be_bytes);
             for i in 0..page::len(&p) {

@@ -268,7 +268,7 @@ impl Store {
             let id = input.identifier.as_ref().to_owned();
             let old = match overlay.get(&id) {
                 Some(&i) => Some((PENDING, 0, prepared[i].new.clone())),
-                None => self.current(&index, &id)?,
+                None => Store::current(&index, &id)?,
             };
             if let Some(provenance) = provenance {
                 input.about.insert(0, provenance.render(now));

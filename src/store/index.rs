@@ -510,32 +510,34 @@ impl<'a> Cursor<'a> {
 
     fn fill_ooo(&mut self) -> Result<(), StoreError> {
         while self.ooo_peek.is_none() {
-            let Some((k, v)) = self.ooo.next().transpose()? else {
+            let Some((key, value)) = self.ooo.next().transpose()? else {
                 break;
             };
-            let seq =
-                v.as_ref()
-                    .try_into()
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt {
-                        key: format!("ooo.{}", self.index.gen),
-                        message: "malformed record number".into(),
-                    })?;
-            let Some(p) = self.page(seq / SLOTS)? else {
+            let seq = value
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    key: format!("ooo.{}", self.index.gen),
+                    message: "malformed record number".into(),
+                })?;
+            let Some(bytes) = self.page(seq / SLOTS)? else {
                 continue;
             };
-            let i = slot_index(seq);
-            let Some(s) = page::slot(&p, i) else { continue };
+            let at = slot_index(seq);
+            let Some(slot) = page::slot(&bytes, at) else {
+                continue;
+            };
             // A reader racing a writer may see an entry before its slot, or after its slot died.
-            if s.flags & (page::OOO | page::DEAD) != page::OOO
-                || ooo_key(s.datestamp, s.identifier) != k.as_ref()
-                || !self.wanted(&s, true)?
+            if slot.flags & (page::OOO | page::DEAD) != page::OOO
+                || ooo_key(slot.datestamp, slot.identifier) != key.as_ref()
+                || !self.wanted(&slot, true)?
             {
                 continue;
             }
             self.ooo_peek = Some(Item {
-                page: p,
-                slot: i,
+                page: bytes,
+                slot: at,
                 seq,
             });
         }

@@ -807,7 +807,6 @@ impl Store {
 
     /// The current version of one record: (record number, flags, record).
     pub(crate) fn current(
-        &self,
         index: &Index,
         identifier: &str,
     ) -> Result<Option<(u64, u8, StoredRecord)>, StoreError> {
@@ -821,9 +820,7 @@ impl Store {
 
     /// The stored metadata of one record.
     pub fn get(&self, identifier: &str) -> Result<Option<StoredRecord>, StoreError> {
-        Ok(self
-            .current(&self.index(), identifier)?
-            .map(|(_, _, record)| record))
+        Ok(Store::current(&self.index(), identifier)?.map(|(_, _, record)| record))
     }
 
     /// The rendered `<record>` of one record in one format.
@@ -914,11 +911,8 @@ impl Store {
     ) -> impl Iterator<Item = Result<(String, StoredRecord), StoreError>> + '_ {
         let mut cursor = Some(self.all());
         std::iter::from_fn(move || {
-            let c = match cursor.as_mut()? {
-                Ok(c) => c,
-                Err(_) => {
-                    return cursor.take().and_then(|c| c.err()).map(Err);
-                }
+            let Ok(c) = cursor.as_mut()? else {
+                return cursor.take().and_then(Result::err).map(Err);
             };
             match c.next_item() {
                 Ok(Some(item)) => {
@@ -1148,7 +1142,7 @@ impl Store {
                 // Against the version this batch already wrote (the stored one is the first
                 // write's `old`, which is what the commit replaces).
                 Some(&i) => Some((write::PENDING, 0, prepared[i].new.clone())),
-                None => self.current(&index, &id)?,
+                None => Store::current(&index, &id)?,
             };
             let (p, stripped) = Store::prepare(input, old.as_ref(), now);
             stripped_total += stripped;
@@ -1195,7 +1189,7 @@ impl Store {
 
     /// What writing `record` would do, without writing anything (for dry runs).
     pub fn classify(&self, record: &RecordInput) -> Result<PutOutcome, StoreError> {
-        let old = self.current(&self.index(), record.identifier.as_ref())?;
+        let old = Store::current(&self.index(), record.identifier.as_ref())?;
         Ok(
             Store::prepare(record.clone(), old.as_ref(), Datestamp::now())
                 .0

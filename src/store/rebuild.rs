@@ -192,13 +192,13 @@ fn build_ids(
     let mut dead = Vec::new();
     for pass in 0..passes {
         let mut buckets: HashMap<u32, BTreeMap<String, u64>> = HashMap::new();
-        for item in to.pages.iter() {
+        for item in &to.pages {
             let (k, p) = item?;
             let page_no = k.as_ref().try_into().map_or(0, u64::from_be_bytes);
             for i in 0..page::len(&p) {
                 let Some(s) = page::slot(&p, i) else { continue };
                 let b = index::bucket_of(s.identifier);
-                if u64::from(b) * passes >> index::BUCKET_BITS != pass {
+                if (u64::from(b) * passes) >> index::BUCKET_BITS != pass {
                     continue;
                 }
                 let seq = page_no * SLOTS + i as u64;
@@ -231,7 +231,7 @@ fn build_ids(
             add_record(deltas, built, &s.record()?, -1);
         }
         to.pages.insert(
-            &(seq / SLOTS).to_be_bytes(),
+            (seq / SLOTS).to_be_bytes(),
             page::with_flags(&p, i, page::DEAD, 0),
         )?;
     }
@@ -270,7 +270,7 @@ fn switch(store: &Store, state: &mut State, to: Index, built: Built) -> Result<(
 pub(crate) fn renumber(store: &Store, state: &mut State) -> Result<(), StoreError> {
     let started = std::time::Instant::now();
     let db = &store.inner.db;
-    for gen in generations(db)?.into_iter().filter(|g| *g < state.gen) {
+    for gen in generations(db).into_iter().filter(|g| *g < state.gen) {
         drop_generation(db, gen)?;
     }
     let from = store.index();
@@ -294,7 +294,7 @@ pub(crate) fn renumber(store: &Store, state: &mut State) -> Result<(), StoreErro
 /// Rebuilds every index from the live slots alone. Callers hold the write lock.
 pub(crate) fn repair(store: &Store, state: &mut State) -> Result<(), StoreError> {
     let db = &store.inner.db;
-    for gen in generations(db)?.into_iter().filter(|g| *g != state.gen) {
+    for gen in generations(db).into_iter().filter(|g| *g != state.gen) {
         drop_generation(db, gen)?;
     }
     let from = store.index();
@@ -302,7 +302,7 @@ pub(crate) fn repair(store: &Store, state: &mut State) -> Result<(), StoreError>
     clear(&scratch)?;
     let mut loaded = 0;
     let mut slots = Vec::new();
-    for item in from.pages.iter() {
+    for item in &from.pages {
         let (_, p) = item?;
         for i in 0..page::len(&p) {
             let Some(s) = page::slot(&p, i).filter(page::Slot::is_live) else {
@@ -362,9 +362,8 @@ pub(crate) fn load_unordered(
 }
 
 /// The index generations present in the database.
-pub(crate) fn generations(db: &sled::Db) -> Result<BTreeSet<u64>, StoreError> {
-    Ok(db
-        .tree_names()
+pub(crate) fn generations(db: &sled::Db) -> BTreeSet<u64> {
+    db.tree_names()
         .iter()
         .filter_map(|n| {
             std::str::from_utf8(n)
@@ -373,7 +372,7 @@ pub(crate) fn generations(db: &sled::Db) -> Result<BTreeSet<u64>, StoreError> {
                 .parse()
                 .ok()
         })
-        .collect())
+        .collect()
 }
 
 /// Checks the current generation against its slots and the value log.
@@ -389,7 +388,7 @@ pub(crate) fn check(store: &Store) -> Result<Vec<String>, StoreError> {
     let mut used: BTreeSet<String> = BTreeSet::new();
     let (mut records, mut deleted) = (0u64, 0u64);
     let mut previous: Option<(i64, String)> = None;
-    for item in index.pages.iter() {
+    for item in &index.pages {
         let (k, p) = item?;
         let page_no = k.as_ref().try_into().map_or(0, u64::from_be_bytes);
         for i in 0..page::len(&p) {
@@ -434,7 +433,7 @@ pub(crate) fn check(store: &Store) -> Result<Vec<String>, StoreError> {
     check_lists(&index, &members, &mut problems)?;
     expected.retain(|_, v| *v != 0);
     let mut stored = BTreeMap::new();
-    for item in index.counts.iter() {
+    for item in &index.counts {
         let (k, v) = item?;
         stored.insert(
             k.to_vec(),
@@ -503,7 +502,7 @@ fn check_record(
 }
 
 fn check_maps(index: &Index, problems: &mut Vec<String>) -> Result<(), StoreError> {
-    for item in index.ids.iter() {
+    for item in &index.ids {
         let (_, b) = item?;
         for (id, seq) in index::bucket_entries(&b) {
             let live = index
@@ -518,7 +517,7 @@ fn check_maps(index: &Index, problems: &mut Vec<String>) -> Result<(), StoreErro
             }
         }
     }
-    for item in index.ooo.iter() {
+    for item in &index.ooo {
         let (k, v) = item?;
         let seq = v.as_ref().try_into().map_or(u64::MAX, u64::from_be_bytes);
         let ok = index
@@ -544,7 +543,7 @@ fn check_lists(
     problems: &mut Vec<String>,
 ) -> Result<(), StoreError> {
     let mut listed: BTreeMap<String, u64> = BTreeMap::new();
-    for item in index.lists.iter() {
+    for item in &index.lists {
         let (k, v) = item?;
         let Some(split) = k.iter().position(|b| *b == 0) else {
             problems.push("a set-list key is malformed".into());

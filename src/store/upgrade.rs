@@ -24,6 +24,8 @@ use super::{
 
 const LEGACY_TREES: [&str; 4] = ["records", "by_datestamp", "by_set", "counts"];
 const LEGACY_BLOBS: &str = "rendered";
+/// A record to convert: identifier, record, rendered forms (bytes, end of the header).
+type Converted = (String, StoredRecord, Vec<(Vec<u8>, u32)>);
 /// Records converted between two appends to the value log.
 const BATCH: usize = 1000;
 
@@ -74,7 +76,7 @@ impl super::Store {
             return Ok(None);
         }
         // What an interrupted upgrade left.
-        for gen in rebuild::generations(&db)? {
+        for gen in rebuild::generations(&db) {
             drop_generation(&db, gen)?;
         }
         let values = path.join(VALUE_DIR);
@@ -87,9 +89,9 @@ impl super::Store {
         let old_blobs = legacy::BlobLog::open(&blob_dir).map_err(io(&blob_dir))?;
         let scratch = Arc::new(Index::open(&db, 1)?);
         let mut outcome = UpgradeOutcome::default();
-        let mut batch: Vec<(String, StoredRecord, Vec<(Vec<u8>, u32)>)> = Vec::new();
+        let mut batch: Vec<Converted> = Vec::new();
         let mut seq = 0;
-        for item in db.open_tree("records")?.iter() {
+        for item in &db.open_tree("records")? {
             let (k, v) = item?;
             let id = String::from_utf8_lossy(&k).into_owned();
             let record = codec::decode_record(&k, &v)?;
@@ -166,7 +168,7 @@ fn convert(
     vlog: &ValueLog,
     scratch: &Index,
     seq: u64,
-    batch: Vec<(String, StoredRecord, Vec<(Vec<u8>, u32)>)>,
+    batch: Vec<Converted>,
     values: &Path,
 ) -> Result<u64, StoreError> {
     let raw: Vec<(&[u8], u32)> = batch

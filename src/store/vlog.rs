@@ -79,8 +79,8 @@ pub trait SegmentFile: Send + Sync {
     fn append(&self, data: &[u8]) -> io::Result<()>;
     /// Makes everything appended so far durable.
     fn sync(&self) -> io::Result<()>;
-    /// Current length.
-    fn len(&self) -> io::Result<u64>;
+    /// Current length in bytes.
+    fn size(&self) -> io::Result<u64>;
     /// Cuts the file to `len` bytes.
     fn truncate(&self, len: u64) -> io::Result<()>;
 }
@@ -130,7 +130,7 @@ impl SegmentFile for DiskSegment {
     fn sync(&self) -> io::Result<()> {
         self.0.sync_data()
     }
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(self.0.metadata()?.len())
     }
     fn truncate(&self, len: u64) -> io::Result<()> {
@@ -214,16 +214,15 @@ impl ValueLog {
                 readers.insert(n, files.open(n, false)?);
             }
         }
-        let file = match readers.get(&segment) {
-            Some(f) => f.clone(),
-            None => {
-                let f = files.open(segment, true)?;
-                files.sync_dir()?;
-                readers.insert(segment, f.clone());
-                f
-            }
+        let file = if let Some(f) = readers.get(&segment) {
+            f.clone()
+        } else {
+            let f = files.open(segment, true)?;
+            files.sync_dir()?;
+            readers.insert(segment, f.clone());
+            f
         };
-        if file.len()? != len {
+        if file.size()? != len {
             file.truncate(len)?;
             file.sync()?;
         }
@@ -314,7 +313,7 @@ impl ValueLog {
             // segment back; failing that, learn its true length.
             let len = active.len;
             if active.file.truncate(len).is_err() {
-                active.len = active.file.len().unwrap_or(len);
+                active.len = active.file.size().unwrap_or(len);
             }
             return Err(error);
         }
@@ -405,7 +404,7 @@ impl ValueLog {
             .collect();
         readers
             .into_iter()
-            .map(|(n, f)| Ok((n, f.len()?)))
+            .map(|(n, f)| Ok((n, f.size()?)))
             .collect()
     }
 }
@@ -508,7 +507,7 @@ pub(crate) mod fault {
             f.durable = f.data.clone();
             Ok(())
         }
-        fn len(&self) -> io::Result<u64> {
+        fn size(&self) -> io::Result<u64> {
             let s = self.0.lock();
             Ok(s.files.get(&self.1).map_or(0, |f| f.data.len() as u64))
         }
@@ -524,11 +523,11 @@ pub(crate) mod fault {
     impl FileLayer for FaultFiles {
         fn open(&self, n: u32, create: bool) -> io::Result<Arc<dyn SegmentFile>> {
             let mut s = self.op()?;
-            if !s.files.contains_key(&n) {
+            if let std::collections::btree_map::Entry::Vacant(e) = s.files.entry(n) {
                 if !create {
                     return Err(io::ErrorKind::NotFound.into());
                 }
-                s.files.insert(n, FileState::default());
+                e.insert(FileState::default());
             }
             Ok(Arc::new(FaultSegment(self.clone(), n)))
         }

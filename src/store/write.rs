@@ -59,7 +59,7 @@ type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 /// The end of the value log an intent left behind refers to (its blobs are synced).
 pub(crate) fn pending_end(intents: &sled::Tree) -> Result<Option<(u32, u64)>, StoreError> {
     let mut end = None;
-    for item in intents.iter() {
+    for item in intents {
         let (k, v) = item?;
         let intent: Intent = codec::decode(&k, &v)?;
         end = end.max(Some(intent.state.vlog_end));
@@ -193,7 +193,7 @@ impl Store {
             (a.new.datestamp, a.identifier.as_str()).cmp(&(b.new.datestamp, b.identifier.as_str()))
         });
         let written = finals.len() as u64;
-        let intent = self.batch_intent(finals, next, stripped as u64, harvest);
+        let intent = Store::batch_intent(finals, next, stripped as u64, harvest);
         self.run(&intent).map_err(|e| self.on_write_error(e))?;
         *state = intent.state;
         self.inner
@@ -210,7 +210,6 @@ impl Store {
     }
 
     fn batch_intent(
-        &self,
         finals: Vec<Final>,
         mut next: State,
         stripped: u64,
