@@ -129,7 +129,7 @@ impl Store {
     /// copied. The segments are then doomed (deleted by [`delete_doomed`]).
     fn relocate(&self, state: &mut State, segments: &[u32]) -> Result<u64, StoreError> {
         let index = self.index();
-        let mut found: Vec<(u64, BlobRef)> = Vec::new();
+        let mut found: Vec<(u64, String, BlobRef)> = Vec::new();
         for item in &index.pages {
             let (k, p) = item?;
             let page_no = k.as_ref().try_into().map_or(0, u64::from_be_bytes);
@@ -144,7 +144,7 @@ impl Store {
                     .filter_map(|r| BlobRef::decode(r))
                 {
                     if segments.contains(&r.segment) {
-                        found.push((page_no * SLOTS + i as u64, r));
+                        found.push((page_no * SLOTS + i as u64, s.identifier.to_owned(), r));
                     }
                 }
             }
@@ -156,7 +156,7 @@ impl Store {
         for chunk in found.chunks(1024) {
             let stored: Vec<(Vec<u8>, u32, u32)> = chunk
                 .iter()
-                .map(|(_, r)| {
+                .map(|(_, _, r)| {
                     self.inner
                         .vlog
                         .read_stored(r)
@@ -169,10 +169,15 @@ impl Store {
                 .vlog
                 .append_stored(&stored)
                 .map_err(|e| self.on_write_error(self.vlog_error(e)))?;
-            for ((seq, old), new) in chunk.iter().zip(refs) {
+            for ((seq, id, old), new) in chunk.iter().zip(refs) {
                 next.segments.entry(new.segment).or_default().0 += u64::from(new.len);
                 copied += u64::from(new.len);
-                moves.push((*seq, old.encode().to_vec(), new.encode().to_vec()));
+                moves.push((
+                    *seq,
+                    id.clone(),
+                    old.encode().to_vec(),
+                    new.encode().to_vec(),
+                ));
             }
             next.vlog_end = end;
         }

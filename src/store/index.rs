@@ -74,10 +74,16 @@ impl Index {
 
     /// The record number an identifier maps to.
     pub fn lookup(&self, identifier: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.lookup_ref(identifier)?.map(|(seq, _)| seq))
+    }
+
+    /// The record number an identifier maps to, and where its `oai_dc` form is (empty if none):
+    /// GetRecord in `oai_dc` needs no page.
+    pub fn lookup_ref(&self, identifier: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         let Some(b) = self.ids.get(bucket_of(identifier).to_be_bytes())? else {
             return Ok(None);
         };
-        Ok(bucket_find(&b, identifier))
+        Ok(bucket_find(&b, identifier).map(|(seq, r)| (seq, r.to_vec())))
     }
 
     /// The first record number at or after which the ordered run holds keys `>= target`
@@ -159,29 +165,47 @@ pub fn bucket_of(identifier: &str) -> u32 {
     u32::try_from(h >> (64 - BUCKET_BITS)).expect("BUCKET_BITS bits")
 }
 
-/// Decodes a bucket: `[u16 length][identifier][u64 record number]…`, sorted by identifier.
-pub fn bucket_entries(b: &[u8]) -> Vec<(String, u64)> {
+/// One identifier of a bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketEntry {
+    /// The identifier.
+    pub id: String,
+    /// Its record number.
+    pub seq: u64,
+    /// Where its `oai_dc` form is (empty if it has none).
+    pub dc_ref: Vec<u8>,
+}
+
+/// Decodes a bucket: `[u16 length][identifier][u64 seq][u8 length][oai_dc ref]…`, sorted by
+/// identifier.
+pub fn bucket_entries(b: &[u8]) -> Vec<BucketEntry> {
     let mut out = Vec::new();
     let mut at = 0;
-    while let Some((id, seq, next)) = bucket_entry(b, at) {
-        out.push((id.to_owned(), seq));
+    while let Some((id, seq, dc_ref, next)) = bucket_entry(b, at) {
+        out.push(BucketEntry {
+            id: id.to_owned(),
+            seq,
+            dc_ref: dc_ref.to_vec(),
+        });
         at = next;
     }
     out
 }
 
-fn bucket_entry(b: &[u8], at: usize) -> Option<(&str, u64, usize)> {
+fn bucket_entry(b: &[u8], at: usize) -> Option<(&str, u64, &[u8], usize)> {
     let len = usize::from(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?));
     let id = std::str::from_utf8(b.get(at + 2..at + 2 + len)?).ok()?;
     let seq = u64::from_le_bytes(b.get(at + 2 + len..at + 10 + len)?.try_into().ok()?);
-    Some((id, seq, at + 10 + len))
+    let ref_len = usize::from(*b.get(at + 10 + len)?);
+    let dc_ref = b.get(at + 11 + len..at + 11 + len + ref_len)?;
+    Some((id, seq, dc_ref, at + 11 + len + ref_len))
 }
 
-fn bucket_find(b: &[u8], identifier: &str) -> Option<u64> {
+fn bucket_find<'a>(b: &'a [u8], identifier: &str) -> Option<(u64, &'a [u8])> {
     let mut at = 0;
-    while let Some((id, seq, next)) = bucket_entry(b, at) {
+    while let Some((id, seq, dc_ref, next)) = bucket_entry(b, at) {
         if id == identifier {
-            return Some(seq);
+            return Some((seq, dc_ref));
         }
         at = next;
     }
@@ -189,12 +213,14 @@ fn bucket_find(b: &[u8], identifier: &str) -> Option<u64> {
 }
 
 /// Encodes a bucket.
-pub fn encode_bucket(entries: &[(String, u64)]) -> Vec<u8> {
+pub fn encode_bucket(entries: &[BucketEntry]) -> Vec<u8> {
     let mut out = Vec::new();
-    for (id, seq) in entries {
-        out.extend_from_slice(&u16::try_from(id.len()).expect("short").to_le_bytes());
-        out.extend_from_slice(id.as_bytes());
-        out.extend_from_slice(&seq.to_le_bytes());
+    for e in entries {
+        out.extend_from_slice(&u16::try_from(e.id.len()).expect("short").to_le_bytes());
+        out.extend_from_slice(e.id.as_bytes());
+        out.extend_from_slice(&e.seq.to_le_bytes());
+        out.push(u8::try_from(e.dc_ref.len()).expect("a reference is short"));
+        out.extend_from_slice(&e.dc_ref);
     }
     out
 }
@@ -587,10 +613,16 @@ mod tests {
 
     #[test]
     fn buckets_find_their_identifiers() {
-        let entries = vec![("oai:a".to_owned(), 3), ("oai:b".to_owned(), u64::MAX)];
+        let entry = |id: &str, seq, dc_ref: &[u8]| BucketEntry {
+            id: id.to_owned(),
+            seq,
+            dc_ref: dc_ref.to_vec(),
+        };
+        let entries = vec![entry("oai:a", 3, &[1; 28]), entry("oai:b", u64::MAX, &[])];
         let b = encode_bucket(&entries);
         assert_eq!(bucket_entries(&b), entries);
-        assert_eq!(bucket_find(&b, "oai:b"), Some(u64::MAX));
+        assert_eq!(bucket_find(&b, "oai:b"), Some((u64::MAX, &[][..])));
+        assert_eq!(bucket_find(&b, "oai:a"), Some((3, &[1u8; 28][..])));
         assert_eq!(bucket_find(&b, "oai:c"), None);
         assert_eq!(bucket_of("oai:a"), bucket_of("oai:a"));
     }

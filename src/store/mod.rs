@@ -4,7 +4,7 @@
 //! # Layout (layout version 2)
 //!
 //! Every version of a record gets a **record number** (`seq`, u64, never reused). Records live
-//! in **header pages** ([`page`]) of 64 slots, one sled key per page: identifier, datestamp,
+//! in **header pages** ([`page`]) of 32 slots, one sled key per page: identifier, datestamp,
 //! flags, sets, formats, origin, content hash and where each rendered form is in the value log.
 //! Writing a new version appends a slot and marks the old one dead.
 //!
@@ -21,7 +21,8 @@
 //! given datestamps at about twice the load itself.
 //!
 //! The other trees of a generation ([`index::Index`]), all named `NAME.GEN`:
-//! - `ids`: identifier → seq, in 65,536 hash buckets (one key per bucket);
+//! - `ids`: identifier → seq and where its `oai_dc` form is, in 65,536 hash buckets (one key
+//!   per bucket), so that GetRecord reads no page;
 //! - `lists`: per set (ancestors included), the record numbers of its run slots, delta-encoded
 //!   in chunks of 512 (one key per chunk); entries of dead slots stay until the next rebuild and
 //!   are skipped, so an update appends and never rewrites a chunk in the middle;
@@ -31,18 +32,19 @@
 //! [`State`] of the store — generation, next seq, end of the run, counters, live and dead bytes
 //! per segment —, token secret, formats, stripped characters), `intents`, `harvest_state`.
 //!
-//! **Keys per record**: 1/64 (pages) + at most 1/15 (buckets) + sets/512 + counters per batch,
+//! **Keys per record**: 1/32 (pages) + at most 1/15 (buckets) + sets/512 + counters per batch,
 //! plus one for each out-of-order record until the next rebuild. sled's memory grows with its
 //! number of keys, so this is what keeps a 1M-record server small.
 //!
-//! **Reads.** GetRecord: bucket → seq → page → value log (two sled reads and one `pread`). A list
+//! **Reads.** GetRecord: bucket → value log (one sled read and one `pread`; other formats read
+//! the page too). A list
 //! page: a seek, then consecutive slots of consecutive pages (or of one set's chunks), each
 //! record one `pread` from the log; a token carries (datestamp, identifier), and its record's
 //! slot, dead or alive, still marks the place, so page 9,000 costs what page 1 costs (after a
 //! rebuild, a binary search over pages finds it). Slots are read in place (fixed offsets, no
 //! decoding for `oai_dc`), from sled's own bounded page cache; no other cache is needed.
 //! Newest-first pages, "the n-th record" and sitemap ranges map onto record numbers: pages
-//! read backwards, and `seq / 64` is a page.
+//! read backwards, and `seq / 32` is a page.
 //!
 //! # Value log ([`vlog`])
 //! Rendered `<record>`s, LZ4-compressed, in segments of 64 MiB under `values/`, each referenced

@@ -1,5 +1,8 @@
 //! Header pages: the records, [`SLOTS`] to a sled value, by record number.
 //!
+//! 32 slots of about 160 bytes make a page of 5 KB, so that sled's leaves (at most 16 keys)
+//! stay under its 128 KB limit for inline values and are cheap to read at random.
+//!
 //! A page is `[version][n][n × u32 offset][slots…]`; a slot is
 //! `[flags][datestamp i64][id length u16][identifier][ref length u8][oai_dc BlobRef][record]`,
 //! where `record` is the versioned [`StoredRecord`]. The fixed part lets a list read a slot's
@@ -10,7 +13,7 @@ use super::codec::{self, StoredRecord};
 use super::error::StoreError;
 
 /// Slots per page.
-pub const SLOTS: u64 = 64;
+pub const SLOTS: u64 = 32;
 /// The slot is an old version (or was removed): skipped by every read but `get` by number.
 pub const DEAD: u8 = 1;
 /// The slot is out of (datestamp, identifier) order: listed through the `ooo` tree.

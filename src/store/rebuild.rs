@@ -82,7 +82,7 @@ pub(crate) fn build(
 ) -> Result<Built, StoreError> {
     clear(to)?;
     let mut built = Built::default();
-    let mut slots: Vec<Vec<u8>> = Vec::with_capacity(64);
+    let mut slots: Vec<Vec<u8>> = Vec::new();
     let mut pages = sled::Batch::default();
     let mut lists: BTreeMap<String, (u64, Vec<u64>)> = BTreeMap::new();
     let mut deltas: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
@@ -109,7 +109,7 @@ pub(crate) fn build(
         add_record(&mut deltas, &mut built, &record, 1);
         built.run_tail = Some((record.datestamp, slot.identifier.to_owned()));
         built.next_seq += 1;
-        if slots.len() == 64 {
+        if slots.len() as u64 == SLOTS {
             flush_page(&mut pages, &mut slots, seq / SLOTS);
             if (seq / SLOTS) % 64 == 63 {
                 to.pages.apply_batch(std::mem::take(&mut pages))?;
@@ -191,7 +191,7 @@ fn build_ids(
     let passes = built.next_seq.div_ceil(IDS_PER_PASS).max(1);
     let mut dead = Vec::new();
     for pass in 0..passes {
-        let mut buckets: HashMap<u32, BTreeMap<String, u64>> = HashMap::new();
+        let mut buckets: HashMap<u32, BTreeMap<String, (u64, Vec<u8>)>> = HashMap::new();
         for item in &to.pages {
             let (k, p) = item?;
             let page_no = k.as_ref().try_into().map_or(0, u64::from_be_bytes);
@@ -202,10 +202,11 @@ fn build_ids(
                     continue;
                 }
                 let seq = page_no * SLOTS + i as u64;
-                if let Some(earlier) = buckets
+                let dc_ref = s.dc_ref.unwrap_or_default().to_vec();
+                if let Some((earlier, _)) = buckets
                     .entry(b)
                     .or_default()
-                    .insert(s.identifier.to_owned(), seq)
+                    .insert(s.identifier.to_owned(), (seq, dc_ref))
                 {
                     dead.push(earlier);
                 }
@@ -213,7 +214,10 @@ fn build_ids(
         }
         let mut batch = sled::Batch::default();
         for (b, entries) in buckets {
-            let entries: Vec<(String, u64)> = entries.into_iter().collect();
+            let entries: Vec<index::BucketEntry> = entries
+                .into_iter()
+                .map(|(id, (seq, dc_ref))| index::BucketEntry { id, seq, dc_ref })
+                .collect();
             batch.insert(&b.to_be_bytes(), index::encode_bucket(&entries));
         }
         to.ids.apply_batch(batch)?;
@@ -504,16 +508,23 @@ fn check_record(
 fn check_maps(index: &Index, problems: &mut Vec<String>) -> Result<(), StoreError> {
     for item in &index.ids {
         let (_, b) = item?;
-        for (id, seq) in index::bucket_entries(&b) {
-            let live = index
-                .page(seq / SLOTS)?
-                .and_then(|p| {
-                    page::slot(&p, index::slot_index(seq))
-                        .map(|s| s.is_live() && s.identifier == id)
+        for e in index::bucket_entries(&b) {
+            let found = index.page(e.seq / SLOTS)?.and_then(|p| {
+                page::slot(&p, index::slot_index(e.seq)).map(|s| {
+                    (
+                        s.is_live() && s.identifier == e.id,
+                        s.dc_ref == Some(&e.dc_ref[..])
+                            || (s.dc_ref.is_none() && e.dc_ref.is_empty()),
+                    )
                 })
-                .unwrap_or(false);
-            if !live {
-                problems.push(format!("identifier map entry {id} points to no record"));
+            });
+            match found {
+                Some((true, true)) => {}
+                Some((true, false)) => problems.push(format!(
+                    "identifier map entry {} has a stale oai_dc reference",
+                    e.id
+                )),
+                _ => problems.push(format!("identifier map entry {} points to no record", e.id)),
             }
         }
     }

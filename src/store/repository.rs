@@ -135,9 +135,13 @@ impl Repository for Store {
         out: &mut Vec<u8>,
     ) -> Result<Lookup, StoreError> {
         let index = self.index();
-        let Some(seq) = index.lookup(identifier.as_ref())? else {
+        let Some((seq, dc_ref)) = index.lookup_ref(identifier.as_ref())? else {
             return Ok(Lookup::NoSuchItem);
         };
+        if prefix.as_ref() == OAI_DC && !dc_ref.is_empty() {
+            self.read_blob(&dc_ref, headers_only, out)?;
+            return Ok(Lookup::Written);
+        }
         let Some(page) = index.page(seq / super::page::SLOTS)? else {
             return Ok(Lookup::NoSuchItem);
         };

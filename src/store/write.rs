@@ -26,15 +26,15 @@ pub(crate) struct Intent {
     slots: Vec<(u64, Vec<u8>)>,
     /// Record numbers of the versions they replace.
     kills: Vec<u64>,
-    /// Identifier map changes.
-    ids: Vec<(String, u64)>,
+    /// Identifier map changes: (identifier, record number, `oai_dc` reference).
+    ids: Vec<(String, u64, Vec<u8>)>,
     /// Record numbers to append to set lists.
     lists: Vec<(String, u64)>,
     /// Out-of-order entries to add, and to remove.
     ooo_add: Vec<(Vec<u8>, u64)>,
     ooo_remove: Vec<Vec<u8>>,
-    /// Slots whose reference to a blob moves (compaction): (seq, old, new).
-    moves: Vec<(u64, Vec<u8>, Vec<u8>)>,
+    /// Slots whose reference to a blob moves (compaction): (seq, identifier, old, new).
+    moves: Vec<(u64, String, Vec<u8>, Vec<u8>)>,
     /// Counter deltas.
     counts: Vec<(Vec<u8>, i64)>,
     /// Characters stripped.
@@ -267,7 +267,14 @@ impl Store {
             intent
                 .slots
                 .push((seq, page::encode_slot(flags, &f.identifier, &f.new)));
-            intent.ids.push((f.identifier, seq));
+            let dc_ref = f
+                .new
+                .formats
+                .iter()
+                .position(|x| x == super::OAI_DC)
+                .and_then(|i| f.new.rendered.get(i).cloned())
+                .unwrap_or_default();
+            intent.ids.push((f.identifier, seq, dc_ref));
         }
         // A new version with the same key as the old one (same second) takes over its entry.
         let added: BTreeSet<&Vec<u8>> = intent.ooo_add.iter().map(|(k, _)| k).collect();
@@ -324,7 +331,7 @@ pub(crate) fn apply(store: &Store, index: &Index, intent: &Intent) -> Result<(),
     store.stop_at(1)?;
     write_pages(index, intent)?;
     store.stop_at(2)?;
-    write_ids(index, &intent.ids)?;
+    write_ids(index, &intent.ids, &intent.moves)?;
     store.stop_at(3)?;
     let mut batch = sled::Batch::default();
     for k in &intent.ooo_remove {
@@ -396,7 +403,7 @@ fn write_pages(index: &Index, intent: &Intent) -> Result<(), StoreError> {
             .or_default()
             .push(Op::Put(index::slot_index(*seq), bytes));
     }
-    for (seq, old, new) in &intent.moves {
+    for (seq, _, old, new) in &intent.moves {
         by_page
             .entry(seq / SLOTS)
             .or_default()
@@ -445,13 +452,29 @@ fn moved(page_bytes: &[u8], i: usize, old: &[u8], new: &[u8]) -> Result<Vec<u8>,
     Ok(page::with_slot(Some(page_bytes), i, &bytes))
 }
 
-fn write_ids(index: &Index, ids: &[(String, u64)]) -> Result<(), StoreError> {
-    let mut by_bucket: BTreeMap<u32, Vec<(&str, u64)>> = BTreeMap::new();
-    for (id, seq) in ids {
+/// Applies identifier map changes, and moved `oai_dc` references (where the entry still has
+/// the old one).
+fn write_ids(
+    index: &Index,
+    ids: &[(String, u64, Vec<u8>)],
+    moves: &[(u64, String, Vec<u8>, Vec<u8>)],
+) -> Result<(), StoreError> {
+    enum Change<'a> {
+        Set(&'a str, u64, &'a [u8]),
+        Move(&'a str, u64, &'a [u8], &'a [u8]),
+    }
+    let mut by_bucket: BTreeMap<u32, Vec<Change<'_>>> = BTreeMap::new();
+    for (id, seq, dc_ref) in ids {
         by_bucket
             .entry(index::bucket_of(id))
             .or_default()
-            .push((id, *seq));
+            .push(Change::Set(id, *seq, dc_ref));
+    }
+    for (seq, id, old, new) in moves {
+        by_bucket
+            .entry(index::bucket_of(id))
+            .or_default()
+            .push(Change::Move(id, *seq, old, new));
     }
     let mut batch = sled::Batch::default();
     for (bucket, changes) in by_bucket {
@@ -461,10 +484,27 @@ fn write_ids(index: &Index, ids: &[(String, u64)]) -> Result<(), StoreError> {
             .get(key)?
             .map(|b| index::bucket_entries(&b))
             .unwrap_or_default();
-        for (id, seq) in changes {
-            match entries.binary_search_by(|(e, _)| e.as_str().cmp(id)) {
-                Ok(at) => entries[at].1 = seq,
-                Err(at) => entries.insert(at, (id.to_owned(), seq)),
+        for change in changes {
+            match change {
+                Change::Set(id, seq, dc_ref) => {
+                    let entry = index::BucketEntry {
+                        id: id.to_owned(),
+                        seq,
+                        dc_ref: dc_ref.to_vec(),
+                    };
+                    match entries.binary_search_by(|e| e.id.as_str().cmp(id)) {
+                        Ok(at) => entries[at] = entry,
+                        Err(at) => entries.insert(at, entry),
+                    }
+                }
+                Change::Move(id, seq, old, new) => {
+                    if let Ok(at) = entries.binary_search_by(|e| e.id.as_str().cmp(id)) {
+                        let e = &mut entries[at];
+                        if e.seq == seq && e.dc_ref == old {
+                            new.clone_into(&mut e.dc_ref);
+                        }
+                    }
+                }
             }
         }
         batch.insert(&key, index::encode_bucket(&entries));
@@ -536,7 +576,7 @@ fn ensure_sets(sets: &TransactionalTree, specs: &[String]) -> TxResult<()> {
 }
 
 /// An intent that moves blob references (compaction), committing `state`.
-pub(crate) fn relocation(moves: Vec<(u64, Vec<u8>, Vec<u8>)>, state: State) -> Intent {
+pub(crate) fn relocation(moves: Vec<(u64, String, Vec<u8>, Vec<u8>)>, state: State) -> Intent {
     Intent {
         moves,
         state,
