@@ -154,13 +154,13 @@ impl Store {
         let mut next = state.clone();
         let mut copied = 0;
         for chunk in found.chunks(1024) {
-            let stored: Vec<(Vec<u8>, u32, u32)> = chunk
+            let stored: Vec<super::vlog::Stored> = chunk
                 .iter()
                 .map(|(_, _, r)| {
                     self.inner
                         .vlog
                         .read_stored(r)
-                        .map(|b| (b, r.raw_len, r.header_end))
+                        .map(|b| (b, r.raw_len, r.header_end, r.codec))
                         .map_err(|e| self.vlog_error(e))
                 })
                 .collect::<Result<_, _>>()?;

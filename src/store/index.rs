@@ -618,11 +618,11 @@ mod tests {
             seq,
             dc_ref: dc_ref.to_vec(),
         };
-        let entries = vec![entry("oai:a", 3, &[1; 28]), entry("oai:b", u64::MAX, &[])];
+        let entries = vec![entry("oai:a", 3, &[1; 29]), entry("oai:b", u64::MAX, &[])];
         let b = encode_bucket(&entries);
         assert_eq!(bucket_entries(&b), entries);
         assert_eq!(bucket_find(&b, "oai:b"), Some((u64::MAX, &[][..])));
-        assert_eq!(bucket_find(&b, "oai:a"), Some((3, &[1u8; 28][..])));
+        assert_eq!(bucket_find(&b, "oai:a"), Some((3, &[1u8; 29][..])));
         assert_eq!(bucket_find(&b, "oai:c"), None);
         assert_eq!(bucket_of("oai:a"), bucket_of("oai:a"));
     }

@@ -271,6 +271,8 @@ pub struct StoreOptions {
     pub compact_check: Duration,
     /// Size past which the value log starts a new segment.
     pub segment_bytes: u64,
+    /// Compress rendered records with LZ4 (about half the disk; costs a few µs a record read).
+    pub compress: bool,
 }
 
 impl Default for StoreOptions {
@@ -280,6 +282,7 @@ impl Default for StoreOptions {
             compact_dead_percent: 50,
             compact_check: Duration::from_secs(60),
             segment_bytes: 64 << 20,
+            compress: true,
         }
     }
 }
@@ -513,12 +516,10 @@ impl Store {
         let intents = db.open_tree("intents")?;
         let end = write::pending_end(&intents)?.map_or(state.vlog_end, |e| e.max(state.vlog_end));
         let vlog_dir = files.path();
-        let vlog =
-            vlog::ValueLog::open(files, Some(end), options.segment_bytes).map_err(|source| {
-                StoreError::Io {
-                    path: vlog_dir,
-                    source,
-                }
+        let vlog = vlog::ValueLog::open(files, Some(end), options.segment_bytes, options.compress)
+            .map_err(|source| StoreError::Io {
+                path: vlog_dir,
+                source,
             })?;
         let index = Index::open(&db, state.gen)?;
         let store = Store {

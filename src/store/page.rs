@@ -209,7 +209,7 @@ mod tests {
             },
             content_hash: [1; 16],
             local_fields: Vec::new(),
-            rendered: vec![vec![7; 28]],
+            rendered: vec![vec![7; 29]],
             origin: Origin::Local,
         }
     }
@@ -222,7 +222,7 @@ mod tests {
         assert_eq!(len(&page), 2);
         let s0 = slot(&page, 0).unwrap();
         assert_eq!(s0.key(), (5, "oai:x:1"));
-        assert_eq!(s0.dc_ref, Some(&[7u8; 28][..]));
+        assert_eq!(s0.dc_ref, Some(&[7u8; 29][..]));
         assert!(s0.is_live_main());
         let s1 = slot(&page, 1).unwrap();
         assert!(s1.dc_ref.is_none() && !s1.is_live_main() && s1.is_live());

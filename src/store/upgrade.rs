@@ -84,7 +84,8 @@ impl super::Store {
             std::fs::remove_dir_all(&values).map_err(io(&values))?;
         }
         let files = Arc::new(DiskFiles::new(&values).map_err(io(&values))?);
-        let vlog = ValueLog::open(files, None, options.segment_bytes).map_err(io(&values))?;
+        let vlog = ValueLog::open(files, None, options.segment_bytes, options.compress)
+            .map_err(io(&values))?;
         let blob_dir = path.join(LEGACY_BLOBS);
         let old_blobs = legacy::BlobLog::open(&blob_dir).map_err(io(&blob_dir))?;
         let scratch = Arc::new(Index::open(&db, 1)?);

@@ -36,11 +36,18 @@ pub struct BlobRef {
     pub crc: u32,
     /// End of the `<header>` element within the decompressed bytes (for ListIdentifiers).
     pub header_end: u32,
+    /// How the bytes are stored: [`RAW`] or [`LZ4`].
+    pub codec: u8,
 }
+
+/// Stored as rendered.
+pub const RAW: u8 = 0;
+/// LZ4 block compression.
+pub const LZ4: u8 = 1;
 
 impl BlobRef {
     /// Encoded size.
-    pub const SIZE: usize = 28;
+    pub const SIZE: usize = 29;
 
     /// Encodes as [`BlobRef::SIZE`] bytes.
     pub fn encode(&self) -> [u8; Self::SIZE] {
@@ -51,6 +58,7 @@ impl BlobRef {
         b[16..20].copy_from_slice(&self.raw_len.to_le_bytes());
         b[20..24].copy_from_slice(&self.crc.to_le_bytes());
         b[24..28].copy_from_slice(&self.header_end.to_le_bytes());
+        b[28] = self.codec;
         b
     }
 
@@ -67,6 +75,7 @@ impl BlobRef {
             raw_len: u32_at(16),
             crc: u32_at(20),
             header_end: u32_at(24),
+            codec: b[28],
         })
     }
 }
@@ -178,6 +187,8 @@ struct Active {
 /// Append-only, compressed, checksummed segments of rendered records.
 pub struct ValueLog {
     files: Arc<dyn FileLayer>,
+    /// Compress new blobs with LZ4 (else store them as rendered).
+    compress: bool,
     segment_bytes: u64,
     active: Mutex<Active>,
     readers: RwLock<BTreeMap<u32, Arc<dyn SegmentFile>>>,
@@ -185,6 +196,9 @@ pub struct ValueLog {
 
 /// The end of the log: (segment, length) of the last committed append.
 pub type End = (u32, u64);
+
+/// A blob as stored: bytes, raw length, end of its header, codec.
+pub type Stored = (Vec<u8>, u32, u32, u8);
 
 fn corrupt(r: &BlobRef, what: &str) -> io::Error {
     io::Error::new(
@@ -204,6 +218,7 @@ impl ValueLog {
         files: Arc<dyn FileLayer>,
         end: Option<End>,
         segment_bytes: u64,
+        compress: bool,
     ) -> io::Result<ValueLog> {
         let (segment, len) = end.unwrap_or((0, 0));
         let mut readers = BTreeMap::new();
@@ -228,6 +243,7 @@ impl ValueLog {
         }
         Ok(ValueLog {
             files,
+            compress,
             segment_bytes,
             active: Mutex::new(Active { segment, file, len }),
             readers: RwLock::new(readers),
@@ -272,31 +288,36 @@ impl ValueLog {
         Ok(())
     }
 
-    /// Compresses and appends records (raw bytes, end of their `<header>`), then fsyncs; returns
-    /// where each one is and the new end of the log.
+    /// Compresses (unless the log stores records as rendered) and appends records (raw bytes,
+    /// end of their `<header>`), then fsyncs; returns where each one is and the new end.
     pub fn append(&self, blobs: &[(&[u8], u32)]) -> io::Result<(Vec<BlobRef>, End)> {
-        let stored: Vec<(Vec<u8>, u32, u32)> = blobs
+        let stored: Vec<Stored> = blobs
             .iter()
             .map(|(raw, header_end)| {
                 let raw_len = u32::try_from(raw.len())
                     .map_err(|_| io::Error::other("a rendered record over 4 GiB"))?;
-                Ok((lz4_flex::block::compress(raw), raw_len, *header_end))
+                Ok(if self.compress {
+                    (lz4_flex::block::compress(raw), raw_len, *header_end, LZ4)
+                } else {
+                    (raw.to_vec(), raw_len, *header_end, RAW)
+                })
             })
             .collect::<io::Result<_>>()?;
         self.append_stored(&stored)
     }
 
-    /// Appends already compressed blobs (stored bytes, raw length, header end), then fsyncs.
-    pub fn append_stored(&self, stored: &[(Vec<u8>, u32, u32)]) -> io::Result<(Vec<BlobRef>, End)> {
+    /// Appends blobs as stored (bytes, raw length, header end, codec), then fsyncs.
+    pub fn append_stored(&self, stored: &[Stored]) -> io::Result<(Vec<BlobRef>, End)> {
         let mut active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
-        let total: u64 = stored.iter().map(|(b, _, _)| b.len() as u64).sum();
+        let total: u64 = stored.iter().map(|(b, ..)| b.len() as u64).sum();
         if active.len > 0 && active.len + total > self.segment_bytes {
             self.roll_locked(&mut active)?;
         }
         let mut buf = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
         let mut refs = Vec::with_capacity(stored.len());
-        for (bytes, raw_len, header_end) in stored {
+        for (bytes, raw_len, header_end, codec) in stored {
             refs.push(BlobRef {
+                codec: *codec,
                 segment: active.segment,
                 offset: active.len + buf.len() as u64,
                 len: u32::try_from(bytes.len())
@@ -337,40 +358,83 @@ impl ValueLog {
 
     /// The stored (compressed) bytes of a blob, checked against their CRC.
     pub fn read_stored(&self, r: &BlobRef) -> io::Result<Vec<u8>> {
-        let mut buf = vec![0; r.len as usize];
-        self.reader(r.segment)?
-            .read_exact_at(&mut buf, r.offset)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::UnexpectedEof => corrupt(r, "are gone (past the end of the file)"),
-                _ => e,
-            })?;
-        if crc32fast::hash(&buf) != r.crc {
-            return Err(corrupt(r, "fail their checksum"));
-        }
+        let mut buf = Vec::new();
+        self.read_stored_into(r, &mut buf)?;
         Ok(buf)
     }
 
     /// Appends the record (or only its `<header>`) to `out`, checked and decompressed.
     pub fn read_into(&self, r: &BlobRef, header_only: bool, out: &mut Vec<u8>) -> io::Result<()> {
-        let stored = self.read_stored(r)?;
-        let start = out.len();
-        out.resize(start + r.raw_len as usize, 0);
-        match lz4_flex::block::decompress_into(&stored, &mut out[start..]) {
-            Ok(n) if n == r.raw_len as usize => {}
-            _ => {
-                out.truncate(start);
-                return Err(corrupt(r, "do not decompress"));
-            }
+        thread_local! {
+            // The compressed bytes of the record being read: one buffer per thread, not one
+            // allocation per record.
+            static STORED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        if header_only {
-            let from = start + b"<record>".len();
-            let to = (start + r.header_end as usize).min(out.len()).max(from);
-            out.copy_within(from..to, start);
-            out.truncate(start + (to - from));
+        if r.codec == RAW {
+            // Read in place: no scratch buffer, nothing to unpack.
+            let start = out.len();
+            out.resize(start + r.len as usize, 0);
+            if let Err(e) = self.read_stored_into_slice(r, &mut out[start..]) {
+                out.truncate(start);
+                return Err(e);
+            }
+            if header_only {
+                header_in_place(r, start, out);
+            }
+            return Ok(());
+        }
+        STORED.with_borrow_mut(|stored| {
+            self.read_stored_into(r, stored)?;
+            decompress(r, stored, header_only, out)
+        })
+    }
+
+    fn read_stored_into(&self, r: &BlobRef, buf: &mut Vec<u8>) -> io::Result<()> {
+        buf.clear();
+        buf.resize(r.len as usize, 0);
+        self.read_stored_into_slice(r, buf)
+    }
+
+    fn read_stored_into_slice(&self, r: &BlobRef, buf: &mut [u8]) -> io::Result<()> {
+        self.reader(r.segment)?
+            .read_exact_at(buf, r.offset)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::UnexpectedEof => corrupt(r, "are gone (past the end of the file)"),
+                _ => e,
+            })?;
+        if crc32fast::hash(buf) != r.crc {
+            return Err(corrupt(r, "fail their checksum"));
         }
         Ok(())
     }
+}
 
+/// Decompresses checked stored bytes (or only their `<header>`) onto `out`.
+fn decompress(r: &BlobRef, stored: &[u8], header_only: bool, out: &mut Vec<u8>) -> io::Result<()> {
+    let start = out.len();
+    out.resize(start + r.raw_len as usize, 0);
+    match lz4_flex::block::decompress_into(stored, &mut out[start..]) {
+        Ok(n) if n == r.raw_len as usize => {}
+        _ => {
+            out.truncate(start);
+            return Err(corrupt(r, "do not decompress"));
+        }
+    }
+    if header_only {
+        header_in_place(r, start, out);
+    }
+    Ok(())
+}
+
+/// Keeps only the `<header>` of the record that starts at `start` in `out`.
+fn header_in_place(r: &BlobRef, start: usize, out: &mut Vec<u8>) {
+    let from = start + b"<record>".len();
+    let to = (start + r.header_end as usize).min(out.len()).max(from);
+    out.copy_within(from..to, start);
+    out.truncate(start + (to - from));
+}
+
+impl ValueLog {
     /// Makes the active segment durable (appends already are; this is for compaction).
     pub fn sync(&self) -> io::Result<()> {
         self.active
@@ -568,7 +632,7 @@ mod tests {
     fn blobs_read_back_whole_or_header_only_and_corruption_is_detected() {
         let dir = tempfile::tempdir().unwrap();
         let files = Arc::new(DiskFiles::new(dir.path()).unwrap());
-        let log = ValueLog::open(files.clone(), None, 1 << 20).unwrap();
+        let log = ValueLog::open(files.clone(), None, 1 << 20, true).unwrap();
         let a = record(300);
         let (refs, end) = log.append(&[(&a, 28), (&record(5), 18)]).unwrap();
         assert!(
@@ -583,7 +647,7 @@ mod tests {
         assert_eq!(out, b"<header>300</header>");
         assert_eq!(BlobRef::decode(&refs[1].encode()), Some(refs[1]));
         drop(log);
-        let reopened = ValueLog::open(files, Some(end), 1 << 20).unwrap();
+        let reopened = ValueLog::open(files, Some(end), 1 << 20, true).unwrap();
         let (more, _) = reopened.append(&[(b"x", 0)]).unwrap();
         assert_eq!(more[0].offset, refs[1].offset + u64::from(refs[1].len));
         let mut bad = refs[0];
@@ -594,12 +658,12 @@ mod tests {
     #[test]
     fn a_torn_tail_is_cut_at_open_so_that_no_reference_points_at_foreign_bytes() {
         let files = FaultFiles::default();
-        let log = ValueLog::open(Arc::new(files.clone()), None, 1 << 20).unwrap();
+        let log = ValueLog::open(Arc::new(files.clone()), None, 1 << 20, true).unwrap();
         let (committed, end) = log.append(&[(&record(10), 18)]).unwrap();
         // A batch that never committed: its bytes are on disk, nothing refers to them.
         let (lost, _) = log.append(&[(&record(20), 18)]).unwrap();
         drop(log);
-        let log = ValueLog::open(Arc::new(files), Some(end), 1 << 20).unwrap();
+        let log = ValueLog::open(Arc::new(files), Some(end), 1 << 20, true).unwrap();
         assert_eq!(log.end(), end);
         let (next, _) = log.append(&[(&record(30), 18)]).unwrap();
         assert_eq!(
@@ -613,13 +677,13 @@ mod tests {
     #[test]
     fn rollover_syncs_the_directory_so_the_new_segment_survives_a_power_cut() {
         let files = FaultFiles::default();
-        let log = ValueLog::open(Arc::new(files.clone()), None, 64).unwrap();
+        let log = ValueLog::open(Arc::new(files.clone()), None, 64, false).unwrap();
         let (_, _) = log.append(&[(&record(100), 18)]).unwrap();
         let (refs, end) = log.append(&[(&record(101), 18)]).unwrap();
         assert_eq!(refs[0].segment, 1);
         drop(log);
         files.crash();
-        let log = ValueLog::open(Arc::new(files), Some(end), 64).unwrap();
+        let log = ValueLog::open(Arc::new(files), Some(end), 64, false).unwrap();
         let mut out = Vec::new();
         log.read_into(&refs[0], false, &mut out).unwrap();
         assert_eq!(out, record(101));
@@ -628,7 +692,7 @@ mod tests {
     #[test]
     fn a_failed_append_leaves_the_log_where_it_was() {
         let files = FaultFiles::default();
-        let log = ValueLog::open(Arc::new(files.clone()), None, 1 << 20).unwrap();
+        let log = ValueLog::open(Arc::new(files.clone()), None, 1 << 20, true).unwrap();
         let (_, end) = log.append(&[(&record(10), 18)]).unwrap();
         files.set_full(true);
         let error = log.append(&[(&record(11), 18)]).unwrap_err();
