@@ -1,5 +1,5 @@
 //! The blob log of layout 1 (`rendered/*.blob`: uncompressed records, 24-byte references),
-//! read by [`super::upgrade`] only.
+//! read by `moisson upgrade` only.
 //!
 //! Layout 1 appended each rendered record to a segment file beside sled and kept a
 //! [`BlobRef`] with its CRC-32 in the record's sled value.

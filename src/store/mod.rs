@@ -11,12 +11,12 @@
 //! **The ordered run.** Slots that are not flagged out-of-order are, in record-number order,
 //! in (datestamp, identifier) order — dead ones included, since a slot never moves. Most writes
 //! keep it so for free: the store stamps a write run "now" (one datestamp for the batch,
-//! [`Store::begin_write`]) and sorts the batch by identifier. A write that would break the order
+//! `Store::begin_write`) and sorts the batch by identifier. A write that would break the order
 //! (a given past datestamp, or a smaller identifier in the same second as the run's end) gets a
 //! slot flagged `OOO` and one key in the **out-of-order tree** (`datestamp identifier → seq`).
 //! A list is the merge of the run and that tree ([`index::Cursor`]). When the tree holds more
 //! records than the run (and at least [`OOO_MIN`]), or on `moisson compact`, a **rebuild**
-//! ([`rebuild`]) streams the merged order into a fresh generation of trees: everything is in
+//! (`rebuild.rs`) streams the merged order into a fresh generation of trees: everything is in
 //! the run again, dead slots are gone. Doubling thresholds keep the rebuilds of a bulk load of
 //! given datestamps at about twice the load itself.
 //!
@@ -29,7 +29,7 @@
 //! - `ooo`: above; `counts`: exact list sizes in time buckets ([`counts`]).
 //!
 //! Outside generations: `sets` (setSpec → name, description), `meta` (layout version, the
-//! [`State`] of the store — generation, next seq, end of the run, counters, live and dead bytes
+//! `State` of the store — generation, next seq, end of the run, counters, live and dead bytes
 //! per segment —, token secret, formats, stripped characters), `intents`, `harvest_state`.
 //!
 //! **Keys per record**: 1/32 (pages) + at most 1/15 (buckets) + sets/512 + counters per batch,
@@ -48,8 +48,8 @@
 //!
 //! # Value log ([`vlog`])
 //! Rendered `<record>`s, LZ4-compressed, in segments of 64 MiB under `values/`, each referenced
-//! with its CRC. Live and dead bytes are counted per segment in [`State`]; **compaction**
-//! ([`compact`]) copies the live blobs of the emptiest segments to the end of the log, switches
+//! with its CRC. Live and dead bytes are counted per segment in `State`; **compaction**
+//! (`compact.rs`) copies the live blobs of the emptiest segments to the end of the log, switches
 //! their references with one intent, flushes, then deletes the old segments. It runs on
 //! `moisson compact` and, while serving, when dead bytes pass a configured share.
 //!
@@ -58,7 +58,7 @@
 //! points at bytes that are not durable), write the batch's **intent** under one key, apply it
 //! tree by tree with idempotent writes (set lists and out-of-order entries first, then every
 //! page of the batch in one atomic sled batch — the moment readers see it —, then the
-//! identifier map), and finish with one small transaction: counters, [`State`], the harvest
+//! identifier map), and finish with one small transaction: counters, `State`, the harvest
 //! checkpoint, the sets used, and removing the intent. At open an intent left behind is applied
 //! again and committed; the value log is cut back to the last committed end (a torn tail is
 //! dropped, never appended after). sled flushes itself twice a second.
@@ -71,7 +71,7 @@
 //! # Upgrade
 //! A store of layout 1 (one sled key per record and index entry, blobs in `rendered/`) is
 //! detected at open ([`StoreError::NeedsUpgrade`]); `moisson upgrade` converts it in place
-//! ([`upgrade`]), keeping it intact until the new layout is committed.
+//! (`upgrade.rs`), keeping it intact until the new layout is committed.
 
 pub mod codec;
 mod compact;

@@ -12,7 +12,7 @@
 //!   log is cut back to it ([`ValueLog::open`]), so bytes whose batch never committed are dropped
 //!   instead of being appended after.
 //! - **Files behind a trait** ([`FileLayer`]), so that tests can put a layer under the log that
-//!   loses every unsynced write at a chosen moment ([`fault`]).
+//!   loses every unsynced write at a chosen moment (`fault`, in tests).
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
