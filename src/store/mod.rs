@@ -1136,6 +1136,23 @@ impl Store {
         now: Datestamp,
     ) -> Result<(Vec<Prepared>, usize), StoreError> {
         let index = self.index();
+        let records: Vec<RecordInput> = records.into_iter().collect();
+        let ids: BTreeSet<&str> = records.iter().map(|r| r.identifier.as_ref()).collect();
+        if ids.len() == records.len() && records.len() >= PARALLEL_FROM {
+            // Every identifier once: each record is rendered against the stored version alone,
+            // so rendering (most of a write's work) can use every core.
+            let olds = records
+                .iter()
+                .map(|r| Store::current(&index, r.identifier.as_ref()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let jobs: Vec<(RecordInput, Option<(u64, u8, StoredRecord)>)> =
+                records.into_iter().zip(olds).collect();
+            let done = par_map(jobs, |(input, old)| {
+                Store::prepare(input, old.as_ref(), now)
+            });
+            let stripped = done.iter().map(|(_, s)| s).sum();
+            return Ok((done.into_iter().map(|(p, _)| p).collect(), stripped));
+        }
         let mut prepared: Vec<Prepared> = Vec::new();
         let mut overlay: BTreeMap<String, usize> = BTreeMap::new();
         let mut stripped_total = 0;
@@ -1231,6 +1248,34 @@ impl Store {
     pub(crate) fn set_ooo_min(&self, n: u64) {
         self.inner.ooo_min.store(n, Ordering::SeqCst);
     }
+}
+
+/// Batches from this size are rendered on every core.
+const PARALLEL_FROM: usize = 16;
+
+/// `f` over `items` on every core, results in input order.
+pub(crate) fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if threads < 2 || items.len() < 2 {
+        return items.into_iter().map(f).collect();
+    }
+    let per = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::new();
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        chunks.push(items.by_ref().take(per).collect());
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || chunk.into_iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("Rendering a record does not panic."))
+            .collect()
+    })
 }
 
 fn open_sled(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {

@@ -291,18 +291,18 @@ impl ValueLog {
     /// Compresses (unless the log stores records as rendered) and appends records (raw bytes,
     /// end of their `<header>`), then fsyncs; returns where each one is and the new end.
     pub fn append(&self, blobs: &[(&[u8], u32)]) -> io::Result<(Vec<BlobRef>, End)> {
-        let stored: Vec<Stored> = blobs
-            .iter()
-            .map(|(raw, header_end)| {
-                let raw_len = u32::try_from(raw.len())
-                    .map_err(|_| io::Error::other("a rendered record over 4 GiB"))?;
-                Ok(if self.compress {
-                    (lz4_flex::block::compress(raw), raw_len, *header_end, LZ4)
-                } else {
-                    (raw.to_vec(), raw_len, *header_end, RAW)
-                })
+        let compress = self.compress;
+        let stored: Vec<Stored> = super::par_map(blobs.to_vec(), |(raw, header_end)| {
+            let raw_len = u32::try_from(raw.len())
+                .map_err(|_| io::Error::other("a rendered record over 4 GiB"))?;
+            Ok(if compress {
+                (lz4_flex::block::compress(raw), raw_len, header_end, LZ4)
+            } else {
+                (raw.to_vec(), raw_len, header_end, RAW)
             })
-            .collect::<io::Result<_>>()?;
+        })
+        .into_iter()
+        .collect::<io::Result<_>>()?;
         self.append_stored(&stored)
     }
 
