@@ -11,7 +11,8 @@
 #   - first page vs 9,000th page latency, medians                              (deep within 20%)
 #   - GetRecord with wrk, 4 connections, beside nginx serving the same record as a file
 #   - server peak RSS during the harvests and the GetRecord load               (<= 128 MB)
-# Usage: benches/provider.sh [N_RECORDS] [RUNS]   (defaults 1000000 and 3)
+# Usage: benches/provider.sh [N_RECORDS] [RUNS]   (defaults 1000000 and 3); SKIP_IMPORT=1 serves
+# the stores a previous run imported.
 # Needs: wrk; nginx for the comparison (Debian packages wrk, nginx; nginx runs as this user
 # on a spare port, with its configuration in the work directory).
 # Results go to target/bench-provider/results-N.txt.
@@ -50,7 +51,7 @@ BINS=("$BIN")
 
 # import dc, alternating the binaries so that both see the same machine load.
 declare -A RATES
-for run in $(seq "$RUNS"); do
+for run in $(seq "$([ -n "${SKIP_IMPORT:-}" ] && echo 0 || echo "$RUNS")"); do
   for b in "${BINS[@]}"; do
     rm -rf "$WORK/store-$(basename "$(dirname "$b")")"
     store="$WORK/store-$(basename "$(dirname "$b")")"
@@ -61,20 +62,20 @@ for run in $(seq "$RUNS"); do
   done
 done
 for b in "${BINS[@]}"; do
-  say "import dc ($b): records/s per run:${RATES[$b]}  median: $(printf '%s\n' ${RATES[$b]} | median)"
+  [ -n "${SKIP_IMPORT:-}" ] || say "import dc ($b): records/s per run:${RATES[$b]}  median: $(printf '%s\n' ${RATES[$b]} | median)"
   say "store size on disk ($b): $(du -sb "$WORK/store-$(basename "$(dirname "$b")")" | cut -f1) bytes"
 done
 
-serve() { # binary store port → pid
-  MOISSON_LOG=warn "$1" --data "$2" serve --bind "127.0.0.1:$3" 2>>"$WORK/serve.log" &
-  local pid=$!
-  for _ in $(seq 200); do curl -sf "http://127.0.0.1:$3/health" >/dev/null && break; sleep 0.1; done
-  echo "$pid"
+stop() { # pid: SIGTERM, then wait until it is gone
+  kill -TERM "$1" 2>/dev/null || true
+  for _ in $(seq 300); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
 }
 
 for b in "${BINS[@]}"; do
   store="$WORK/store-$(basename "$(dirname "$b")")"
-  PID=$(serve "$b" "$store" "$PORT"); PIDS+=("$PID")
+  MOISSON_LOG=warn "$b" --data "$store" serve --bind "127.0.0.1:$PORT" >/dev/null 2>>"$WORK/serve.log" &
+  PID=$!; PIDS+=("$PID")
+  for _ in $(seq 300); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
   say "--- $b"
   say "server RSS after open: $(grep VmRSS /proc/$PID/status | awk '{printf "%.1f MB", $2/1024}')"
   harvest=()
@@ -134,5 +135,5 @@ EOF
     say "the first ListRecords page (wrk -c1): moisson $(printf '%s\n' "${mpage[@]}" | median) pages/s, nginx file $(printf '%s\n' "${npage[@]}" | median) pages/s"
     kill "$NPID"; wait "$NPID" 2>/dev/null || true
   fi
-  kill -TERM "$PID"; wait "$PID" || true
+  stop "$PID"
 done

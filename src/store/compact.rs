@@ -42,13 +42,17 @@ const ROUND_BYTES: u64 = 256 << 20;
 
 impl Store {
     /// Compacts everything that can be: rebuilds the index when it holds dead slots or records
-    /// out of order, and empties every segment of the value log that holds dead bytes.
+    /// out of order, and empties every segment of the value log that holds dead bytes. For a
+    /// store that no one else reads (`moisson compact`): old segments and the old index go at
+    /// once.
     pub fn compact(&self) -> Result<CompactOutcome, StoreError> {
         let mut outcome = self.compact_segments(1, true)?;
         let mut state = self.lock_write();
         self.writable()?;
         if state.ooo > 0 || state.dead_slots > 0 {
             super::rebuild::renumber(self, &mut state).map_err(|e| self.on_write_error(e))?;
+            // `moisson compact` has the store to itself: no reader is on the old generation.
+            super::rebuild::drop_generation(&self.inner.db, state.gen - 1)?;
             outcome.index_rebuilt = true;
         }
         drop(state);

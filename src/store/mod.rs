@@ -458,14 +458,40 @@ impl Store {
     }
 
     /// Opens (or creates) the store in `path` with `options`.
+    ///
+    /// sled writes at open (it zero-fills the end of its last segment), so a full disk would
+    /// keep it closed: the store keeps a reserve file of [`RESERVE_BYTES`], given back to let
+    /// sled open, and the store then stays read-only.
     pub fn open_with(path: &Path, options: &StoreOptions) -> Result<Store, StoreError> {
-        let db = open_sled(path, options.cache_capacity_bytes)?;
+        let reserve = path.join(RESERVE_FILE);
+        let (db, full) = match open_sled(path, options.cache_capacity_bytes) {
+            Ok(db) => (db, false),
+            Err(e) if store_cannot_write(&e).is_some() && reserve.exists() => {
+                std::fs::remove_file(&reserve).map_err(|source| StoreError::Io {
+                    path: reserve.clone(),
+                    source,
+                })?;
+                (open_sled(path, options.cache_capacity_bytes)?, true)
+            }
+            Err(e) => return Err(e),
+        };
         let dir = path.join(VALUE_DIR);
         let files: Arc<dyn vlog::FileLayer> = match vlog::DiskFiles::new(&dir) {
             Ok(f) => Arc::new(f),
             Err(source) => return Err(StoreError::Io { path: dir, source }),
         };
-        Store::assemble(db, files, Some(path.to_path_buf()), None, options)
+        let store = Store::assemble(db, files, Some(path.to_path_buf()), None, options)?;
+        if full {
+            store.become_read_only("no space left on device".into());
+        } else if store.read_only_reason().is_none() {
+            if let Err(e) = make_reserve(&reserve) {
+                store.become_read_only(format!(
+                    "cannot keep the reserve file {}: {e}",
+                    reserve.display()
+                ));
+            }
+        }
+        Ok(store)
     }
 
     /// A store that lives in a temporary directory and vanishes when dropped (for tests).
@@ -1248,6 +1274,25 @@ impl Store {
     pub(crate) fn set_ooo_min(&self, n: u64) {
         self.inner.ooo_min.store(n, Ordering::SeqCst);
     }
+}
+
+/// The file the store keeps in reserve for a full disk (see [`Store::open_with`]).
+const RESERVE_FILE: &str = "reserve";
+/// Its size: more than sled writes when it opens.
+pub const RESERVE_BYTES: u64 = 4 << 20;
+
+/// Creates the reserve file unless it is there.
+fn make_reserve(path: &Path) -> std::io::Result<()> {
+    if path.metadata().is_ok_and(|m| m.len() == RESERVE_BYTES) {
+        return Ok(());
+    }
+    let file = std::fs::File::create(path)?;
+    if let Err(e) = fs4::FileExt::allocate(&file, RESERVE_BYTES).and_then(|()| file.sync_all()) {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// Batches from this size are rendered on every core.
