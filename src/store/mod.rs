@@ -305,6 +305,8 @@ struct Inner {
     write: Mutex<State>,
     /// `State::next_seq` as last committed, for readers.
     next_seq: AtomicU64,
+    /// The datestamp of `State::run_tail` (`i64::MIN` when the run is empty), for readers.
+    run_tail_ds: AtomicI64,
     /// When the batch being written was stamped (`i64::MAX` when none is): see [`Store::begin_write`].
     in_flight: AtomicI64,
     read_only: RwLock<Option<String>>,
@@ -557,6 +559,7 @@ impl Store {
                 index: RwLock::new(Arc::new(index)),
                 vlog,
                 next_seq: AtomicU64::new(state.next_seq),
+                run_tail_ds: AtomicI64::new(state.run_tail.as_ref().map_or(i64::MIN, |t| t.0)),
                 write: Mutex::new(state),
                 in_flight: AtomicI64::new(i64::MAX),
                 read_only: RwLock::new(read_only),
@@ -703,6 +706,27 @@ impl Store {
 
     pub(crate) fn next_seq(&self) -> u64 {
         self.inner.next_seq.load(Ordering::SeqCst)
+    }
+
+    /// Makes a committed state's bounds visible to readers.
+    pub(crate) fn publish(&self, state: &State) {
+        self.inner.next_seq.store(state.next_seq, Ordering::SeqCst);
+        let tail = state.run_tail.as_ref().map_or(i64::MIN, |t| t.0);
+        self.inner.run_tail_ds.store(tail, Ordering::SeqCst);
+    }
+
+    /// A datestamp no record is after (cheap: the end of the ordered run and of the
+    /// out-of-order tree).
+    pub(crate) fn latest_bound(&self) -> Result<Option<i64>, StoreError> {
+        let run = self.inner.run_tail_ds.load(Ordering::SeqCst);
+        let ooo = match self.index().ooo.last()? {
+            Some((k, _)) => keys::decode_ordered_i64(&k),
+            None => None,
+        };
+        Ok(match (run, ooo) {
+            (i64::MIN, o) => o,
+            (r, o) => Some(o.map_or(r, |o| o.max(r))),
+        })
     }
 
     /// Why the store refuses writes, when it does.
@@ -966,7 +990,7 @@ impl Store {
     }
 
     /// The datestamp of the last record in list order.
-    fn latest(&self) -> Result<Option<i64>, StoreError> {
+    pub(crate) fn latest(&self) -> Result<Option<i64>, StoreError> {
         let index = self.index();
         let mut latest = None;
         'pages: for item in index.pages.iter().rev() {

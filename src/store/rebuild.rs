@@ -13,7 +13,6 @@
 //! - [`check`] verifies a generation against its slots and their bytes.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::index::{self, Cursor, Index, Selection};
@@ -264,7 +263,7 @@ fn switch(store: &Store, state: &mut State, to: Index, built: Built) -> Result<(
         .index
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(to);
-    store.inner.next_seq.store(next.next_seq, Ordering::SeqCst);
+    store.publish(&next);
     *state = next;
     Ok(())
 }

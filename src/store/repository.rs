@@ -167,12 +167,20 @@ impl Repository for Store {
             Some(set) => keys::set_scope(prefix, set.as_ref()),
             None => keys::format_scope(prefix),
         };
+        // Counts are exact per time bucket; only the edges of a range shorter than a bucket are
+        // counted record by record. A list that runs to the newest record (the usual first page:
+        // no `until`) counts as if unbounded, so that a store written in the last few days (all
+        // in one bucket) is not read whole to answer page 1.
         let from = filter.from.map_or(i64::MIN / 4, Datestamp::unix);
+        let until = match self.latest_bound()? {
+            Some(latest) if filter.until.unix() >= latest => i64::MAX / 4,
+            _ => filter.until.unix(),
+        };
         let index = self.index();
         counts::count(
             &scope,
             from,
-            filter.until.unix(),
+            until,
             |lo, hi| {
                 let mut total: i64 = 0;
                 for item in index.counts.range(lo..hi) {

@@ -80,10 +80,7 @@ pub(crate) fn replay(store: &Store, state: &mut State) -> Result<(), StoreError>
         apply(store, &store.index(), &intent)?;
         finish(store, &k, &intent)?;
         *state = intent.state.clone();
-        store
-            .inner
-            .next_seq
-            .store(state.next_seq, std::sync::atomic::Ordering::SeqCst);
+        store.publish(state);
     }
     Ok(())
 }
@@ -196,9 +193,7 @@ impl Store {
         let intent = Store::batch_intent(finals, next, stripped as u64, harvest);
         self.run(&intent).map_err(|e| self.on_write_error(e))?;
         *state = intent.state;
-        self.inner
-            .next_seq
-            .store(state.next_seq, std::sync::atomic::Ordering::SeqCst);
+        self.publish(state);
         self.inner
             .committed
             .fetch_add(written, std::sync::atomic::Ordering::SeqCst);
