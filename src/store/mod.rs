@@ -1195,8 +1195,7 @@ impl Store {
                 .iter()
                 .map(|r| Store::current(&index, r.identifier.as_ref()))
                 .collect::<Result<Vec<_>, _>>()?;
-            let jobs: Vec<(RecordInput, Option<(u64, u8, StoredRecord)>)> =
-                records.into_iter().zip(olds).collect();
+            let jobs: Vec<_> = records.into_iter().zip(olds).collect();
             let done = par_map(jobs, |(input, old)| {
                 Store::prepare(input, old.as_ref(), now)
             });
