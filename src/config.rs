@@ -139,6 +139,37 @@ pub struct StoreSettings {
     pub data_dir: PathBuf,
     /// sled's page cache, in MiB (the main part of the server's memory).
     pub cache_capacity_mb: u64,
+    /// While serving, compact the value log when old versions take this percentage of it
+    /// (0: only `moisson compact`).
+    pub compact_dead_percent: u8,
+    /// How often, in seconds, the server checks whether to compact.
+    pub compact_check_secs: u64,
+    /// Compress rendered records (`lz4`, about half the disk) or store them as rendered
+    /// (`none`, faster lists).
+    pub compression: Compression,
+}
+
+/// How the value log stores rendered records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// LZ4 block compression.
+    Lz4,
+    /// As rendered.
+    None,
+}
+
+impl StoreSettings {
+    /// The store's open options.
+    pub fn options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            cache_capacity_bytes: self.cache_capacity_mb.saturating_mul(1024 * 1024),
+            compact_dead_percent: self.compact_dead_percent.min(100),
+            compact_check: std::time::Duration::from_secs(self.compact_check_secs.max(1)),
+            compress: self.compression == Compression::Lz4,
+            ..crate::store::StoreOptions::default()
+        }
+    }
 }
 
 impl Default for StoreSettings {
@@ -146,6 +177,9 @@ impl Default for StoreSettings {
         StoreSettings {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             cache_capacity_mb: 16,
+            compact_dead_percent: 50,
+            compact_check_secs: 60,
+            compression: Compression::Lz4,
         }
     }
 }

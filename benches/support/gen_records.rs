@@ -1,7 +1,8 @@
 //! Writes N synthetic records as `moisson import dc` JSON Lines on stdout, about 3 KB of Dublin
 //! Core each, spread over ten hierarchical sets and sixteen years of datestamps.
 //!
-//! Usage: `cargo run --release --example gen_records -- 1000000 > records.jsonl`
+//! Usage: `cargo run --release --example gen_records -- 1000000 > records.jsonl`; with
+//! `GEN_NO_DATESTAMPS=1`, records carry no datestamp (the store stamps them as it loads them).
 
 use std::io::{BufWriter, Write};
 
@@ -57,13 +58,14 @@ fn main() {
     let mut out = BufWriter::with_capacity(1 << 20, out);
     let base = 1_262_304_000i64; // 2010-01-01
     let span = 16 * 365 * 86_400i64;
+    let stamped = std::env::var_os("GEN_NO_DATESTAMPS").is_none();
     for i in 0..n {
         let ii = i64::try_from(i).unwrap();
         let offset = (ii * 7919 + (ii % 97) * 86_400) % span;
         let d = chrono::DateTime::from_timestamp(base + offset, 0).unwrap();
         let set_a = format!("coll{}", i % 10);
         let set_b = format!("coll{}:sub{}", i % 10, i % 7);
-        let line = serde_json::json!({
+        let mut line = serde_json::json!({
             "id": format!("oai:bench.example.org:{i:08}"),
             "datestamp": d.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
             "sets": [set_a, set_b],
@@ -87,6 +89,9 @@ fn main() {
                 "rights": ["CC BY 4.0"]
             }
         });
+        if !stamped {
+            line.as_object_mut().unwrap().remove("datestamp");
+        }
         serde_json::to_writer(&mut out, &line).unwrap();
         out.write_all(b"\n").unwrap();
     }

@@ -3,6 +3,7 @@
 local path = "/oai?verb=ListRecords&metadataPrefix=oai_dc"
 records = 0
 pages = 0
+bytes = 0
 started = 0
 finished = 0
 local threads = {}
@@ -33,6 +34,7 @@ function response(status, headers, body)
     return
   end
   pages = pages + 1
+  bytes = bytes + #body
   local at = 1
   while true do
     local found = string.find(body, "<record>", at, true)
@@ -47,8 +49,8 @@ function response(status, headers, body)
     finished = now()
     -- wrk's thread:stop() does not end the run before -d; report here and leave.
     local secs = finished - started
-    io.write(string.format("harvest: %d records, %d pages, %.2f s, %.0f records/s\n",
-      records, pages, secs, records / secs))
+    io.write(string.format("harvest: %d records, %d pages, %d bytes, %.2f s, %.0f records/s\n",
+      records, pages, bytes, secs, records / secs))
     io.flush()
     os.exit(0)
   end

@@ -9,7 +9,8 @@ use crate::config::Settings;
 /// Flags of `moisson check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Rebuild what is off (indexes, list-size counters, set definitions) from the records.
+    /// Rebuild every index (identifier map, lists, list-size counters, set definitions) from
+    /// the records. Records whose bytes are gone are named; they cannot be rebuilt.
     #[arg(long)]
     repair: bool,
 }

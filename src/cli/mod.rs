@@ -1,5 +1,5 @@
-//! The command line: `moisson serve | import | export | stats | check | harvest`, one module
-//! per subcommand. Each subcommand turns its flags into domain values before any work starts.
+//! The command line: `moisson serve | harvest | import | export | stats | check | compact |
+//! upgrade`, one module per subcommand. Each subcommand turns its flags into domain values before any work starts.
 //!
 //! Output never panics: `println!` and `eprintln!` panic when the other end of a pipe is gone
 //! (`moisson export | head`), so commands write through `say!` (see [`say`]: on standard
@@ -23,11 +23,13 @@ macro_rules! note {
 }
 
 mod check;
+mod compact;
 mod export;
 mod harvest;
 mod import;
 mod serve;
 mod stats;
+mod upgrade;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -94,6 +96,10 @@ pub enum Command {
     /// Verify every index entry against its record and every record against the indexes
     /// (exit code 2 when something is off); with --repair, rebuild what is off.
     Check(check::CheckArgs),
+    /// Give back the space of old record versions (value log and index); stop the server first.
+    Compact(compact::CompactArgs),
+    /// Convert a store written by an earlier version to this version's layout, in place.
+    Upgrade(upgrade::UpgradeArgs),
 }
 
 /// File in the store directory holding the address of the `moisson serve` that holds the
@@ -174,10 +180,7 @@ fn settings(cli_config: Option<&Path>, data: Option<&Path>) -> anyhow::Result<Se
 
 /// Opens the configured store, creating it if needed.
 fn open_store(settings: &Settings) -> Result<Store, StoreError> {
-    Store::open(
-        &settings.store.data_dir,
-        settings.store.cache_capacity_mb * 1024 * 1024,
-    )
+    Store::open_with(&settings.store.data_dir, &settings.store.options())
 }
 
 /// Runs the command.
@@ -193,6 +196,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => args.run(&settings),
         Command::Stats(args) => args.run(&settings),
         Command::Check(args) => args.run(&settings),
+        Command::Compact(args) => args.run(&settings),
+        Command::Upgrade(args) => args.run(&settings),
     }
 }
 

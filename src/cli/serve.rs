@@ -51,7 +51,12 @@ impl ServeArgs {
         let fresh = !data_dir.exists();
         let store = open_store(&settings)
             .with_context(|| format!("Failed to open the store at {}", data_dir.display()))?;
-        if fresh && !self.empty {
+        if let Some(reason) = store.read_only_reason() {
+            eprintln!(
+                "moisson: the store at {} is read-only ({reason}): serving what it holds; imports and harvests will fail until there is space",
+                data_dir.display()
+            );
+        } else if fresh && !self.empty {
             let n = crate::demo::load(&store, &settings.repository.repository_identifier)
                 .context("Failed to load the sample records")?;
             note!(

@@ -34,6 +34,19 @@ impl StatsArgs {
                 "characters illegal in XML removed: {}",
                 stats.stripped_characters
             )?;
+            say!(
+                "value log: {} bytes live, {} bytes dead (old versions; `moisson compact` gives them back), {} segments",
+                stats.live_bytes, stats.dead_bytes, stats.segments
+            )?;
+            say!(
+                "index: {} bytes, {} old versions, {} records out of order",
+                stats.index_bytes,
+                stats.dead_slots,
+                stats.out_of_order
+            )?;
+            if let Some(reason) = &stats.read_only {
+                say!("read-only: {reason}")?;
+            }
         }
         Ok(ExitCode::Ok)
     }

@@ -1,15 +1,21 @@
 //! Reads for the pages people browse ([`crate::web`]): counts without scanning, newest-first
 //! keyset pages, the ranges of the sitemap, and whether a harvest is running.
 //!
-//! Every function here reads the `oai_dc` indexes only: the pages show Dublin Core, and every
-//! record with a Dublin Core description (tombstones included) is in them. Lists go newest
-//! first by (datestamp, identifier), positioned by key like the protocol's resumption tokens,
-//! so page 1,000 costs what page 1 costs: a reverse range scan from the position.
+//! Every function here reads records that have an `oai_dc` form (tombstones included): the
+//! pages show Dublin Core. Lists go newest first by (datestamp, identifier), positioned by key
+//! like the protocol's resumption tokens. A newest-first page reads the ordered run backwards
+//! (header pages, or one set's record-number chunks) merged with the out-of-order tree read
+//! backwards (a reverse cursor), from the position's own slot when it is still there, else from a
+//! binary search over the pages: page 1,000 costs what page 1 costs.
 
-use std::ops::Bound;
+use std::sync::Arc;
 
 use super::error::StoreError;
-use super::{keys, Store, OAI_DC};
+use super::index::{
+    chunk_first, chunk_seqs, list_key, ooo_key, slot_index, Index, Item, Selection,
+};
+use super::page::{self, SLOTS};
+use super::Store;
 use crate::dc::DcRecord;
 use crate::protocol::{Datestamp, ListFilter, MetadataPrefix, Repository, SetSpec};
 
@@ -65,16 +71,6 @@ pub enum HarvestActivity {
     Interrupted,
 }
 
-/// `scope` with its last byte (the `\0` every scope ends with) raised: the first key after
-/// every key that starts with `scope`.
-fn scope_end(scope: &[u8]) -> Vec<u8> {
-    let mut end = scope.to_vec();
-    if let Some(last) = end.last_mut() {
-        *last += 1;
-    }
-    end
-}
-
 fn corrupt(key: &[u8], message: &str) -> StoreError {
     StoreError::Corrupt {
         key: String::from_utf8_lossy(key).into_owned(),
@@ -82,22 +78,253 @@ fn corrupt(key: &[u8], message: &str) -> StoreError {
     }
 }
 
+fn position(item: &Item) -> ListPosition {
+    let slot = item.slot();
+    ListPosition {
+        datestamp: Datestamp::from_unix(slot.datestamp),
+        identifier: slot.identifier.to_owned(),
+    }
+}
+
+/// Where the ordered run is read backwards from.
+enum RevRun {
+    /// Every slot from a record number down.
+    Pages { next: Option<u64> },
+    /// One set's record numbers, from `at` (exclusive) down, then the chunks before.
+    List {
+        prefix: Vec<u8>,
+        seqs: Vec<u64>,
+        at: usize,
+        chunk: Option<Vec<u8>>,
+    },
+}
+
+/// Reads the `oai_dc` records of a list newest first: the ordered run backwards merged with the
+/// out-of-order tree backwards, strictly before a position.
+struct RevCursor {
+    index: Arc<Index>,
+    set: Option<String>,
+    before: Option<(i64, String)>,
+    run: RevRun,
+    run_done: bool,
+    run_peek: Option<Item>,
+    ooo: sled::Iter,
+    ooo_peek: Option<Item>,
+}
+
+impl RevCursor {
+    fn new(
+        store: &Store,
+        set: Option<&SetSpec>,
+        before: Option<&ListPosition>,
+    ) -> Result<RevCursor, StoreError> {
+        let index = store.index();
+        let next_seq = store.next_seq();
+        let before = before.map(|p| (p.datestamp.unix(), p.identifier.clone()));
+        let start = match &before {
+            None => next_seq.checked_sub(1),
+            Some((d, id)) => Some(Self::start_below(&index, next_seq, (*d, id))?),
+        };
+        let run = match set {
+            None => RevRun::Pages { next: start },
+            Some(set) => Self::list_from(&index, set.as_ref(), start)?,
+        };
+        let upper = match &before {
+            Some((d, id)) => std::ops::Bound::Excluded(ooo_key(*d, id)),
+            None => std::ops::Bound::Unbounded,
+        };
+        let ooo = index
+            .ooo
+            .range::<Vec<u8>, _>((std::ops::Bound::Unbounded, upper));
+        Ok(RevCursor {
+            index,
+            set: set.map(|s| s.as_ref().to_owned()),
+            before,
+            run,
+            run_done: false,
+            run_peek: None,
+            ooo,
+            ooo_peek: None,
+        })
+    }
+
+    /// The highest record number that may hold a run record before `target`: the slot just
+    /// below the position's own slot when it still marks its place, else the end of the page a
+    /// binary search finds.
+    fn start_below(index: &Index, next_seq: u64, target: (i64, &str)) -> Result<u64, StoreError> {
+        if let Some(seq) = index.lookup(target.1)? {
+            if let Some((flags, record)) = index.slot_record(seq)? {
+                if flags & page::OOO == 0 && record.datestamp == target.0 {
+                    return Ok(seq.saturating_sub(1).min(seq));
+                }
+            }
+        }
+        let page_no = index.run_seek(next_seq).page_of(target, false)?;
+        Ok((page_no * SLOTS + SLOTS - 1).min(next_seq.saturating_sub(1)))
+    }
+
+    /// The set's record numbers at or below `start`, read backwards.
+    fn list_from(index: &Index, set: &str, start: Option<u64>) -> Result<RevRun, StoreError> {
+        let mut prefix = set.as_bytes().to_vec();
+        prefix.push(0);
+        let Some(start) = start else {
+            return Ok(RevRun::List {
+                prefix,
+                seqs: Vec::new(),
+                at: 0,
+                chunk: None,
+            });
+        };
+        let found = index
+            .lists
+            .range(prefix.clone()..=list_key(set, start))
+            .next_back()
+            .transpose()?;
+        let (seqs, chunk) = match found {
+            Some((k, v)) => (chunk_seqs(chunk_first(&k), &v), Some(k.to_vec())),
+            None => (Vec::new(), None),
+        };
+        let at = seqs.partition_point(|s| *s <= start);
+        Ok(RevRun::List {
+            prefix,
+            seqs,
+            at,
+            chunk,
+        })
+    }
+
+    /// The next record number of the run, going down, or `None` at its start.
+    fn next_run_seq(&mut self) -> Result<Option<u64>, StoreError> {
+        match &mut self.run {
+            RevRun::Pages { next } => {
+                let seq = *next;
+                *next = seq.and_then(|s| s.checked_sub(1));
+                Ok(seq)
+            }
+            RevRun::List {
+                prefix,
+                seqs,
+                at,
+                chunk,
+            } => loop {
+                if *at > 0 {
+                    *at -= 1;
+                    return Ok(Some(seqs[*at]));
+                }
+                let Some(key) = chunk.take() else {
+                    return Ok(None);
+                };
+                let previous = self
+                    .index
+                    .lists
+                    .range::<Vec<u8>, _>((
+                        std::ops::Bound::Included(prefix.clone()),
+                        std::ops::Bound::Excluded(key),
+                    ))
+                    .next_back()
+                    .transpose()?;
+                let Some((k, v)) = previous else {
+                    return Ok(None);
+                };
+                *seqs = chunk_seqs(chunk_first(&k), &v);
+                *at = seqs.len();
+                *chunk = Some(k.to_vec());
+            },
+        }
+    }
+
+    fn is_before(&self, key: (i64, &str)) -> bool {
+        self.before
+            .as_ref()
+            .is_none_or(|(d, id)| key < (*d, id.as_str()))
+    }
+
+    fn fill_run(&mut self) -> Result<(), StoreError> {
+        while self.run_peek.is_none() && !self.run_done {
+            let Some(seq) = self.next_run_seq()? else {
+                self.run_done = true;
+                break;
+            };
+            let Some(p) = self.index.page(seq / SLOTS)? else {
+                continue;
+            };
+            let i = slot_index(seq);
+            let Some(s) = page::slot(&p, i) else { continue };
+            if !s.is_live_main() || s.dc_ref.is_none() || !self.is_before(s.key()) {
+                continue;
+            }
+            self.run_peek = Some(Item {
+                page: p,
+                slot: i,
+                seq,
+            });
+        }
+        Ok(())
+    }
+
+    fn fill_ooo(&mut self) -> Result<(), StoreError> {
+        while self.ooo_peek.is_none() {
+            let Some((key, value)) = self.ooo.next_back().transpose()? else {
+                break;
+            };
+            let seq = value
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| corrupt(&key, "malformed record number"))?;
+            let Some(p) = self.index.page(seq / SLOTS)? else {
+                continue;
+            };
+            let i = slot_index(seq);
+            let Some(s) = page::slot(&p, i) else { continue };
+            // An entry seen before its slot is written, or after its slot died, is skipped.
+            if s.flags & (page::OOO | page::DEAD) != page::OOO
+                || ooo_key(s.datestamp, s.identifier) != key.as_ref()
+                || s.dc_ref.is_none()
+            {
+                continue;
+            }
+            if let Some(set) = &self.set {
+                if !super::expand_sets(&s.record()?.sets).contains(set.as_str()) {
+                    continue;
+                }
+            }
+            self.ooo_peek = Some(Item {
+                page: p,
+                slot: i,
+                seq,
+            });
+        }
+        Ok(())
+    }
+
+    fn next_item(&mut self) -> Result<Option<Item>, StoreError> {
+        self.fill_run()?;
+        self.fill_ooo()?;
+        let take_run = match (&self.run_peek, &self.ooo_peek) {
+            (None, None) => return Ok(None),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(a), Some(b)) => a.slot().key() >= b.slot().key(),
+        };
+        Ok(if take_run {
+            self.run_peek.take()
+        } else {
+            self.ooo_peek.take()
+        })
+    }
+}
+
 impl Store {
     /// The counts of the home page: records, sets, earliest and latest datestamps.
     ///
-    /// Cost: a few list-size counters (one per 34 years of datestamps, see
-    /// [`super::counts`]), the set count, and one index key at each end of the datestamp
-    /// index: microseconds, whatever the size of the store.
+    /// Cost: a few list-size counters (see [`super::counts`]), the set count, the first record
+    /// of the list and the last: microseconds, whatever the size of the store.
     pub fn overview(&self) -> Result<Overview, StoreError> {
-        let scope = keys::format_scope(OAI_DC);
-        let end = |item: Option<Result<(sled::IVec, sled::IVec), sled::Error>>| {
-            item.transpose().map(|kv| {
-                kv.and_then(|(k, _)| keys::split_entry(&k[scope.len()..]).map(|(d, _)| d))
-            })
-        };
-        let mut index = self.by_datestamp.scan_prefix(&scope);
-        let earliest = end(index.next())?;
-        let latest = end(index.next_back())?;
+        let earliest = self.earliest_datestamp()?;
+        let latest = RevCursor::new(self, None, None)?
+            .next_item()?
+            .map(|i| position(&i).datestamp);
         Ok(Overview {
             records: self.count_records(None)?,
             sets: self.count_sets()?,
@@ -108,10 +335,8 @@ impl Store {
 
     /// The number of records (tombstones included) in `set`, or in the whole repository.
     ///
-    /// Cost: the sum of the top-level list-size counters of the scope, one per 34 years of
-    /// datestamps; no index entry is read.
+    /// Cost: the sum of the top-level list-size counters of the scope; no record is read.
     pub fn count_records(&self, set: Option<&SetSpec>) -> Result<u64, StoreError> {
-        // Bounds aligned on every bucket size: the count then reads whole top-level buckets only.
         self.count(&ListFilter {
             metadata_prefix: MetadataPrefix::oai_dc(),
             set: set.cloned(),
@@ -122,128 +347,97 @@ impl Store {
 
     /// The number of tombstones.
     ///
-    /// Cost: reads the metadata of every record (no counter tracks deletions), about a second
-    /// per million records: call it off the request path and keep the result.
+    /// Cost: one counter kept with every write.
     pub fn count_deleted(&self) -> Result<u64, StoreError> {
-        let mut deleted = 0;
-        for item in self.iter_records() {
-            let (_, record) = item?;
-            deleted += u64::from(record.deleted);
-        }
-        Ok(deleted)
+        Ok(self.deleted_count())
     }
 
     /// Up to `limit` records of `set` (or of the repository), newest first, strictly older
     /// than `before` when given, with their Dublin Core.
     ///
-    /// Cost: a reverse range scan of `limit + 1` index keys from the position, and one
-    /// rendered-record read and parse per record returned; deep pages cost what the first does.
+    /// Cost: `limit + 1` records read backwards from the position, and one rendered-record
+    /// read and parse per record returned; deep pages cost what the first does.
     pub fn newest(
         &self,
         set: Option<&SetSpec>,
         before: Option<&ListPosition>,
         limit: usize,
     ) -> Result<NewestPage, StoreError> {
-        let format_scope = keys::format_scope(OAI_DC);
-        let (scope, tree) = match set {
-            Some(set) => (keys::set_scope(OAI_DC, set.as_ref()), &self.by_set),
-            None => (format_scope.clone(), &self.by_datestamp),
-        };
-        let upper = before.map_or_else(
-            || Bound::Excluded(scope_end(&scope)),
-            |p| Bound::Excluded(keys::entry(&scope, p.datestamp, &p.identifier)),
-        );
-        let mut iter = tree
-            .range::<Vec<u8>, _>((Bound::Included(scope.clone()), upper))
-            .rev();
+        let mut cursor = RevCursor::new(self, set, before)?;
         let mut page = NewestPage::default();
         while page.entries.len() < limit {
-            let Some((k, v)) = iter.next().transpose()? else {
+            let Some(item) = cursor.next_item()? else {
                 return Ok(page);
             };
-            let tail = &k[scope.len()..];
-            let (datestamp, identifier) =
-                keys::split_entry(tail).ok_or_else(|| corrupt(&k, "malformed index key"))?;
-            let value = if set.is_some() {
-                let mut key = format_scope.clone();
-                key.extend_from_slice(tail);
-                // A set entry seen before its record's (sled commits tree by tree): skip it.
-                match self.by_datestamp.get(&key)? {
-                    Some(value) => value,
-                    None => continue,
-                }
-            } else {
-                v
-            };
+            let slot = item.slot();
             let mut bytes = Vec::new();
-            self.read_blob(&value, false, &mut bytes)?;
+            if let Some(r) = slot.dc_ref {
+                self.read_blob(r, false, &mut bytes)?;
+            }
             page.entries.push(Entry {
-                position: ListPosition {
-                    datestamp,
-                    identifier: identifier.to_owned(),
-                },
-                dc: parse_dc(&k, &bytes)?,
+                position: position(&item),
+                dc: parse_dc(slot.identifier.as_bytes(), &bytes)?,
             });
         }
-        if iter.next().transpose()?.is_some() {
+        if cursor.next_item()?.is_some() {
             page.next = page.entries.last().map(|e| e.position.clone());
         }
         Ok(page)
     }
 
-    /// The first position of each sitemap file: every `per_file`-th entry of the datestamp
-    /// index, oldest first (empty for an empty store). File `i` holds the entries from its
-    /// start to the next file's start, so it never holds more than `per_file`.
+    /// A forward cursor over the `oai_dc` records from `from` (included), oldest first.
+    fn sitemap_cursor(
+        &self,
+        from: Option<&ListPosition>,
+    ) -> Result<super::index::Cursor<'static>, StoreError> {
+        super::index::Cursor::new(
+            self.index(),
+            Selection {
+                format: Some(super::OAI_DC),
+                set: None,
+                from: from.map(|p| p.datestamp.unix()),
+                until: i64::MAX,
+                after: None,
+            },
+            self.next_seq(),
+        )
+    }
+
+    /// The first position of each sitemap file: every `per_file`-th `oai_dc` record, oldest
+    /// first (empty for an empty store). File `i` holds the records from its start to the next
+    /// file's start, so it never holds more than `per_file`.
     ///
-    /// Cost: one scan of every key of the `oai_dc` datestamp index (about half a second per
-    /// million records): cache the result.
+    /// Cost: one pass over every header page (about a second per million records): cache the
+    /// result.
     pub fn sitemap_starts(&self, per_file: usize) -> Result<Vec<ListPosition>, StoreError> {
-        let scope = keys::format_scope(OAI_DC);
+        let mut cursor = self.sitemap_cursor(None)?;
         let mut starts = Vec::new();
-        for (i, item) in self.by_datestamp.scan_prefix(&scope).enumerate() {
-            if i % per_file.max(1) == 0 {
-                let (k, _) = item?;
-                let (datestamp, identifier) = keys::split_entry(&k[scope.len()..])
-                    .ok_or_else(|| corrupt(&k, "malformed index key"))?;
-                starts.push(ListPosition {
-                    datestamp,
-                    identifier: identifier.to_owned(),
-                });
-            } else {
-                item?;
+        let mut i = 0usize;
+        while let Some(item) = cursor.next_item()? {
+            if i.is_multiple_of(per_file.max(1)) {
+                starts.push(position(&item));
             }
+            i += 1;
         }
         Ok(starts)
     }
 
     /// What changes when a sitemap file must be cut again: the number of records and the
-    /// newest entry of the index (records that change move to its end).
+    /// newest record (records that change move to the end of the list).
     ///
-    /// Cost: as [`Store::count_records`], plus one index key.
+    /// Cost: as [`Store::count_records`], plus the newest record.
     pub fn sitemap_fingerprint(&self) -> Result<(u64, Option<ListPosition>), StoreError> {
-        let scope = keys::format_scope(OAI_DC);
-        let last = match self
-            .by_datestamp
-            .scan_prefix(&scope)
-            .next_back()
-            .transpose()?
-        {
-            Some((k, _)) => {
-                keys::split_entry(&k[scope.len()..]).map(|(datestamp, id)| ListPosition {
-                    datestamp,
-                    identifier: id.to_owned(),
-                })
-            }
-            None => None,
-        };
+        let last = RevCursor::new(self, None, None)?
+            .next_item()?
+            .map(|i| position(&i));
         Ok((self.count_records(None)?, last))
     }
 
     /// Calls `each(identifier, datestamp)` for the records that are not tombstones among at
-    /// most `limit` index entries from `from` (included) to `until` (excluded), oldest first,
+    /// most `limit` records from `from` (included) to `until` (excluded), oldest first,
     /// until `each` returns false.
     ///
-    /// Cost: a range scan of up to `limit` index keys and one record-metadata read per entry.
+    /// Cost: the records of `from`'s second before it, then up to `limit` slots read in place.
     pub fn sitemap_entries(
         &self,
         from: &ListPosition,
@@ -251,21 +445,26 @@ impl Store {
         limit: usize,
         each: &mut dyn FnMut(&str, Datestamp) -> bool,
     ) -> Result<(), StoreError> {
-        let scope = keys::format_scope(OAI_DC);
-        let lower = Bound::Included(keys::entry(&scope, from.datestamp, &from.identifier));
-        let upper = until.map_or_else(
-            || Bound::Excluded(scope_end(&scope)),
-            |p| Bound::Excluded(keys::entry(&scope, p.datestamp, &p.identifier)),
-        );
-        for item in self
-            .by_datestamp
-            .range::<Vec<u8>, _>((lower, upper))
-            .take(limit)
-        {
-            let (k, _) = item?;
-            let (datestamp, identifier) = keys::split_entry(&k[scope.len()..])
-                .ok_or_else(|| corrupt(&k, "malformed index key"))?;
-            if self.get(identifier)?.is_some_and(|r| !r.deleted) && !each(identifier, datestamp) {
+        let start = (from.datestamp.unix(), from.identifier.as_str());
+        let end = until.map(|p| (p.datestamp.unix(), p.identifier.as_str()));
+        let mut cursor = self.sitemap_cursor(Some(from))?;
+        let mut seen = 0;
+        while seen < limit {
+            let Some(item) = cursor.next_item()? else {
+                break;
+            };
+            let slot = item.slot();
+            let key = slot.key();
+            if key < start {
+                continue;
+            }
+            if end.is_some_and(|e| key >= e) {
+                break;
+            }
+            seen += 1;
+            if slot.flags & page::DELETED == 0
+                && !each(slot.identifier, Datestamp::from_unix(slot.datestamp))
+            {
                 break;
             }
         }
@@ -408,6 +607,48 @@ mod tests {
             ids(&store.newest(Some(&set), None, 1).unwrap()),
             ["oai:x:4"]
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+        /// Newest-first pages, followed to the end, are the protocol's list read backwards,
+        /// whatever the order of the writes (out-of-order datestamps, rewrites, deletions).
+        #[test]
+        fn newest_pages_are_the_list_backwards(
+            writes in proptest::collection::vec((0u8..10, 0i64..200, 0u8..3, proptest::bool::weighted(0.2)), 1..40),
+            page in 1usize..4,
+            set in proptest::option::of(0usize..2),
+        ) {
+            const SETS: [&str; 3] = ["a", "a:b", "c"];
+            let store = Store::temporary().unwrap();
+            for (id, at, s, deleted) in writes {
+                put(&store, &format!("oai:x:{id}"), 1_600_000_000 + at, &[SETS[s as usize]], deleted);
+            }
+            let set = set.map(|i| SetSpec::parse(SETS[i]).unwrap());
+            let filter = ListFilter {
+                metadata_prefix: MetadataPrefix::oai_dc(),
+                set: set.clone(),
+                from: None,
+                until: Datestamp::from_unix(i64::MAX / 4),
+            };
+            let mut forward = Vec::new();
+            let mut cursor = store.cursor(&filter, None, i64::MAX / 4, None).unwrap();
+            while let Some(item) = cursor.next_item().unwrap() {
+                forward.push(item.slot().identifier.to_owned());
+            }
+            forward.reverse();
+            let mut backward = Vec::new();
+            let mut before = None;
+            loop {
+                let p = store.newest(set.as_ref(), before.as_ref(), page).unwrap();
+                backward.extend(ids(&p).into_iter().map(str::to_owned));
+                match p.next {
+                    Some(next) => before = Some(next),
+                    None => break,
+                }
+            }
+            proptest::prop_assert_eq!(backward, forward);
+        }
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub struct StoredRecord {
     /// Source fields with no place in Dublin Core, kept as (label, value).
     pub local_fields: Vec<(String, String)>,
     /// Where each format's rendered `<record>` is in the blob log (encoded
-    /// [`BlobRef`](super::blobs::BlobRef)s, in the order of `formats`): the record is the source
+    /// [`BlobRef`](super::vlog::BlobRef)s, in the order of `formats`): the record is the source
     /// of truth the indexes can be rebuilt from.
     pub rendered: Vec<Vec<u8>>,
     /// Who wrote it, and alone may change it.

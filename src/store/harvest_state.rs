@@ -11,9 +11,9 @@
 //! [`SourceRun`] gained `error_url` after runs were first stored; a run stored without it is
 //! still read (see `decode_run`).
 //!
-//! [`Store::put_harvest_page`] writes a page's records and the list's new state in ONE
-//! multi-tree transaction: after `kill -9` the store holds either the page and the token that
-//! follows it, or neither.
+//! [`Store::put_harvest_page`] writes a page's records and the list's new state as one write
+//! (one intent, committed with the checkpoint): after `kill -9` the store holds either the
+//! page and the token that follows it, or neither.
 //!
 //! The provenance of a harvested record names the date it was harvested. Harvesting the same
 //! record again must not change it (else every harvest would change every record and its
@@ -25,9 +25,8 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    codec, content_hash, BatchOutcome, Prepared, RecordInput, Store, StoreError, StoredRecord,
-};
+use super::write::PENDING;
+use super::{codec, content_hash, BatchOutcome, Prepared, RecordInput, Store, StoreError};
 use crate::protocol::Datestamp;
 
 const LIST_PREFIX: &[u8] = b"list\0";
@@ -243,16 +242,20 @@ impl Store {
     /// A random identifier made the first time it is asked for, that tells stores apart (also
     /// temporary ones, which have no path).
     pub fn instance_id(&self) -> Result<String, StoreError> {
-        if self.harvest_state.get(INSTANCE_KEY)?.is_none() {
+        if self.inner.harvest_state.get(INSTANCE_KEY)?.is_none() {
             let id: [u8; 16] = rand::random();
             // Whoever comes first wins; the loser reads the winner's identifier below.
-            let _ = self.harvest_state.compare_and_swap(
+            let _ = self.inner.harvest_state.compare_and_swap(
                 INSTANCE_KEY,
                 None as Option<&[u8]>,
                 Some(&id[..]),
             )?;
         }
-        let id = self.harvest_state.get(INSTANCE_KEY)?.unwrap_or_default();
+        let id = self
+            .inner
+            .harvest_state
+            .get(INSTANCE_KEY)?
+            .unwrap_or_default();
         Ok(id.iter().fold(String::with_capacity(32), |mut s, b| {
             let _ = write!(s, "{b:02x}");
             s
@@ -262,7 +265,8 @@ impl Store {
     /// The state of one list, if it was ever harvested.
     pub fn list_state(&self, key: &ListKey) -> Result<Option<ListState>, StoreError> {
         let k = key.encode();
-        self.harvest_state
+        self.inner
+            .harvest_state
             .get(&k)?
             .map(|v| codec::decode(&k, &v))
             .transpose()
@@ -270,7 +274,8 @@ impl Store {
 
     /// Replaces the state of one list.
     pub fn set_list_state(&self, key: &ListKey, state: &ListState) -> Result<(), StoreError> {
-        self.harvest_state
+        self.inner
+            .harvest_state
             .insert(key.encode(), codec::encode(state))?;
         Ok(())
     }
@@ -278,7 +283,7 @@ impl Store {
     /// Every list state, in key order.
     pub fn list_states(&self) -> Result<Vec<(ListKey, ListState)>, StoreError> {
         let mut out = Vec::new();
-        for item in self.harvest_state.scan_prefix(LIST_PREFIX) {
+        for item in self.inner.harvest_state.scan_prefix(LIST_PREFIX) {
             let (k, v) = item?;
             if let Some(key) = ListKey::decode(&k) {
                 out.push((key, codec::decode(&k, &v)?));
@@ -291,22 +296,25 @@ impl Store {
     /// only the last [`MAX_HISTORY`] runs are kept.
     pub fn put_source_run(&self, source: &str, run: &SourceRun) -> Result<(), StoreError> {
         let value = codec::encode(run);
-        self.harvest_state.insert(run_key(source), value.clone())?;
+        self.inner
+            .harvest_state
+            .insert(run_key(source), value.clone())?;
         let scope = history_scope(source);
         // sled's ids grow across restarts, so key order is the order runs were recorded in.
         let mut key = scope.clone();
-        key.extend_from_slice(&self.db.generate_id()?.to_be_bytes());
-        self.harvest_state.insert(key, value)?;
+        key.extend_from_slice(&self.inner.db.generate_id()?.to_be_bytes());
+        self.inner.harvest_state.insert(key, value)?;
         // Not in one transaction with the insert: a crash in between leaves one run too many,
         // trimmed by the next run.
         for item in self
+            .inner
             .harvest_state
             .scan_prefix(&scope)
             .rev()
             .skip(MAX_HISTORY)
         {
             let (k, _) = item?;
-            self.harvest_state.remove(k)?;
+            self.inner.harvest_state.remove(k)?;
         }
         Ok(())
     }
@@ -316,6 +324,7 @@ impl Store {
     pub fn source_history(&self, source: &str, limit: usize) -> Result<Vec<SourceRun>, StoreError> {
         let mut out = Vec::new();
         for item in self
+            .inner
             .harvest_state
             .scan_prefix(history_scope(source))
             .rev()
@@ -330,7 +339,7 @@ impl Store {
     /// The last run of every source ever harvested, by source name (for reports and metrics).
     pub fn source_runs(&self) -> Result<Vec<(String, SourceRun)>, StoreError> {
         let mut out = Vec::new();
-        for item in self.harvest_state.scan_prefix(RUN_PREFIX) {
+        for item in self.inner.harvest_state.scan_prefix(RUN_PREFIX) {
             let (k, v) = item?;
             let name = String::from_utf8_lossy(&k[RUN_PREFIX.len()..]).into_owned();
             out.push((name, decode_run(&k, &v)?));
@@ -348,15 +357,13 @@ impl Store {
         &self,
         page: Vec<HarvestedRecord>,
         key: &ListKey,
-        state: &ListState,
+        state_value: &ListState,
     ) -> Result<BatchOutcome, StoreError> {
-        let _guard = self
-            .write_lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = self.lock_write();
         let (now, _in_flight) = self.begin_write();
+        let index = self.index();
         let mut prepared: Vec<Prepared> = Vec::with_capacity(page.len());
-        let mut overlay: BTreeMap<String, Option<StoredRecord>> = BTreeMap::new();
+        let mut overlay: BTreeMap<String, usize> = BTreeMap::new();
         let mut stripped_total = 0;
         for record in page {
             let HarvestedRecord {
@@ -365,12 +372,12 @@ impl Store {
             } = record;
             let id = input.identifier.as_ref().to_owned();
             let old = match overlay.get(&id) {
-                Some(o) => o.clone(),
-                None => self.get(&id)?,
+                Some(&i) => Some((PENDING, 0, prepared[i].new.clone())),
+                None => Store::current(&index, &id)?,
             };
             if let Some(provenance) = provenance {
                 input.about.insert(0, provenance.render(now));
-                if let Some(old) = old.as_ref().filter(|o| !o.deleted && !input.deleted) {
+                if let Some((_, _, old)) = old.as_ref().filter(|o| !o.2.deleted && !input.deleted) {
                     // Unchanged when dated as before: then it keeps its date (and datestamp).
                     let previous = Datestamp::from_unix(old.datestamp);
                     let candidate = provenance.render(previous);
@@ -388,12 +395,11 @@ impl Store {
             }
             let (p, stripped) = Store::prepare(input, old.as_ref(), now);
             stripped_total += stripped;
-            overlay.insert(id, Some(p.new.clone()));
+            overlay.insert(id, prepared.len());
             prepared.push(p);
         }
-        let state_key = key.encode();
-        let state_value = codec::encode(state);
-        self.commit(prepared, stripped_total, Some((&state_key, &state_value)))
+        let harvest = Some((key.encode(), codec::encode(state_value)));
+        self.commit(&mut state, prepared, stripped_total, harvest)
     }
 }
 
@@ -576,6 +582,7 @@ mod tests {
             seconds: 1.5,
         };
         store
+            .inner
             .harvest_state
             .insert(run_key("up"), codec::encode(&old))
             .unwrap();

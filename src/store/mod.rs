@@ -1,55 +1,127 @@
-//! The record store on sled: records, their rendered forms, the datestamp and set indexes, sets,
-//! list-size counters and repository metadata, all changed together in one transaction.
+//! The record store: a sled index of well under one key per record, and a compressed value
+//! log of the rendered records beside it.
 //!
-//! Trees:
-//! - `records`: identifier → [`StoredRecord`] (datestamp, sets, deleted, formats, content hash);
-//! - `by_datestamp`: `prefix \0 datestamp identifier` → where the rendered `<record>` in that
-//!   format lies in the [`blobs`] log, so a list page is one range scan and a copy per record;
-//! - `by_set`: `prefix \0 setSpec \0 datestamp identifier` → () for each set and its ancestors;
-//! - `counts`: bucketed counters per scope ([`counts`]), for exact completeListSize;
-//! - `sets`: setSpec → name and description; `meta`: the token secret and metadata formats;
-//! - `harvest_state`: per-source harvesting state.
+//! # Layout (layout version 2)
 //!
-//! A record and all its index entries and counters change in ONE multi-tree transaction, so
-//! nothing is ever half-written, also after `kill -9`. A deletion leaves a tombstone forever
-//! (deletedRecord = persistent) that keeps its setSpecs.
+//! Every version of a record gets a **record number** (`seq`, u64, never reused). Records live
+//! in **header pages** ([`page`]) of 32 slots, one sled key per page: identifier, datestamp,
+//! flags, sets, formats, origin, content hash and where each rendered form is in the value log.
+//! Writing a new version appends a slot and marks the old one dead.
+//!
+//! **The ordered run.** Slots that are not flagged out-of-order are, in record-number order,
+//! in (datestamp, identifier) order — dead ones included, since a slot never moves. Most writes
+//! keep it so for free: the store stamps a write run "now" (one datestamp for the batch,
+//! `Store::begin_write`) and sorts the batch by identifier. A write that would break the order
+//! (a given past datestamp, or a smaller identifier in the same second as the run's end) gets a
+//! slot flagged `OOO` and one key in the **out-of-order tree** (`datestamp identifier → seq`).
+//! A list is the merge of the run and that tree ([`index::Cursor`]). When the tree holds more
+//! records than the run (and at least [`OOO_MIN`]), or on `moisson compact`, a **rebuild**
+//! (`rebuild.rs`) streams the merged order into a fresh generation of trees: everything is in
+//! the run again, dead slots are gone. Doubling thresholds keep the rebuilds of a bulk load of
+//! given datestamps at about twice the load itself.
+//!
+//! The other trees of a generation ([`index::Index`]), all named `NAME.GEN`:
+//! - `ids`: identifier → seq and where its `oai_dc` form is, in 65,536 hash buckets (one key
+//!   per bucket), so that GetRecord reads no page;
+//! - `lists`: per set (ancestors included), the record numbers of its run slots, delta-encoded
+//!   in chunks of 512 (one key per chunk); entries of dead slots stay until the next rebuild and
+//!   are skipped, so an update appends and never rewrites a chunk in the middle;
+//! - `ooo`: above; `counts`: exact list sizes in time buckets ([`counts`]).
+//!
+//! Outside generations: `sets` (setSpec → name, description), `meta` (layout version, the
+//! `State` of the store — generation, next seq, end of the run, counters, live and dead bytes
+//! per segment —, token secret, formats, stripped characters), `intents`, `harvest_state`.
+//!
+//! **Keys per record**: 1/32 (pages) + at most 1/15 (buckets) + sets/512 + counters per batch,
+//! plus one for each out-of-order record until the next rebuild. sled's memory grows with its
+//! number of keys, so this is what keeps a 1M-record server small.
+//!
+//! **Reads.** GetRecord: bucket → value log (one sled read and one `pread`; other formats read
+//! the page too). A list
+//! page: a seek, then consecutive slots of consecutive pages (or of one set's chunks), each
+//! record one `pread` from the log; a token carries (datestamp, identifier), and its record's
+//! slot, dead or alive, still marks the place, so page 9,000 costs what page 1 costs (after a
+//! rebuild, a binary search over pages finds it). Slots are read in place (fixed offsets, no
+//! decoding for `oai_dc`), from sled's own bounded page cache; no other cache is needed.
+//! Newest-first pages, "the n-th record" and sitemap ranges map onto record numbers: pages
+//! read backwards, and `seq / 32` is a page.
+//!
+//! # Value log ([`vlog`])
+//! Rendered `<record>`s, LZ4-compressed, in segments of 64 MiB under `values/`, each referenced
+//! with its CRC. Live and dead bytes are counted per segment in `State`; **compaction**
+//! (`compact.rs`) copies the live blobs of the emptiest segments to the end of the log, switches
+//! their references with one intent, flushes, then deletes the old segments. It runs on
+//! `moisson compact` and, while serving, when dead bytes pass a configured share.
+//!
+//! # Writes and crashes
+//! A batch: render and compress, append to the value log and **fsync** (no reference ever
+//! points at bytes that are not durable), write the batch's **intent** under one key, apply it
+//! tree by tree with idempotent writes (set lists and out-of-order entries first, then every
+//! page of the batch in one atomic sled batch — the moment readers see it —, then the
+//! identifier map), and finish with one small transaction: counters, `State`, the harvest
+//! checkpoint, the sets used, and removing the intent. At open an intent left behind is applied
+//! again and committed; the value log is cut back to the last committed end (a torn tail is
+//! dropped, never appended after). sled flushes itself twice a second.
+//!
+//! # Degrade, don't die
+//! When the disk is full (or read-only), open still succeeds in **read-only** mode: reads and
+//! `serve` work, every write fails with [`StoreError::ReadOnly`], which says how many records
+//! this process committed before. A write that hits a full disk turns the store read-only.
+//!
+//! # Upgrade
+//! A store of layout 1 (one sled key per record and index entry, blobs in `rendered/`) is
+//! detected at open ([`StoreError::NeedsUpgrade`]); `moisson upgrade` converts it in place
+//! (`upgrade.rs`), keeping it intact until the new layout is committed.
 
-pub mod blobs;
 pub mod browse;
 pub mod codec;
+mod compact;
 pub mod counts;
 pub mod error;
 pub mod harvest_state;
+pub mod index;
 pub mod keys;
+pub mod legacy;
 pub mod origin;
+pub mod page;
+mod rebuild;
 mod repository;
+mod upgrade;
+pub mod vlog;
+mod write;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
-use sled::Transactional;
 
 pub use codec::StoredRecord;
+pub use compact::CompactOutcome;
 pub use error::StoreError;
 pub use origin::{Origin, Refusal};
+pub use upgrade::UpgradeOutcome;
 
 use crate::dc::DcRecord;
 use crate::protocol::xml::write::{render_record, Payload};
-use crate::protocol::{
-    Datestamp, Header, MetadataFormat, MetadataPrefix, OaiIdentifier, SetInfo, SetSpec,
-};
+use crate::protocol::{Datestamp, Header, MetadataFormat, OaiIdentifier, SetInfo, SetSpec};
+use index::{Cursor, Index, Selection};
 
 const OAI_DC: &str = "oai_dc";
-/// Directory of the blob log inside the store directory (sled itself uses `blobs/`).
-const BLOB_DIR: &str = "rendered";
+/// Directory of the value log inside the store directory.
+const VALUE_DIR: &str = "values";
 const SECRET_KEY: &[u8] = b"token_secret";
 const STRIPPED_KEY: &[u8] = b"stripped_characters";
 const FORMAT_KEY_PREFIX: &[u8] = b"format:";
+const LAYOUT_KEY: &[u8] = b"layout";
+const STATE_KEY: &[u8] = b"state";
+/// The layout this version writes.
+pub const LAYOUT: u8 = 2;
+/// Out-of-order records below which no automatic rebuild happens.
+pub const OOO_MIN: u64 = 50_000;
 
 /// A record to write: what an importer or the harvester produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +137,7 @@ pub struct RecordInput {
     /// Its Dublin Core description, served as `oai_dc`.
     pub dc: Option<DcRecord>,
     /// Payloads in other formats, each a complete XML element as harvested.
-    pub other_formats: Vec<(MetadataPrefix, Vec<u8>)>,
+    pub other_formats: Vec<(crate::protocol::MetadataPrefix, Vec<u8>)>,
     /// `<about>` containers (each a complete XML element), such as provenance.
     pub about: Vec<Vec<u8>>,
     /// Source fields with no place in Dublin Core.
@@ -139,6 +211,20 @@ pub struct Stats {
     pub latest: Option<String>,
     /// Characters illegal in XML removed from records since the store was created.
     pub stripped_characters: u64,
+    /// Bytes of the value log that current records use.
+    pub live_bytes: u64,
+    /// Bytes of the value log that only old versions use (reclaimed by compaction).
+    pub dead_bytes: u64,
+    /// Segment files of the value log.
+    pub segments: u64,
+    /// Records kept out of the ordered run until the next rebuild.
+    pub out_of_order: u64,
+    /// Slots of old versions in the index (dropped by the next rebuild).
+    pub dead_slots: u64,
+    /// Bytes sled uses on disk (the index).
+    pub index_bytes: u64,
+    /// Why the store is read-only, when it is.
+    pub read_only: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,92 +234,137 @@ struct StoredSet {
     description: Option<String>,
 }
 
-/// The store (cheap to clone: every clone shares the same sled database).
-#[derive(Clone)]
-pub struct Store {
-    db: sled::Db,
-    records: sled::Tree,
-    by_datestamp: sled::Tree,
-    by_set: sled::Tree,
-    counts: sled::Tree,
-    sets: sled::Tree,
-    meta: sled::Tree,
-    harvest_state: sled::Tree,
-    blobs: Arc<blobs::BlobLog>,
-    write_lock: Arc<Mutex<()>>,
-    /// When the batch being written was stamped (`i64::MAX` when none is): see [`Store::begin_write`].
-    in_flight: Arc<AtomicI64>,
-    path: Option<PathBuf>,
-    /// Declared before `_temporary`: fields drop in order, and the last flush needs the files.
-    _flusher: Arc<Flusher>,
-    _temporary: Option<Arc<tempfile::TempDir>>,
+/// What the store keeps about itself, in one `meta` key written by every commit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct State {
+    /// The generation of the index trees in use.
+    gen: u64,
+    /// The next record number.
+    next_seq: u64,
+    /// The key of the last slot of the ordered run, dead or alive.
+    run_tail: Option<(i64, String)>,
+    /// Live records out of the ordered run.
+    ooo: u64,
+    /// Records, tombstones included.
+    records: u64,
+    /// Tombstones.
+    deleted: u64,
+    /// Dead slots in the index.
+    dead_slots: u64,
+    /// End of the last committed append to the value log.
+    vlog_end: (u32, u64),
+    /// Per segment: (live bytes, dead bytes).
+    segments: BTreeMap<u32, (u64, u64)>,
+    /// Segments emptied by a committed compaction, to delete.
+    doomed: Vec<u32>,
+    /// Number of the next intent.
+    next_intent: u64,
 }
 
-/// How often the blob log, then sled, are made durable.
-const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// Flushes the blob log, then sled, twice a second, so that sled never makes durable a
-/// pointer to blob bytes the disk has not got (sled's own timed flush is off); stopped, after
-/// a last flush, when the last clone of the store is dropped.
-struct Flusher {
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+/// How a store is opened.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// sled's page cache, in bytes (sled's default would be 1 GiB).
+    pub cache_capacity_bytes: u64,
+    /// Compact the value log while open when dead bytes pass this percentage (0: never).
+    pub compact_dead_percent: u8,
+    /// How often that is checked.
+    pub compact_check: Duration,
+    /// Size past which the value log starts a new segment.
+    pub segment_bytes: u64,
+    /// Compress rendered records with LZ4 (about half the disk; costs a few µs a record read).
+    pub compress: bool,
 }
 
-impl Flusher {
-    fn start(db: sled::Db, blobs: Arc<blobs::BlobLog>) -> Flusher {
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("moisson-flush".into())
-            .spawn(move || loop {
-                let last = !matches!(
-                    stopped.recv_timeout(FLUSH_EVERY),
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout)
-                );
-                // sled only after the blobs: never a durable pointer to bytes that are not.
-                if let Err(error) = blobs.sync() {
-                    tracing::error!(%error, "Could not sync the blob log; the store is not flushed.");
-                } else if let Err(error) = db.flush() {
-                    tracing::error!(%error, "Could not flush the store.");
-                }
-                if last {
-                    return;
-                }
-            })
-            .expect("Failed to start the store's flush thread.");
-        Flusher {
-            stop: Some(stop),
-            thread: Some(thread),
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cache_capacity_bytes: 16 << 20,
+            compact_dead_percent: 50,
+            compact_check: Duration::from_secs(60),
+            segment_bytes: 64 << 20,
+            compress: true,
         }
     }
 }
 
-impl Drop for Flusher {
+/// The store (cheap to clone: every clone shares the same database and value log).
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    index: RwLock<Arc<Index>>,
+    sets: sled::Tree,
+    meta: sled::Tree,
+    intents: sled::Tree,
+    harvest_state: sled::Tree,
+    vlog: vlog::ValueLog,
+    /// The writer's state; held for the whole of a write.
+    write: Mutex<State>,
+    /// `State::next_seq` as last committed, for readers.
+    next_seq: AtomicU64,
+    /// The datestamp of `State::run_tail` (`i64::MIN` when the run is empty), for readers.
+    run_tail_ds: AtomicI64,
+    /// Tombstones, as of the last commit (published with `next_seq`).
+    deleted: AtomicU64,
+    /// When the batch being written was stamped (`i64::MAX` when none is): see [`Store::begin_write`].
+    in_flight: AtomicI64,
+    read_only: RwLock<Option<String>>,
+    /// Records this process committed.
+    committed: AtomicU64,
+    /// Out-of-order records past which a write triggers a rebuild (a knob for tests).
+    ooo_min: AtomicU64,
+    path: Option<PathBuf>,
+    background: Mutex<Option<Background>>,
+    /// Fault injection for tests: the apply step after which a write stops as if killed.
+    #[cfg(test)]
+    stop_after: AtomicU64,
+    _temporary: Option<tempfile::TempDir>,
+}
+
+/// The thread that compacts while the store is open.
+struct Background {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Drop for Inner {
     fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        if let Some(bg) = self
+            .background
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            drop(bg.stop);
+            // The thread itself may drop the last clone; it cannot wait for itself.
+            if bg.thread.thread().id() != std::thread::current().id() {
+                let _ = bg.thread.join();
+            }
         }
+        let _ = self.db.flush();
     }
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("path", &self.path)
+            .field("path", &self.inner.path)
             .finish_non_exhaustive()
     }
 }
 
+/// A record prepared for writing against what is stored.
 pub(crate) struct Prepared {
     identifier: String,
-    /// The record as stored before this write (read under the write lock, so current).
-    old: Option<StoredRecord>,
+    /// The record as stored before this write: (seq, flags, record).
+    old: Option<(u64, u8, StoredRecord)>,
     new: StoredRecord,
     /// (format, rendered `<record>`, end of its `<header>`).
     rendered: Vec<(String, Vec<u8>, u32)>,
-    /// (format, `by_datestamp` value), filled by [`Store::persist_blobs`].
-    index_values: Vec<(String, Vec<u8>)>,
     outcome: PutOutcome,
     /// Who wrote it: names the writer when the outcome is [`PutOutcome::Rejected`].
     writer: Origin,
@@ -248,14 +379,15 @@ impl Drop for InFlight<'_> {
     }
 }
 
-fn expand_sets(sets: &[String]) -> BTreeSet<String> {
+/// A set and its ancestors, for every set given.
+pub(crate) fn expand_sets(sets: &[String]) -> BTreeSet<String> {
     sets.iter()
         .filter_map(|s| SetSpec::parse(s))
         .flat_map(|s| s.with_ancestors().map(str::to_owned).collect::<Vec<_>>())
         .collect()
 }
 
-fn content_hash(input: &RecordInput, sets: &[String]) -> [u8; 16] {
+pub(crate) fn content_hash(input: &RecordInput, sets: &[String]) -> [u8; 16] {
     let mut h = Sha256::new();
     h.update([u8::from(input.deleted)]);
     for s in sets {
@@ -299,93 +431,384 @@ fn content_hash(input: &RecordInput, sets: &[String]) -> [u8; 16] {
     out
 }
 
-type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+/// True when an I/O error means the disk cannot take writes (full, over quota, read-only).
+pub(crate) fn cannot_write(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(28 | 30 | 122)) || e.kind() == std::io::ErrorKind::StorageFull
+}
+
+fn store_cannot_write(e: &StoreError) -> Option<String> {
+    match e {
+        StoreError::Io { source, .. } if cannot_write(source) => Some(source.to_string()),
+        StoreError::Sled(sled::Error::Io(source)) if cannot_write(source) => {
+            Some(source.to_string())
+        }
+        _ => None,
+    }
+}
 
 impl Store {
     /// Opens (or creates) the store in `path`, with a page cache of `cache_capacity_bytes`.
     ///
     /// # Errors
-    /// [`StoreError::Locked`] when another process has it open.
+    /// [`StoreError::Locked`] when another process has it open, [`StoreError::NeedsUpgrade`]
+    /// when an earlier version wrote it.
     pub fn open(path: &Path, cache_capacity_bytes: u64) -> Result<Store, StoreError> {
-        let config = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_capacity_bytes)
-            .flush_every_ms(None);
-        let db = config.open().map_err(|e| match e {
-            sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
-                StoreError::Locked {
-                    path: path.to_path_buf(),
-                }
-            }
-            other => StoreError::Sled(other),
-        })?;
-        let blobs = blobs::BlobLog::open(&path.join(BLOB_DIR)).map_err(|e| StoreError::Io {
-            path: path.join(BLOB_DIR),
-            source: e,
-        })?;
-        Store::from_db(db, blobs, Some(path.to_path_buf()), None)
-    }
-
-    /// A store that lives in a temporary directory and vanishes when dropped (for tests).
-    pub fn temporary() -> Result<Store, StoreError> {
-        let dir = tempfile::tempdir().map_err(|e| StoreError::Io {
-            path: std::env::temp_dir(),
-            source: e,
-        })?;
-        let db = sled::Config::new()
-            .path(dir.path().join("db"))
-            .flush_every_ms(None)
-            .open()?;
-        let blobs =
-            blobs::BlobLog::open(&dir.path().join(BLOB_DIR)).map_err(|e| StoreError::Io {
-                path: dir.path().join(BLOB_DIR),
-                source: e,
-            })?;
-        Store::from_db(db, blobs, None, Some(Arc::new(dir)))
-    }
-
-    fn from_db(
-        db: sled::Db,
-        blobs: blobs::BlobLog,
-        path: Option<PathBuf>,
-        temporary: Option<Arc<tempfile::TempDir>>,
-    ) -> Result<Store, StoreError> {
-        let blobs = Arc::new(blobs);
-        let flusher = Arc::new(Flusher::start(db.clone(), blobs.clone()));
-        let store = Store {
-            records: db.open_tree("records")?,
-            by_datestamp: db.open_tree("by_datestamp")?,
-            by_set: db.open_tree("by_set")?,
-            counts: db.open_tree("counts")?,
-            sets: db.open_tree("sets")?,
-            meta: db.open_tree("meta")?,
-            harvest_state: db.open_tree("harvest_state")?,
-            db,
-            blobs,
-            write_lock: Arc::new(Mutex::new(())),
-            in_flight: Arc::new(AtomicI64::new(i64::MAX)),
+        Store::open_with(
             path,
-            _flusher: flusher,
-            _temporary: temporary,
+            &StoreOptions {
+                cache_capacity_bytes,
+                ..StoreOptions::default()
+            },
+        )
+    }
+
+    /// Opens (or creates) the store in `path` with `options`.
+    ///
+    /// sled writes at open (it zero-fills the end of its last segment), so a full disk would
+    /// keep it closed: the store keeps a reserve file of [`RESERVE_BYTES`], given back to let
+    /// sled open, and the store then stays read-only.
+    pub fn open_with(path: &Path, options: &StoreOptions) -> Result<Store, StoreError> {
+        let reserve = path.join(RESERVE_FILE);
+        let (db, full) = match open_sled(path, options.cache_capacity_bytes) {
+            Ok(db) => (db, false),
+            Err(e) if store_cannot_write(&e).is_some() && reserve.exists() => {
+                std::fs::remove_file(&reserve).map_err(|source| StoreError::Io {
+                    path: reserve.clone(),
+                    source,
+                })?;
+                (open_sled(path, options.cache_capacity_bytes)?, true)
+            }
+            Err(e) => return Err(e),
         };
-        if store.meta.get(SECRET_KEY)?.is_none() {
-            let secret: [u8; 32] = rand::random();
-            store
-                .meta
-                .compare_and_swap(SECRET_KEY, None as Option<&[u8]>, Some(&secret[..]))?
-                .ok();
+        let dir = path.join(VALUE_DIR);
+        let files: Arc<dyn vlog::FileLayer> = match vlog::DiskFiles::new(&dir) {
+            Ok(f) => Arc::new(f),
+            Err(source) => return Err(StoreError::Io { path: dir, source }),
+        };
+        let store = Store::assemble(db, files, Some(path.to_path_buf()), None, options)?;
+        if full {
+            store.become_read_only("no space left on device".into());
+        } else if store.read_only_reason().is_none() {
+            if let Err(e) = make_reserve(&reserve) {
+                store.become_read_only(format!(
+                    "cannot keep the reserve file {}: {e}",
+                    reserve.display()
+                ));
+            }
         }
         Ok(store)
     }
 
+    /// A store that lives in a temporary directory and vanishes when dropped (for tests).
+    pub fn temporary() -> Result<Store, StoreError> {
+        Store::temporary_with(&StoreOptions {
+            compact_dead_percent: 0,
+            ..StoreOptions::default()
+        })
+    }
+
+    /// A temporary store with `options`.
+    pub fn temporary_with(options: &StoreOptions) -> Result<Store, StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Io {
+            path: std::env::temp_dir(),
+            source: e,
+        })?;
+        let db = open_sled(&dir.path().join("db"), options.cache_capacity_bytes)?;
+        let values = dir.path().join(VALUE_DIR);
+        let files = vlog::DiskFiles::new(&values).map_err(|source| StoreError::Io {
+            path: values,
+            source,
+        })?;
+        Store::assemble(db, Arc::new(files), None, Some(dir), options)
+    }
+
+    /// Opens a store over `db` and the value log in `files`.
+    pub(crate) fn assemble(
+        db: sled::Db,
+        files: Arc<dyn vlog::FileLayer>,
+        path: Option<PathBuf>,
+        temporary: Option<tempfile::TempDir>,
+        options: &StoreOptions,
+    ) -> Result<Store, StoreError> {
+        let meta = db.open_tree("meta")?;
+        let mut read_only = None;
+        let state = match Store::layout_state(&db, &meta, path.as_deref()) {
+            Ok(state) => state,
+            Err(e) => match store_cannot_write(&e) {
+                // A new store that cannot even be initialised has nothing to serve.
+                Some(_) if meta.get(LAYOUT_KEY)?.is_none() => return Err(e),
+                Some(reason) => {
+                    read_only = Some(reason);
+                    codec::decode(STATE_KEY, &meta.get(STATE_KEY)?.unwrap_or_default())?
+                }
+                None => return Err(e),
+            },
+        };
+        let intents = db.open_tree("intents")?;
+        let end = write::pending_end(&intents)?.map_or(state.vlog_end, |e| e.max(state.vlog_end));
+        let vlog_dir = files.path();
+        let vlog = vlog::ValueLog::open(files, Some(end), options.segment_bytes, options.compress)
+            .map_err(|source| StoreError::Io {
+                path: vlog_dir,
+                source,
+            })?;
+        let index = Index::open(&db, state.gen)?;
+        let store = Store {
+            inner: Arc::new(Inner {
+                sets: db.open_tree("sets")?,
+                harvest_state: db.open_tree("harvest_state")?,
+                intents,
+                meta,
+                index: RwLock::new(Arc::new(index)),
+                vlog,
+                next_seq: AtomicU64::new(state.next_seq),
+                run_tail_ds: AtomicI64::new(state.run_tail.as_ref().map_or(i64::MIN, |t| t.0)),
+                deleted: AtomicU64::new(state.deleted),
+                write: Mutex::new(state),
+                in_flight: AtomicI64::new(i64::MAX),
+                read_only: RwLock::new(read_only),
+                committed: AtomicU64::new(0),
+                ooo_min: AtomicU64::new(OOO_MIN),
+                path,
+                background: Mutex::new(None),
+                #[cfg(test)]
+                stop_after: AtomicU64::new(u64::MAX),
+                _temporary: temporary,
+                db,
+            }),
+        };
+        if let Err(e) = store.recover() {
+            let Some(reason) = store_cannot_write(&e) else {
+                return Err(e);
+            };
+            store.become_read_only(reason);
+        }
+        if store.read_only_reason().is_some() {
+            tracing::warn!(
+                reason = store.read_only_reason().as_deref(),
+                "The store is open read-only: it serves what it has and refuses writes."
+            );
+        } else if options.compact_dead_percent > 0 {
+            store.start_background(options);
+        }
+        Ok(store)
+    }
+
+    /// Reads the layout and state, initialising a new store; refuses layouts it cannot read.
+    fn layout_state(
+        db: &sled::Db,
+        meta: &sled::Tree,
+        path: Option<&Path>,
+    ) -> Result<State, StoreError> {
+        let path = path.map(Path::to_path_buf).unwrap_or_default();
+        match meta.get(LAYOUT_KEY)?.as_deref() {
+            Some([LAYOUT]) => codec::decode(STATE_KEY, &meta.get(STATE_KEY)?.unwrap_or_default()),
+            Some([layout]) => Err(StoreError::TooNew {
+                path,
+                layout: *layout,
+            }),
+            Some(_) => Err(StoreError::Corrupt {
+                key: "layout".into(),
+                message: "malformed layout version".into(),
+            }),
+            None if upgrade::is_legacy(db)? => Err(StoreError::NeedsUpgrade { path }),
+            None => {
+                let state = State {
+                    gen: 1,
+                    ..State::default()
+                };
+                meta.insert(STATE_KEY, codec::encode(&state))?;
+                meta.insert(LAYOUT_KEY, &[LAYOUT])?;
+                Ok(state)
+            }
+        }
+    }
+
+    /// At open: finishes an interrupted write, drops trees of other generations and segments a
+    /// compaction emptied, and makes the token secret.
+    fn recover(&self) -> Result<(), StoreError> {
+        let mut state = self.lock_write();
+        write::replay(self, &mut state)?;
+        self.drop_other_generations(state.gen)?;
+        if !state.doomed.is_empty() {
+            compact::delete_doomed(self, &mut state)?;
+        }
+        drop(state);
+        let meta = &self.inner.meta;
+        if meta.get(SECRET_KEY)?.is_none() {
+            let secret: [u8; 32] = rand::random();
+            meta.compare_and_swap(SECRET_KEY, None as Option<&[u8]>, Some(&secret[..]))?
+                .ok();
+        }
+        Ok(())
+    }
+
+    fn drop_other_generations(&self, gen: u64) -> Result<(), StoreError> {
+        let keep = index::tree_names(gen);
+        for name in self.inner.db.tree_names() {
+            let Ok(name) = std::str::from_utf8(&name) else {
+                continue;
+            };
+            let generational = name.rsplit_once('.').is_some_and(|(base, n)| {
+                ["pages", "ids", "lists", "ooo", "counts"].contains(&base)
+                    && n.parse::<u64>().is_ok()
+            });
+            if generational && !keep.iter().any(|k| k == name) {
+                self.inner.db.drop_tree(name)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn start_background(&self, options: &StoreOptions) {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let weak = Arc::downgrade(&self.inner);
+        let every = options.compact_check;
+        let percent = options.compact_dead_percent;
+        let thread = std::thread::Builder::new()
+            .name("moisson-compact".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(every)
+                {
+                    let Some(inner) = weak.upgrade() else { return };
+                    let store = Store { inner };
+                    if let Err(error) = store.compact_if_over(percent) {
+                        tracing::error!(error.cause_chain = ?error, error.message = %error, "Online compaction failed.");
+                    }
+                }
+            });
+        match thread {
+            Ok(thread) => {
+                *self
+                    .inner
+                    .background
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(Background { stop, thread });
+            }
+            Err(error) => {
+                tracing::warn!(%error, "Could not start the compaction thread; compact with `moisson compact`.");
+            }
+        }
+    }
+
+    pub(crate) fn lock_write(&self) -> std::sync::MutexGuard<'_, State> {
+        self.inner
+            .write
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The index generation in use.
+    pub(crate) fn index(&self) -> Arc<Index> {
+        self.inner
+            .index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.inner.next_seq.load(Ordering::SeqCst)
+    }
+
+    /// Makes a committed state's bounds visible to readers.
+    pub(crate) fn publish(&self, state: &State) {
+        self.inner.next_seq.store(state.next_seq, Ordering::SeqCst);
+        let tail = state.run_tail.as_ref().map_or(i64::MIN, |t| t.0);
+        self.inner.run_tail_ds.store(tail, Ordering::SeqCst);
+        self.inner.deleted.store(state.deleted, Ordering::SeqCst);
+    }
+
+    /// The harvesting-state tree (list states, runs and the identifier sweep's marks).
+    pub fn harvest_state_tree(&self) -> &sled::Tree {
+        &self.inner.harvest_state
+    }
+
+    /// Tombstones, as of the last commit, without waiting for a write in progress.
+    pub(crate) fn deleted_count(&self) -> u64 {
+        self.inner.deleted.load(Ordering::SeqCst)
+    }
+
+    /// A datestamp no record is after (cheap: the end of the ordered run and of the
+    /// out-of-order tree).
+    pub(crate) fn latest_bound(&self) -> Result<Option<i64>, StoreError> {
+        let run = self.inner.run_tail_ds.load(Ordering::SeqCst);
+        let ooo = match self.index().ooo.last()? {
+            Some((k, _)) => keys::decode_ordered_i64(&k),
+            None => None,
+        };
+        Ok(match (run, ooo) {
+            (i64::MIN, o) => o,
+            (r, o) => Some(o.map_or(r, |o| o.max(r))),
+        })
+    }
+
+    /// Why the store refuses writes, when it does.
+    pub fn read_only_reason(&self) -> Option<String> {
+        self.inner
+            .read_only
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn become_read_only(&self, reason: String) {
+        tracing::error!(
+            reason,
+            committed = self.inner.committed.load(Ordering::SeqCst),
+            "The store cannot write any more; it stays open read-only."
+        );
+        *self
+            .inner
+            .read_only
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(reason);
+    }
+
+    /// Refuses a write to a read-only store, saying how many records were committed.
+    pub(crate) fn writable(&self) -> Result<(), StoreError> {
+        match self.read_only_reason() {
+            None => Ok(()),
+            Some(reason) => Err(self.read_only_error(reason)),
+        }
+    }
+
+    fn read_only_error(&self, reason: String) -> StoreError {
+        StoreError::ReadOnly {
+            path: self.inner.path.clone().unwrap_or_default(),
+            reason,
+            committed: self.inner.committed.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Turns a write failure on a full disk into read-only mode and [`StoreError::ReadOnly`].
+    pub(crate) fn on_write_error(&self, e: StoreError) -> StoreError {
+        match store_cannot_write(&e) {
+            Some(reason) => {
+                self.become_read_only(reason.clone());
+                self.read_only_error(reason)
+            }
+            None => e,
+        }
+    }
+
+    pub(crate) fn vlog_error(&self, source: std::io::Error) -> StoreError {
+        StoreError::Io {
+            path: self.inner.vlog.path(),
+            source,
+        }
+    }
+
     /// The directory of the store, unless temporary.
     pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
+        self.inner.path.as_deref()
     }
 
     /// The secret resumption tokens are signed with, made when the store was created.
     pub fn token_secret(&self) -> Result<Vec<u8>, StoreError> {
-        self.meta
+        self.inner
+            .meta
             .get(SECRET_KEY)?
             .map(|v| v.to_vec())
             .ok_or_else(|| StoreError::Invalid("the store has no token secret".into()))
@@ -393,79 +816,14 @@ impl Store {
 
     /// True when no record has ever been written.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.next_seq() == 0
     }
 
     /// Writes everything to disk.
     pub fn flush(&self) -> Result<(), StoreError> {
-        // Blobs first, so that no flushed pointer can point past what is on disk.
-        self.blobs.sync().map_err(|e| self.blob_error(e))?;
-        self.db.flush()?;
+        self.inner.vlog.sync().map_err(|e| self.vlog_error(e))?;
+        self.inner.db.flush()?;
         Ok(())
-    }
-
-    fn blob_error(&self, source: std::io::Error) -> StoreError {
-        StoreError::Io {
-            path: self.path.clone().unwrap_or_default().join(BLOB_DIR),
-            source,
-        }
-    }
-
-    /// Appends the rendered records of `prepared` to the blob log and fills their index values.
-    ///
-    /// Must run before the transaction that writes the index values.
-    pub(crate) fn persist_blobs(&self, prepared: &mut [Prepared]) -> Result<(), StoreError> {
-        let blobs: Vec<(&[u8], u32)> = prepared
-            .iter()
-            .flat_map(|p| {
-                p.rendered
-                    .iter()
-                    .map(|(_, bytes, header_end)| (bytes.as_slice(), *header_end))
-            })
-            .collect();
-        if blobs.is_empty() {
-            return Ok(());
-        }
-        let refs = self.blobs.append(&blobs).map_err(|e| self.blob_error(e))?;
-        let mut refs = refs.into_iter();
-        for p in prepared.iter_mut() {
-            p.index_values = p
-                .rendered
-                .iter()
-                .map(|(f, _, _)| {
-                    (
-                        f.clone(),
-                        refs.next().expect("one ref per blob").encode().to_vec(),
-                    )
-                })
-                .collect();
-            if !p.index_values.is_empty() {
-                p.new.rendered = p.index_values.iter().map(|(_, v)| v.clone()).collect();
-            }
-            p.rendered = Vec::new();
-        }
-        Ok(())
-    }
-
-    /// Appends the blob an index value points at (or only its `<header>`) to `out`.
-    pub(crate) fn read_blob(
-        &self,
-        index_value: &[u8],
-        header_only: bool,
-        out: &mut Vec<u8>,
-    ) -> Result<(), StoreError> {
-        let r = blobs::BlobRef::decode(index_value).ok_or_else(|| StoreError::Corrupt {
-            key: "by_datestamp".into(),
-            message: "malformed blob reference".into(),
-        })?;
-        self.blobs
-            .read_into(&r, header_only, out)
-            .map_err(|e| self.blob_error(e))
-    }
-
-    /// The harvesting-state tree (owned by the harvester).
-    pub fn harvest_state_tree(&self) -> &sled::Tree {
-        &self.harvest_state
     }
 
     /// Defines or renames a set, with an optional Dublin Core description.
@@ -475,19 +833,23 @@ impl Store {
         name: &str,
         description: Option<&DcRecord>,
     ) -> Result<(), StoreError> {
+        self.writable()?;
         let value = StoredSet {
             name: name.to_owned(),
             description: description
                 .map(|d| serde_json::to_string(d).expect("A DcRecord always serializes.")),
         };
-        self.sets
-            .insert(spec.as_ref().as_bytes(), codec::encode(&value))?;
+        self.inner
+            .sets
+            .insert(spec.as_ref().as_bytes(), codec::encode(&value))
+            .map_err(|e| self.on_write_error(e.into()))?;
         Ok(())
     }
 
     /// The name of a set, if it is defined.
     pub fn set_name(&self, spec: &SetSpec) -> Result<Option<String>, StoreError> {
-        self.sets
+        self.inner
+            .sets
             .get(spec.as_ref().as_bytes())?
             .map(|v| codec::decode::<StoredSet>(spec.as_ref().as_bytes(), &v).map(|s| s.name))
             .transpose()
@@ -500,16 +862,33 @@ impl Store {
         }
         let mut key = FORMAT_KEY_PREFIX.to_vec();
         key.extend_from_slice(format.prefix.as_ref().as_bytes());
-        self.meta.insert(key, codec::encode(format))?;
+        if self.inner.meta.get(&key)?.as_deref() == Some(codec::encode(format).as_slice()) {
+            return Ok(());
+        }
+        self.writable()?;
+        self.inner
+            .meta
+            .insert(key, codec::encode(format))
+            .map_err(|e| self.on_write_error(e.into()))?;
         Ok(())
+    }
+
+    /// The current version of one record: (record number, flags, record).
+    pub(crate) fn current(
+        index: &Index,
+        identifier: &str,
+    ) -> Result<Option<(u64, u8, StoredRecord)>, StoreError> {
+        let Some(seq) = index.lookup(identifier)? else {
+            return Ok(None);
+        };
+        Ok(index
+            .slot_record(seq)?
+            .map(|(flags, record)| (seq, flags, record)))
     }
 
     /// The stored metadata of one record.
     pub fn get(&self, identifier: &str) -> Result<Option<StoredRecord>, StoreError> {
-        self.records
-            .get(identifier.as_bytes())?
-            .map(|v| codec::decode_record(identifier.as_bytes(), &v))
-            .transpose()
+        Ok(Store::current(&self.index(), identifier)?.map(|(_, _, record)| record))
     }
 
     /// The rendered `<record>` of one record in one format.
@@ -543,6 +922,23 @@ impl Store {
         Ok(true)
     }
 
+    /// Appends the blob a reference points at (or only its `<header>`) to `out`.
+    pub(crate) fn read_blob(
+        &self,
+        reference: &[u8],
+        header_only: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let r = vlog::BlobRef::decode(reference).ok_or_else(|| StoreError::Corrupt {
+            key: "blob reference".into(),
+            message: "malformed".into(),
+        })?;
+        self.inner
+            .vlog
+            .read_into(&r, header_only, out)
+            .map_err(|e| self.vlog_error(e))
+    }
+
     /// The Dublin Core of a record, read back from its rendered `oai_dc`.
     pub fn dc(&self, identifier: &str) -> Result<Option<DcRecord>, StoreError> {
         let Some(bytes) = self.rendered(identifier, OAI_DC)? else {
@@ -562,46 +958,109 @@ impl Store {
         }
     }
 
-    /// Every record's identifier and metadata, in identifier order (lazily).
+    /// A cursor over every record in (datestamp, identifier) order.
+    pub(crate) fn all(&self) -> Result<Cursor<'static>, StoreError> {
+        Cursor::new(
+            self.index(),
+            Selection {
+                format: None,
+                set: None,
+                from: None,
+                until: i64::MAX,
+                after: None,
+            },
+            self.next_seq(),
+        )
+    }
+
+    /// Every record's identifier and metadata, in (datestamp, identifier) order (lazily).
     pub fn iter_records(
         &self,
     ) -> impl Iterator<Item = Result<(String, StoredRecord), StoreError>> + '_ {
-        self.records.iter().map(|item| {
-            let (k, v) = item?;
-            let record = codec::decode_record(&k, &v)?;
-            Ok((String::from_utf8_lossy(&k).into_owned(), record))
+        let mut cursor = Some(self.all());
+        std::iter::from_fn(move || {
+            let Ok(c) = cursor.as_mut()? else {
+                return cursor.take().and_then(Result::err).map(Err);
+            };
+            match c.next_item() {
+                Ok(Some(item)) => {
+                    let slot = item.slot();
+                    Some(slot.record().map(|r| (slot.identifier.to_owned(), r)))
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    cursor = None;
+                    Some(Err(e))
+                }
+            }
         })
     }
 
     /// Every set, in setSpec order.
     pub fn iter_sets(&self) -> impl Iterator<Item = Result<SetInfo, StoreError>> + '_ {
-        self.sets.iter().map(|item| {
+        self.inner.sets.iter().map(|item| {
             let (k, v) = item?;
             set_info(&k, &v)
         })
     }
 
-    /// Counts for `moisson stats` (reads every record's metadata once).
-    pub fn stats(&self) -> Result<Stats, StoreError> {
-        let mut stats = Stats::default();
-        let (mut min, mut max) = (None::<i64>, None::<i64>);
-        for item in self.iter_records() {
-            let (_, r) = item?;
-            stats.records += 1;
-            stats.deleted += u64::from(r.deleted);
-            min = Some(min.map_or(r.datestamp, |m| m.min(r.datestamp)));
-            max = Some(max.map_or(r.datestamp, |m| m.max(r.datestamp)));
+    /// The datestamp of the last record in list order.
+    pub(crate) fn latest(&self) -> Result<Option<i64>, StoreError> {
+        let index = self.index();
+        let mut latest = None;
+        'pages: for item in index.pages.iter().rev() {
+            let (_, p) = item?;
+            for i in (0..page::len(&p)).rev() {
+                if let Some(s) = page::slot(&p, i).filter(page::Slot::is_live_main) {
+                    latest = Some(s.datestamp);
+                    break 'pages;
+                }
+            }
         }
-        stats.sets = self.sets.len() as u64;
-        stats.earliest = min.map(|d| Datestamp::from_unix(d).to_string());
-        stats.latest = max.map(|d| Datestamp::from_unix(d).to_string());
-        stats.stripped_characters = self.stripped_characters()?;
-        Ok(stats)
+        for item in index.ooo.iter().rev() {
+            let (k, _) = item?;
+            if let Some(d) = keys::decode_ordered_i64(&k) {
+                latest = Some(latest.map_or(d, |l: i64| l.max(d)));
+                break;
+            }
+        }
+        Ok(latest)
+    }
+
+    /// Counts for `moisson stats` (from the store's counters, without reading every record).
+    pub fn stats(&self) -> Result<Stats, StoreError> {
+        let state = self.lock_write().clone();
+        let earliest = self.all()?.next_item()?.map(|i| i.slot().datestamp);
+        let (live, dead) = state
+            .segments
+            .values()
+            .fold((0, 0), |(l, d), (sl, sd)| (l + sl, d + sd));
+        Ok(Stats {
+            records: state.records,
+            deleted: state.deleted,
+            sets: self.inner.sets.len() as u64,
+            earliest: earliest.map(|d| Datestamp::from_unix(d).to_string()),
+            latest: self.latest()?.map(|d| Datestamp::from_unix(d).to_string()),
+            stripped_characters: self.stripped_characters()?,
+            live_bytes: live,
+            dead_bytes: dead,
+            segments: self
+                .inner
+                .vlog
+                .segment_sizes()
+                .map_err(|e| self.vlog_error(e))?
+                .len() as u64,
+            out_of_order: state.ooo,
+            dead_slots: state.dead_slots,
+            index_bytes: self.inner.db.size_on_disk()?,
+            read_only: self.read_only_reason(),
+        })
     }
 
     /// Characters illegal in XML removed from records since the store was created.
     pub fn stripped_characters(&self) -> Result<u64, StoreError> {
         Ok(self
+            .inner
             .meta
             .get(STRIPPED_KEY)?
             .and_then(|v| v.as_ref().try_into().ok().map(u64::from_le_bytes))
@@ -611,7 +1070,7 @@ impl Store {
     /// Renders a record and decides what writing it would do, against the `old` one stored.
     fn prepare(
         mut input: RecordInput,
-        old: Option<&StoredRecord>,
+        old: Option<&(u64, u8, StoredRecord)>,
         now: Datestamp,
     ) -> (Prepared, usize) {
         let mut stripped = 0;
@@ -628,11 +1087,12 @@ impl Store {
                 sets.push(s.as_ref().to_owned());
             }
         }
+        let old_record = old.map(|(_, _, r)| r);
         // A tombstone keeps the setSpecs and formats the record had, so that a selective
         // harvest of any of its sets learns of the deletion (deleted headers often carry no
         // setSpec, or only some).
         if input.deleted {
-            if let Some(old) = old {
+            if let Some(old) = old_record {
                 let mut kept = old.sets.clone();
                 kept.extend(sets.into_iter().filter(|s| !old.sets.contains(s)));
                 sets = kept;
@@ -640,10 +1100,10 @@ impl Store {
         }
         let hash = content_hash(&input, &sets);
         let identifier = input.identifier.as_ref().to_owned();
-        if let Some(old) = old {
-            let outcome = if old.origin != input.origin {
+        if let Some(old_record) = old_record {
+            let outcome = if old_record.origin != input.origin {
                 Some(PutOutcome::Rejected)
-            } else if old.content_hash == hash {
+            } else if old_record.content_hash == hash {
                 Some(PutOutcome::Unchanged)
             } else {
                 None
@@ -652,10 +1112,9 @@ impl Store {
                 return (
                     Prepared {
                         identifier,
-                        old: Some(old.clone()),
-                        new: old.clone(),
+                        old: old.cloned(),
+                        new: old_record.clone(),
                         rendered: Vec::new(),
-                        index_values: Vec::new(),
                         outcome,
                         writer: input.origin,
                     },
@@ -664,7 +1123,8 @@ impl Store {
             }
         }
         let formats: Vec<String> = if input.deleted {
-            old.map(|o| o.formats.clone())
+            old_record
+                .map(|o| o.formats.clone())
                 .filter(|f| !f.is_empty())
                 .unwrap_or_else(|| vec![OAI_DC.to_owned()])
         } else {
@@ -705,7 +1165,7 @@ impl Store {
                 (f.clone(), r.bytes, header_end)
             })
             .collect();
-        let outcome = match (old, input.deleted) {
+        let outcome = match (old_record, input.deleted) {
             (_, true) => PutOutcome::Deleted,
             (None, false) => PutOutcome::Added,
             (Some(_), false) => PutOutcome::Updated,
@@ -726,7 +1186,6 @@ impl Store {
                 old: old.cloned(),
                 new,
                 rendered,
-                index_values: Vec::new(),
                 outcome,
                 writer: input.origin,
             },
@@ -734,107 +1193,60 @@ impl Store {
         )
     }
 
-    /// Writes records; each one, with all its index entries and counters, lands atomically (the
-    /// whole batch is one transaction). Unchanged records keep their datestamp.
-    ///
-    /// # Errors
-    /// A storage failure, after which nothing of the batch is written.
-    pub fn put_batch(&self, records: Vec<RecordInput>) -> Result<BatchOutcome, StoreError> {
-        let _guard = self
-            .write_lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (now, _in_flight) = self.begin_write();
-        let mut prepared = Vec::with_capacity(records.len());
-        let mut overlay: BTreeMap<String, Option<StoredRecord>> = BTreeMap::new();
+    /// Prepares each record against the stored one, or against the one an earlier record of
+    /// the batch wrote.
+    pub(crate) fn prepare_all(
+        &self,
+        records: impl IntoIterator<Item = RecordInput>,
+        now: Datestamp,
+    ) -> Result<(Vec<Prepared>, usize), StoreError> {
+        let index = self.index();
+        let records: Vec<RecordInput> = records.into_iter().collect();
+        let ids: BTreeSet<&str> = records.iter().map(|r| r.identifier.as_ref()).collect();
+        if ids.len() == records.len() && records.len() >= PARALLEL_FROM {
+            // Every identifier once: each record is rendered against the stored version alone,
+            // so rendering (most of a write's work) can use every core.
+            let olds = records
+                .iter()
+                .map(|r| Store::current(&index, r.identifier.as_ref()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let jobs: Vec<_> = records.into_iter().zip(olds).collect();
+            let done = par_map(jobs, |(input, old)| {
+                Store::prepare(input, old.as_ref(), now)
+            });
+            let stripped = done.iter().map(|(_, s)| s).sum();
+            return Ok((done.into_iter().map(|(p, _)| p).collect(), stripped));
+        }
+        let mut prepared: Vec<Prepared> = Vec::new();
+        let mut overlay: BTreeMap<String, usize> = BTreeMap::new();
         let mut stripped_total = 0;
         for input in records {
             let id = input.identifier.as_ref().to_owned();
             let old = match overlay.get(&id) {
-                Some(o) => o.clone(),
-                None => self.get(&id)?,
+                // Against the version this batch already wrote (the stored one is the first
+                // write's `old`, which is what the commit replaces).
+                Some(&i) => Some((write::PENDING, 0, prepared[i].new.clone())),
+                None => Store::current(&index, &id)?,
             };
             let (p, stripped) = Store::prepare(input, old.as_ref(), now);
             stripped_total += stripped;
-            overlay.insert(id, Some(p.new.clone()));
+            overlay.insert(id, prepared.len());
             prepared.push(p);
         }
-        self.commit(prepared, stripped_total, None)
+        Ok((prepared, stripped_total))
     }
 
-    /// Writes prepared records, each with its index entries and counters, and optionally one
-    /// harvest-state entry (`key`, `value`), in ONE transaction. Callers hold the write lock.
-    pub(crate) fn commit(
-        &self,
-        mut prepared: Vec<Prepared>,
-        stripped_total: usize,
-        harvest_state: Option<(&[u8], &[u8])>,
-    ) -> Result<BatchOutcome, StoreError> {
-        let outcomes = prepared.iter().map(|p| p.outcome).collect();
-        let refusals = refusals(&prepared);
-        self.persist_blobs(&mut prepared)?;
-        let changed: Vec<&Prepared> = prepared
-            .iter()
-            .filter(|p| !matches!(p.outcome, PutOutcome::Unchanged | PutOutcome::Rejected))
-            .collect();
-        if changed.is_empty() && stripped_total == 0 && harvest_state.is_none() {
-            return Ok(BatchOutcome {
-                outcomes,
-                stripped_characters: stripped_total,
-                refusals,
-            });
-        }
-        (
-            &self.records,
-            &self.by_datestamp,
-            &self.by_set,
-            &self.counts,
-            &self.sets,
-            &self.meta,
-            &self.harvest_state,
-        )
-            .transaction(|(records, by_ds, by_set, counts, sets, meta, harvest)| {
-                let mut deltas = BTreeMap::new();
-                let mut used_sets = BTreeSet::new();
-                for p in &changed {
-                    used_sets.append(&mut write_one(p, records, by_ds, by_set, &mut deltas)?);
-                }
-                ensure_sets(sets, &used_sets)?;
-                for (key, delta) in deltas {
-                    if delta == 0 {
-                        continue;
-                    }
-                    let current = counts
-                        .get(&key)?
-                        .and_then(|v| v.as_ref().try_into().ok().map(i64::from_le_bytes))
-                        .unwrap_or(0);
-                    let next = current + delta;
-                    if next == 0 {
-                        counts.remove(key)?;
-                    } else {
-                        counts.insert(key, &next.to_le_bytes())?;
-                    }
-                }
-                if stripped_total > 0 {
-                    let current = meta
-                        .get(STRIPPED_KEY)?
-                        .and_then(|v| v.as_ref().try_into().ok().map(u64::from_le_bytes))
-                        .unwrap_or(0);
-                    meta.insert(
-                        STRIPPED_KEY,
-                        &(current + stripped_total as u64).to_le_bytes(),
-                    )?;
-                }
-                if let Some((key, value)) = harvest_state {
-                    harvest.insert(key, value)?;
-                }
-                Ok(())
-            })?;
-        Ok(BatchOutcome {
-            outcomes,
-            stripped_characters: stripped_total,
-            refusals,
-        })
+    /// Writes records; each one, with all its index entries and counters, lands atomically (an
+    /// intent makes the batch whole again after a crash). Unchanged records keep their datestamp.
+    ///
+    /// # Errors
+    /// A storage failure, after which nothing of the batch is visible; [`StoreError::ReadOnly`]
+    /// when the disk is full.
+    pub fn put_batch(&self, records: Vec<RecordInput>) -> Result<BatchOutcome, StoreError> {
+        let mut state = self.lock_write();
+        let (now, _in_flight) = self.begin_write();
+        let (prepared, stripped) = self.prepare_all(records, now)?;
+        self.commit(&mut state, prepared, stripped, None)
     }
 
     /// Marks a batch as being written and returns its datestamp; the mark lasts as long as
@@ -845,20 +1257,23 @@ impl Store {
     /// visible after a response's responseDate is never dated before it.
     pub(crate) fn begin_write(&self) -> (Datestamp, InFlight<'_>) {
         // Marked first, stamped after: any stamp is at or after the mark.
-        self.in_flight
+        self.inner
+            .in_flight
             .store(Datestamp::now().unix(), Ordering::SeqCst);
-        (Datestamp::now(), InFlight(&self.in_flight))
+        (Datestamp::now(), InFlight(&self.inner.in_flight))
     }
 
     /// The latest moment a list may be answered as of: `now`, or the second of the batch
     /// being written if one is.
     pub fn visible_until(&self, now: Datestamp) -> Datestamp {
-        now.min(Datestamp::from_unix(self.in_flight.load(Ordering::SeqCst)))
+        now.min(Datestamp::from_unix(
+            self.inner.in_flight.load(Ordering::SeqCst),
+        ))
     }
 
     /// What writing `record` would do, without writing anything (for dry runs).
     pub fn classify(&self, record: &RecordInput) -> Result<PutOutcome, StoreError> {
-        let old = self.get(record.identifier.as_ref())?;
+        let old = Store::current(&self.index(), record.identifier.as_ref())?;
         Ok(
             Store::prepare(record.clone(), old.as_ref(), Datestamp::now())
                 .0
@@ -871,177 +1286,95 @@ impl Store {
         Ok(self.put_batch(vec![record])?.outcomes[0])
     }
 
-    /// Checks every index entry against its record, every record against its index entries,
-    /// rendered forms and sets, and the list-size counters against the records; returns a
-    /// description of each problem found.
+    /// Checks every record against the indexes and its bytes in the value log, and every index
+    /// entry and counter against the records; returns a description of each problem found.
     pub fn check(&self) -> Result<Vec<String>, StoreError> {
-        self.check_or_repair(false)
+        let _state = self.lock_write();
+        rebuild::check(self)
     }
 
-    /// Like [`Store::check`], and rebuilds what is off from the records, which are the source of
-    /// truth: stray index entries are removed, missing ones added, counters recomputed, missing
-    /// sets defined. Returns the problems found (and repaired).
+    /// Like [`Store::check`], and rebuilds every index from the records, which are the source of
+    /// truth (and defines missing sets). Records whose bytes are gone are named; they cannot
+    /// be rebuilt. Returns the problems found.
     pub fn repair(&self) -> Result<Vec<String>, StoreError> {
-        let _guard = self
-            .write_lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let problems = self.check_or_repair(true)?;
+        let mut state = self.lock_write();
+        self.writable()?;
+        let problems = rebuild::check(self)?;
+        if !problems.is_empty() {
+            rebuild::repair(self, &mut state).map_err(|e| self.on_write_error(e))?;
+        }
+        drop(state);
         self.flush()?;
         Ok(problems)
     }
 
-    fn check_or_repair(&self, repair: bool) -> Result<Vec<String>, StoreError> {
-        let mut problems = Vec::new();
-        let mut counters: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
-        for item in self.iter_records() {
-            let (id, r) = item?;
-            let d = Datestamp::from_unix(r.datestamp);
-            let sets = expand_sets(&r.sets);
-            if r.rendered.len() != r.formats.len() {
-                problems.push(format!(
-                    "record {id} has {} rendered forms for {} formats",
-                    r.rendered.len(),
-                    r.formats.len()
-                ));
-            }
-            for (f, blob) in r.formats.iter().zip(&r.rendered) {
-                if let Err(e) = self.read_blob(blob, false, &mut Vec::new()) {
-                    problems.push(format!("record {id} in {f}: {e}"));
-                }
-                let key = keys::entry(&keys::format_scope(f), d, &id);
-                if self.by_datestamp.get(&key)?.as_deref() != Some(blob.as_slice()) {
-                    problems.push(format!("record {id} has no datestamp index entry for {f}"));
-                    if repair {
-                        self.by_datestamp.insert(key, blob.as_slice())?;
-                    }
-                }
-                counts::add(&mut counters, &keys::format_scope(f), r.datestamp, 1);
-                for s in &sets {
-                    let key = keys::entry(&keys::set_scope(f, s), d, &id);
-                    if !self.by_set.contains_key(&key)? {
-                        problems.push(format!("record {id} has no index entry for set {s} ({f})"));
-                        if repair {
-                            self.by_set.insert(key, &[] as &[u8])?;
-                        }
-                    }
-                    counts::add(&mut counters, &keys::set_scope(f, s), r.datestamp, 1);
-                }
-            }
-            for s in &sets {
-                if !self.sets.contains_key(s.as_bytes())? {
-                    problems.push(format!("set {s} of record {id} is not defined"));
-                    if repair {
-                        let set = StoredSet {
-                            name: s.clone(),
-                            description: None,
-                        };
-                        self.sets.insert(s.as_bytes(), codec::encode(&set))?;
-                    }
-                }
-            }
-        }
-        for (tree, with_set, what) in [
-            (&self.by_datestamp, false, "datestamp"),
-            (&self.by_set, true, "set"),
-        ] {
-            for item in tree {
-                let (k, _) = item?;
-                if !self.index_entry_matches(&k, with_set)? {
-                    let shown = String::from_utf8_lossy(&k).escape_debug().to_string();
-                    problems.push(format!(
-                        "{what} index entry \"{shown}\" points to no record"
-                    ));
-                    if repair {
-                        tree.remove(&k)?;
-                    }
-                }
-            }
-        }
-        counters.retain(|_, v| *v != 0);
-        let mut stored: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
-        for item in &self.counts {
-            let (k, v) = item?;
-            stored.insert(
-                k.to_vec(),
-                v.as_ref().try_into().map_or(0, i64::from_le_bytes),
-            );
-        }
-        if stored != counters {
-            let wrong = counters
-                .iter()
-                .filter(|(k, v)| stored.get(*k) != Some(v))
-                .count()
-                + stored.keys().filter(|k| !counters.contains_key(*k)).count();
-            problems.push(format!("{wrong} list-size counters are wrong"));
-            if repair {
-                self.counts.clear()?;
-                for (k, v) in &counters {
-                    self.counts.insert(k.as_slice(), &v.to_le_bytes())?;
-                }
-            }
-        }
-        Ok(problems)
-    }
-
-    fn index_entry_matches(&self, key: &[u8], with_set: bool) -> Result<bool, StoreError> {
-        let mut parts = key.splitn(if with_set { 3 } else { 2 }, |b| *b == 0);
-        let Some(format) = parts.next() else {
-            return Ok(false);
-        };
-        let set = if with_set { parts.next() } else { None };
-        let Some((d, id)) = parts.next().and_then(keys::split_entry) else {
-            return Ok(false);
-        };
-        let Some(r) = self.get(id)? else {
-            return Ok(false);
-        };
-        let format = String::from_utf8_lossy(format);
-        let set_ok =
-            set.is_none_or(|s| expand_sets(&r.sets).contains(&*String::from_utf8_lossy(s)));
-        Ok(r.datestamp == d.unix() && r.formats.iter().any(|f| *f == format) && set_ok)
+    #[cfg(test)]
+    pub(crate) fn set_ooo_min(&self, n: u64) {
+        self.inner.ooo_min.store(n, Ordering::SeqCst);
     }
 }
 
-/// Writes one prepared record and its index entries; returns its sets (ancestors included) for
-/// [`ensure_sets`]. `p.old` is what is stored: the writer holds the write lock, and a batch
-/// that writes an identifier twice prepared the second write against the first.
-fn write_one(
-    p: &Prepared,
-    records: &TransactionalTree,
-    by_ds: &TransactionalTree,
-    by_set: &TransactionalTree,
-    deltas: &mut BTreeMap<Vec<u8>, i64>,
-) -> TxResult<BTreeSet<String>> {
-    let id = p.identifier.as_str();
-    if let Some(old) = &p.old {
-        let d = Datestamp::from_unix(old.datestamp);
-        let old_sets = expand_sets(&old.sets);
-        for f in &old.formats {
-            let scope = keys::format_scope(f);
-            by_ds.remove(keys::entry(&scope, d, id))?;
-            counts::add(deltas, &scope, old.datestamp, -1);
-            for s in &old_sets {
-                let scope = keys::set_scope(f, s);
-                by_set.remove(keys::entry(&scope, d, id))?;
-                counts::add(deltas, &scope, old.datestamp, -1);
+/// The file the store keeps in reserve for a full disk (see [`Store::open_with`]).
+const RESERVE_FILE: &str = "reserve";
+/// Its size: more than sled writes when it opens.
+pub const RESERVE_BYTES: u64 = 4 << 20;
+
+/// Creates the reserve file unless it is there.
+fn make_reserve(path: &Path) -> std::io::Result<()> {
+    if path.metadata().is_ok_and(|m| m.len() == RESERVE_BYTES) {
+        return Ok(());
+    }
+    let file = std::fs::File::create(path)?;
+    if let Err(e) = fs4::FileExt::allocate(&file, RESERVE_BYTES).and_then(|()| file.sync_all()) {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Batches from this size are rendered on every core.
+const PARALLEL_FROM: usize = 16;
+
+/// `f` over `items` on every core, results in input order.
+pub(crate) fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if threads < 2 || items.len() < 2 {
+        return items.into_iter().map(f).collect();
+    }
+    let per = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::new();
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        chunks.push(items.by_ref().take(per).collect());
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || chunk.into_iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("Rendering a record does not panic."))
+            .collect()
+    })
+}
+
+fn open_sled(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_capacity_bytes)
+        .flush_every_ms(Some(500))
+        .open()
+        .map_err(|e| match e {
+            sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
+                StoreError::Locked {
+                    path: path.to_path_buf(),
+                }
             }
-        }
-    }
-    let d = Datestamp::from_unix(p.new.datestamp);
-    let new_sets = expand_sets(&p.new.sets);
-    for (f, value) in &p.index_values {
-        let scope = keys::format_scope(f);
-        by_ds.insert(keys::entry(&scope, d, id), value.as_slice())?;
-        counts::add(deltas, &scope, p.new.datestamp, 1);
-        for s in &new_sets {
-            let scope = keys::set_scope(f, s);
-            by_set.insert(keys::entry(&scope, d, id), &[] as &[u8])?;
-            counts::add(deltas, &scope, p.new.datestamp, 1);
-        }
-    }
-    records.insert(id.as_bytes(), codec::encode(&p.new))?;
-    Ok(new_sets)
+            other => StoreError::Sled(other),
+        })
 }
 
 /// The refused writes of a prepared batch, naming both origins.
@@ -1057,20 +1390,6 @@ fn refusals(prepared: &[Prepared]) -> Vec<Refusal> {
             writer: p.writer.clone(),
         })
         .collect()
-}
-
-/// Defines, named after their spec, the sets records refer to that are not defined yet.
-fn ensure_sets(sets: &TransactionalTree, specs: &BTreeSet<String>) -> TxResult<()> {
-    for s in specs {
-        if sets.get(s.as_bytes())?.is_none() {
-            let set = StoredSet {
-                name: s.clone(),
-                description: None,
-            };
-            sets.insert(s.as_bytes(), codec::encode(&set))?;
-        }
-    }
-    Ok(())
 }
 
 fn set_info(key: &[u8], value: &[u8]) -> Result<SetInfo, StoreError> {
@@ -1104,226 +1423,4 @@ impl RecordSink for Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::dc::DcElement;
-    use crate::protocol::{ListFilter, MetadataPrefix, Repository};
-    use proptest::prelude::*;
-
-    fn input(id: &str, title: &str, sets: &[&str]) -> RecordInput {
-        let mut dc = DcRecord::new();
-        dc.push_str(DcElement::Title, title);
-        let mut r = RecordInput::dc(OaiIdentifier::parse(id).unwrap(), dc);
-        r.sets = sets.iter().map(|s| SetSpec::parse(s).unwrap()).collect();
-        r
-    }
-
-    #[test]
-    fn a_batch_that_writes_one_identifier_several_times_leaves_one_consistent_record() {
-        let store = Store::temporary().unwrap();
-        store.put(input("oai:x:1", "first", &["a:b"])).unwrap();
-        let mut deleted = input("oai:x:1", "", &[]);
-        deleted.deleted = true;
-        deleted.dc = None;
-        let out = store
-            .put_batch(vec![
-                input("oai:x:1", "second", &["c"]),
-                input("oai:x:1", "second", &["c"]),
-                input("oai:x:1", "third", &["d:e"]),
-                deleted,
-            ])
-            .unwrap();
-        assert_eq!(
-            out.outcomes,
-            [
-                PutOutcome::Updated,
-                PutOutcome::Unchanged,
-                PutOutcome::Updated,
-                PutOutcome::Deleted
-            ]
-        );
-        assert!(store.check().unwrap().is_empty(), "{:?}", store.check());
-        let record = store.get("oai:x:1").unwrap().unwrap();
-        assert!(record.deleted);
-        assert_eq!(
-            record.sets,
-            ["d:e"],
-            "a tombstone keeps the sets the record had"
-        );
-        assert_eq!(store.stats().unwrap().records, 1);
-    }
-
-    #[test]
-    fn a_write_from_another_origin_is_refused_and_names_both() {
-        let store = Store::temporary().unwrap();
-        store.put(input("oai:x:1", "local", &["a"])).unwrap();
-        let mut harvested = input("oai:x:1", "harvested", &["source:up"]);
-        harvested.origin = Origin::Source("up".into());
-        let mut deletion = harvested.clone();
-        deletion.deleted = true;
-        deletion.dc = None;
-        let out = store.put_batch(vec![harvested, deletion]).unwrap();
-        assert_eq!(out.outcomes, [PutOutcome::Rejected, PutOutcome::Rejected]);
-        assert_eq!(out.refusals.len(), 2);
-        assert_eq!(out.refusals[1].index, 1);
-        assert_eq!(
-            out.refusals[0].to_string(),
-            "oai:x:1 belongs to local; source:up may not overwrite it"
-        );
-        let record = store.get("oai:x:1").unwrap().unwrap();
-        assert_eq!(record.origin, Origin::Local);
-        assert_eq!(record.sets, ["a"], "the local record keeps its sets");
-        assert!(!record.deleted);
-        assert!(store.check().unwrap().is_empty());
-    }
-
-    #[test]
-    fn a_record_of_one_source_is_not_taken_over_by_another_nor_by_a_local_import() {
-        let store = Store::temporary().unwrap();
-        let mut first = input("oai:x:1", "t", &[]);
-        first.origin = Origin::Source("a".into());
-        assert_eq!(store.put(first.clone()).unwrap(), PutOutcome::Added);
-        let mut other = first.clone();
-        other.origin = Origin::Source("b".into());
-        other
-            .dc
-            .as_mut()
-            .unwrap()
-            .push_str(DcElement::Title, "changed");
-        assert_eq!(store.put(other).unwrap(), PutOutcome::Rejected);
-        let mut local = first.clone();
-        local.origin = Origin::Local;
-        assert_eq!(store.classify(&local).unwrap(), PutOutcome::Rejected);
-        assert_eq!(store.put(local).unwrap(), PutOutcome::Rejected);
-        first
-            .dc
-            .as_mut()
-            .unwrap()
-            .push_str(DcElement::Title, "by its owner");
-        assert_eq!(store.put(first).unwrap(), PutOutcome::Updated);
-    }
-
-    #[test]
-    fn a_new_tombstone_is_counted_as_deleted() {
-        let store = Store::temporary().unwrap();
-        let mut deleted = input("oai:x:9", "", &[]);
-        deleted.deleted = true;
-        deleted.dc = None;
-        assert_eq!(store.put(deleted).unwrap(), PutOutcome::Deleted);
-    }
-
-    #[test]
-    fn a_deletion_naming_only_some_sets_keeps_the_record_in_all_of_them() {
-        let store = Store::temporary().unwrap();
-        store
-            .put(input("oai:x:1", "t", &["source:up", "source:up:A"]))
-            .unwrap();
-        let mut deleted = input("oai:x:1", "", &["source:up"]);
-        deleted.deleted = true;
-        deleted.dc = None;
-        assert_eq!(store.put(deleted).unwrap(), PutOutcome::Deleted);
-        assert_eq!(
-            store.get("oai:x:1").unwrap().unwrap().sets,
-            ["source:up", "source:up:A"]
-        );
-        assert!(store.check().unwrap().is_empty());
-    }
-
-    #[test]
-    fn lists_are_answered_as_of_a_batch_being_written_until_it_is_done() {
-        let store = Store::temporary().unwrap();
-        let later = Datestamp::from_unix(Datestamp::now().unix() + 100);
-        assert_eq!(store.visible_until(later), later);
-        let (stamp, guard) = store.begin_write();
-        assert!(
-            store.visible_until(later) <= stamp,
-            "no response may claim the batch's records"
-        );
-        drop(guard);
-        assert_eq!(store.visible_until(later), later);
-    }
-
-    /// One write of the model test: (identifier, datestamp, sets, deleted).
-    fn arb_write() -> impl Strategy<Value = (u8, i64, Vec<u8>, bool)> {
-        // Datestamps within a few bucket widths, so that counts cross bucket edges.
-        (
-            0u8..12,
-            0i64..3_000_000,
-            proptest::collection::vec(0u8..4, 0..3),
-            proptest::bool::weighted(0.2),
-        )
-    }
-
-    const SETS: [&str; 4] = ["a", "a:b", "a:b:c", "d"];
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(48))]
-        #[test]
-        fn lists_and_counts_match_a_btreemap_model(
-            writes in proptest::collection::vec(arb_write(), 1..40),
-            from in proptest::option::of(0i64..3_000_000),
-            span in 0i64..3_000_000,
-            set in proptest::option::of(0usize..4),
-            page in 1usize..5,
-        ) {
-            let store = Store::temporary().unwrap();
-            // The model: identifier → (datestamp, expanded sets); tombstones stay listed.
-            let mut model: BTreeMap<String, (i64, BTreeSet<String>)> = BTreeMap::new();
-            for (id, ds, sets, deleted) in writes {
-                let id = format!("oai:x:{id}");
-                let specs: Vec<&str> = sets.iter().map(|i| SETS[*i as usize]).collect();
-                let mut r = input(&id, &format!("t{ds}"), &specs);
-                r.datestamp = Some(Datestamp::from_unix(1_600_000_000 + ds));
-                if deleted {
-                    r.deleted = true;
-                    r.dc = None;
-                }
-                let outcome = store.put(r).unwrap();
-                if outcome != PutOutcome::Unchanged {
-                    let stored = store.get(&id).unwrap().unwrap();
-                    model.insert(id, (stored.datestamp, expand_sets(&stored.sets)));
-                }
-            }
-            prop_assert!(store.check().unwrap().is_empty());
-            let from = from.map(|f| 1_600_000_000 + f);
-            let until = from.unwrap_or(1_600_000_000) + span;
-            let filter = ListFilter {
-                metadata_prefix: MetadataPrefix::oai_dc(),
-                set: set.map(|i| SetSpec::parse(SETS[i]).unwrap()),
-                from: from.map(Datestamp::from_unix),
-                until: Datestamp::from_unix(until),
-            };
-            let mut expected: Vec<(i64, String)> = model
-                .iter()
-                .filter(|(_, (d, sets))| {
-                    from.is_none_or(|f| *d >= f) && *d <= until && set.is_none_or(|i| sets.contains(SETS[i]))
-                })
-                .map(|(id, (d, _))| (*d, id.clone()))
-                .collect();
-            expected.sort();
-            prop_assert_eq!(store.count(&filter).unwrap(), expected.len() as u64);
-            let mut listed: Vec<(i64, String)> = Vec::new();
-            let mut after: Option<(Datestamp, String)> = None;
-            loop {
-                let mut out = Vec::new();
-                let end = store
-                    .list_page(&filter, after.as_ref().map(|(d, id)| (*d, id.as_str())), page, true, &mut out)
-                    .unwrap();
-                let text = String::from_utf8(out).unwrap();
-                prop_assert_eq!(text.matches("<header").count(), end.written);
-                let ids: Vec<String> = text
-                    .split("<identifier>")
-                    .skip(1)
-                    .map(|chunk| chunk.split("</identifier>").next().unwrap().to_owned())
-                    .collect();
-                prop_assert_eq!(ids.last(), end.last.as_ref().map(|(_, id)| id));
-                listed.extend(ids.into_iter().map(|id| (model[&id].0, id)));
-                if !end.more {
-                    break;
-                }
-                after = end.last;
-            }
-            prop_assert_eq!(listed, expected);
-        }
-    }
-}
+mod tests;

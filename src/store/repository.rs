@@ -1,22 +1,58 @@
-//! `protocol::Repository` over the sled trees: lazy range scans, never a collected list.
+//! `protocol::Repository` over the index: lists are lazy cursors ([`index::Cursor`]), never a
+//! collected result set.
 
 use std::ops::Bound;
 
 use super::error::StoreError;
-use super::keys;
-use super::{codec, counts, set_info, Store, FORMAT_KEY_PREFIX, OAI_DC};
+use super::index::{Cursor, Item, Selection};
+use super::{codec, counts, keys, set_info, Store, FORMAT_KEY_PREFIX, OAI_DC};
 use crate::protocol::repository::{Lookup, PageEnd, Repository};
 use crate::protocol::token::ListFilter;
 use crate::protocol::{Datestamp, MetadataFormat, MetadataPrefix, OaiIdentifier, SetInfo};
 
 impl Store {
-    fn list_scope(filter: &ListFilter) -> (Vec<u8>, bool) {
-        match &filter.set {
-            Some(set) => (
-                keys::set_scope(filter.metadata_prefix.as_ref(), set.as_ref()),
-                true,
-            ),
-            None => (keys::format_scope(filter.metadata_prefix.as_ref()), false),
+    pub(crate) fn cursor<'a>(
+        &self,
+        filter: &'a ListFilter,
+        from: Option<i64>,
+        until: i64,
+        after: Option<(i64, &'a str)>,
+    ) -> Result<Cursor<'a>, StoreError> {
+        Cursor::new(
+            self.index(),
+            Selection {
+                format: Some(filter.metadata_prefix.as_ref()),
+                set: filter.set.as_ref().map(AsRef::as_ref),
+                from,
+                until,
+                after,
+            },
+            self.next_seq(),
+        )
+    }
+
+    /// Appends an item's rendered form in `prefix` (or its header) to `out`.
+    fn write_item(
+        &self,
+        item: &Item,
+        prefix: &str,
+        headers_only: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let slot = item.slot();
+        if prefix == OAI_DC {
+            if let Some(r) = slot.dc_ref {
+                return self.read_blob(r, headers_only, out);
+            }
+        }
+        let record = slot.record()?;
+        if self.write_rendered(&record, prefix, headers_only, out)? {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt {
+                key: slot.identifier.to_owned(),
+                message: format!("listed in {prefix} without a rendered form in it"),
+            })
         }
     }
 }
@@ -29,33 +65,22 @@ impl Repository for Store {
     }
 
     fn earliest_datestamp(&self) -> Result<Option<Datestamp>, StoreError> {
-        let mut earliest: Option<Datestamp> = None;
-        for format in self.metadata_formats()? {
-            let scope = keys::format_scope(format.prefix.as_ref());
-            if let Some((k, _)) = self.by_datestamp.scan_prefix(&scope).next().transpose()? {
-                if let Some((d, _)) = keys::split_entry(&k[scope.len()..]) {
-                    earliest = Some(earliest.map_or(d, |e| e.min(d)));
-                }
-            }
-        }
-        Ok(earliest)
+        Ok(self
+            .all()?
+            .next_item()?
+            .map(|i| Datestamp::from_unix(i.slot().datestamp)))
     }
 
     fn sample_identifier(&self) -> Result<Option<OaiIdentifier>, StoreError> {
-        let scope = keys::format_scope(OAI_DC);
         Ok(self
-            .by_datestamp
-            .scan_prefix(&scope)
-            .next()
-            .transpose()?
-            .and_then(|(k, _)| {
-                keys::split_entry(&k[scope.len()..]).and_then(|(_, id)| OaiIdentifier::parse(id))
-            }))
+            .all()?
+            .next_item()?
+            .and_then(|i| OaiIdentifier::parse(i.slot().identifier)))
     }
 
     fn metadata_formats(&self) -> Result<Vec<MetadataFormat>, StoreError> {
         let mut formats = vec![MetadataFormat::oai_dc()];
-        for item in self.meta.scan_prefix(FORMAT_KEY_PREFIX) {
+        for item in self.inner.meta.scan_prefix(FORMAT_KEY_PREFIX) {
             let (k, v) = item?;
             formats.push(codec::decode(&k, &v)?);
         }
@@ -75,11 +100,11 @@ impl Repository for Store {
     }
 
     fn has_sets(&self) -> Result<bool, StoreError> {
-        Ok(!self.sets.is_empty())
+        Ok(!self.inner.sets.is_empty())
     }
 
     fn count_sets(&self) -> Result<u64, StoreError> {
-        Ok(self.sets.len() as u64)
+        Ok(self.inner.sets.len() as u64)
     }
 
     fn sets_page(
@@ -89,7 +114,10 @@ impl Repository for Store {
         each: &mut dyn FnMut(&SetInfo),
     ) -> Result<bool, StoreError> {
         let start = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.as_bytes().to_vec()));
-        let mut iter = self.sets.range::<Vec<u8>, _>((start, Bound::Unbounded));
+        let mut iter = self
+            .inner
+            .sets
+            .range::<Vec<u8>, _>((start, Bound::Unbounded));
         for _ in 0..limit {
             match iter.next().transpose()? {
                 Some((k, v)) => each(&set_info(&k, &v)?),
@@ -106,10 +134,27 @@ impl Repository for Store {
         headers_only: bool,
         out: &mut Vec<u8>,
     ) -> Result<Lookup, StoreError> {
-        let Some(record) = self.get(identifier.as_ref())? else {
+        let index = self.index();
+        let Some((seq, dc_ref)) = index.lookup_ref(identifier.as_ref())? else {
             return Ok(Lookup::NoSuchItem);
         };
-        if self.write_rendered(&record, prefix.as_ref(), headers_only, out)? {
+        if prefix.as_ref() == OAI_DC && !dc_ref.is_empty() {
+            self.read_blob(&dc_ref, headers_only, out)?;
+            return Ok(Lookup::Written);
+        }
+        let Some(page) = index.page(seq / super::page::SLOTS)? else {
+            return Ok(Lookup::NoSuchItem);
+        };
+        let Some(slot) = super::page::slot(&page, super::index::slot_index(seq)) else {
+            return Ok(Lookup::NoSuchItem);
+        };
+        if prefix.as_ref() == OAI_DC {
+            if let Some(r) = slot.dc_ref {
+                self.read_blob(r, headers_only, out)?;
+                return Ok(Lookup::Written);
+            }
+        }
+        if self.write_rendered(&slot.record()?, prefix.as_ref(), headers_only, out)? {
             Ok(Lookup::Written)
         } else {
             Ok(Lookup::NoSuchFormat)
@@ -117,29 +162,37 @@ impl Repository for Store {
     }
 
     fn count(&self, filter: &ListFilter) -> Result<u64, StoreError> {
-        let (scope, by_set) = Store::list_scope(filter);
-        let tree = if by_set {
-            &self.by_set
-        } else {
-            &self.by_datestamp
+        let prefix = filter.metadata_prefix.as_ref();
+        let scope = match &filter.set {
+            Some(set) => keys::set_scope(prefix, set.as_ref()),
+            None => keys::format_scope(prefix),
         };
+        // Counts are exact per time bucket; only the edges of a range shorter than a bucket are
+        // counted record by record. A list that runs to the newest record (the usual first page:
+        // no `until`) counts as if unbounded, so that a store written in the last few days (all
+        // in one bucket) is not read whole to answer page 1.
         let from = filter.from.map_or(i64::MIN / 4, Datestamp::unix);
+        let until = match self.latest_bound()? {
+            Some(latest) if filter.until.unix() >= latest => i64::MAX / 4,
+            _ => filter.until.unix(),
+        };
+        let index = self.index();
         counts::count(
             &scope,
             from,
-            filter.until.unix(),
+            until,
             |lo, hi| {
                 let mut total: i64 = 0;
-                for item in self.counts.range(lo..hi) {
+                for item in index.counts.range(lo..hi) {
                     let (_, v) = item?;
                     total += v.as_ref().try_into().map_or(0, i64::from_le_bytes);
                 }
                 Ok(u64::try_from(total).unwrap_or(0))
             },
             |a, b| {
+                let mut cursor = self.cursor(filter, Some(a), b.saturating_sub(1), None)?;
                 let mut n = 0;
-                for item in tree.range(keys::at(&scope, a)..keys::at(&scope, b)) {
-                    item?;
+                while cursor.next_item()?.is_some() {
                     n += 1;
                 }
                 Ok(n)
@@ -155,52 +208,28 @@ impl Repository for Store {
         headers_only: bool,
         out: &mut Vec<u8>,
     ) -> Result<PageEnd, StoreError> {
-        let (scope, by_set) = Store::list_scope(filter);
-        let start = match after {
-            Some((d, id)) => Bound::Excluded(keys::entry(&scope, d, id)),
-            None => Bound::Included(keys::at(
-                &scope,
-                filter.from.map_or(i64::MIN, Datestamp::unix),
-            )),
-        };
-        let end = Bound::Excluded(keys::at(&scope, filter.until.unix().saturating_add(1)));
-        let tree = if by_set {
-            &self.by_set
-        } else {
-            &self.by_datestamp
-        };
-        let format_scope = keys::format_scope(filter.metadata_prefix.as_ref());
-        let mut iter = tree.range::<Vec<u8>, _>((start, end));
+        let after = after.map(|(d, id)| (d.unix(), id));
+        let mut cursor = self.cursor(
+            filter,
+            filter.from.map(Datestamp::unix),
+            filter.until.unix(),
+            after,
+        )?;
+        let prefix = filter.metadata_prefix.as_ref();
         let mut page = PageEnd::default();
         while page.written < limit {
-            let Some((k, v)) = iter.next().transpose()? else {
+            let Some(item) = cursor.next_item()? else {
                 return Ok(page);
             };
-            let tail = &k[scope.len()..];
-            let (d, id) = keys::split_entry(tail).ok_or_else(|| StoreError::Corrupt {
-                key: String::from_utf8_lossy(&k).into_owned(),
-                message: "malformed index key".into(),
-            })?;
-            if by_set {
-                let mut key = format_scope.clone();
-                key.extend_from_slice(tail);
-                // sled applies a committed write tree by tree: a reader racing a writer may see
-                // the set entry before the record's. Skip it; `moisson check` reports real damage.
-                let Some(value) = self.by_datestamp.get(&key)? else {
-                    tracing::debug!(
-                        identifier = id,
-                        "Set index entry without its record skipped."
-                    );
-                    continue;
-                };
-                self.read_blob(&value, headers_only, out)?;
-            } else {
-                self.read_blob(&v, headers_only, out)?;
-            }
+            self.write_item(&item, prefix, headers_only, out)?;
+            let slot = item.slot();
             page.written += 1;
-            page.last = Some((d, id.to_owned()));
+            page.last = Some((
+                Datestamp::from_unix(slot.datestamp),
+                slot.identifier.to_owned(),
+            ));
         }
-        page.more = iter.next().transpose()?.is_some();
+        page.more = cursor.next_item()?.is_some();
         Ok(page)
     }
 }

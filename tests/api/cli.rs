@@ -369,16 +369,15 @@ fn check_finds_a_broken_index_and_repair_rebuilds_it() {
         .success());
     assert!(moisson(&data, &["check"]).status.success());
     {
-        // Break the indexes behind the store's back: drop a datestamp entry, add a stray set entry.
+        // Break the indexes behind the store's back: lose the identifier map, add a stray set
+        // list entry, and change a list-size counter.
         let db = sled::open(&data).unwrap();
-        let by_datestamp = db.open_tree("by_datestamp").unwrap();
-        let (first, _) = by_datestamp.iter().next().unwrap().unwrap();
-        by_datestamp.remove(first).unwrap();
-        let by_set = db.open_tree("by_set").unwrap();
-        by_set
-            .insert(b"oai_dc\0zzz\0\x80\0\0\0\0\0\0\0oai:x:ghost", &[] as &[u8])
-            .unwrap();
-        let counts = db.open_tree("counts").unwrap();
+        db.open_tree("ids.1").unwrap().clear().unwrap();
+        let lists = db.open_tree("lists.1").unwrap();
+        let mut key = b"zzz\0".to_vec();
+        key.extend_from_slice(&999u64.to_be_bytes());
+        lists.insert(key, &[0u8][..]).unwrap();
+        let counts = db.open_tree("counts.1").unwrap();
         let (key, _) = counts.iter().next().unwrap().unwrap();
         counts.insert(key, &999i64.to_le_bytes()).unwrap();
         db.flush().unwrap();
@@ -387,7 +386,7 @@ fn check_finds_a_broken_index_and_repair_rebuilds_it() {
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("record oai:x:1 has no datestamp index entry for oai_dc"),
+        text.contains("record oai:x:1 (#0) is not in the identifier map"),
         "{text}"
     );
     assert!(text.contains("points to no record"), "{text}");

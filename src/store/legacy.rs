@@ -1,18 +1,8 @@
-//! The blob log: rendered records, appended to segment files beside the sled database.
+//! The blob log of layout 1 (`rendered/*.blob`: uncompressed records, 24-byte references),
+//! read by `moisson upgrade` only.
 //!
-//! sled 0.34 is slow and memory-hungry with values of several kilobytes (every node read
-//! deserializes them all, and its cache under-counts them), so the indexes keep a 24-byte
-//! [`BlobRef`] and the bytes live here. Reading a record is one `pread` served from the
-//! operating system's page cache, which is not the server's memory.
-//!
-//! Bytes are appended (and written to the file) before the sled transaction that points at
-//! them commits, so a committed pointer never points at bytes that were not written: a killed
-//! process (`kill -9`) leaves at most unreferenced bytes, never a half-written record. The
-//! store makes the blobs durable before sled, twice a second and on `flush` (sled's own timed
-//! flush is off), so a power loss loses the last moments' writes whole. (The operating system
-//! may still write sled's pages before the blobs' on its own; each reference therefore carries
-//! the CRC-32 of its bytes, checked whenever a whole record is read, and `moisson check`
-//! reports a record whose bytes the disk lost.)
+//! Layout 1 appended each rendered record to a segment file beside sled and kept a
+//! [`BlobRef`] with its CRC-32 in the record's sled value.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};

@@ -1,0 +1,58 @@
+//! `moisson compact`
+
+use anyhow::Context as _;
+use clap::Args;
+
+use super::{open_store, ExitCode};
+use crate::config::Settings;
+
+/// Flags of `moisson compact`.
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl CompactArgs {
+    /// Compacts the store and prints what it gave back.
+    pub fn run(self, settings: &Settings) -> anyhow::Result<ExitCode> {
+        let dir = &settings.store.data_dir;
+        anyhow::ensure!(dir.exists(), "no store at {}", dir.display());
+        let store = open_store(settings)
+            .with_context(|| format!("Failed to open the store at {}", dir.display()))?;
+        let before = store.stats()?;
+        let outcome = store
+            .compact()
+            .with_context(|| format!("Failed to compact the store at {}", dir.display()))?;
+        let after = store.stats()?;
+        if self.json {
+            let report =
+                serde_json::json!({ "compaction": outcome, "before": before, "after": after });
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            println!(
+                "value log: {} live + {} dead bytes before, {} live + {} dead after; {} segments emptied, {} bytes copied, {} bytes given back",
+                before.live_bytes,
+                before.dead_bytes,
+                after.live_bytes,
+                after.dead_bytes,
+                outcome.segments_removed,
+                outcome.bytes_copied,
+                outcome.bytes_reclaimed
+            );
+            println!(
+                "index: {}",
+                if outcome.index_rebuilt {
+                    format!(
+                        "rebuilt ({} old versions and {} records out of order before)",
+                        before.dead_slots, before.out_of_order
+                    )
+                } else {
+                    "nothing to rebuild".to_owned()
+                }
+            );
+        }
+        Ok(ExitCode::Ok)
+    }
+}
