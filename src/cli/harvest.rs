@@ -50,9 +50,20 @@ pub struct HarvestArgs {
     /// Harvest this set instead of the configured ones (repeatable).
     #[arg(long = "set", value_name = "SPEC")]
     sets: Vec<String>,
-    /// Harvest this metadataPrefix instead of the configured one (default oai_dc).
+    /// Harvest this metadataPrefix instead of the configured one (default oai_dc;
+    /// pmb_xml_unimarc for a PMB OAI connector, crosswalked to oai_dc).
     #[arg(long, value_name = "PREFIX")]
     prefix: Option<String>,
+    /// Map harvested records to oai_dc with this crosswalk (pmb-unimarc, the default for
+    /// --prefix pmb_xml_unimarc).
+    #[arg(long, value_name = "NAME")]
+    crosswalk: Option<String>,
+    /// The PMB OPAC base URL permalinks are made with (pmb-unimarc).
+    #[arg(long, value_name = "URL")]
+    opac_url: Option<String>,
+    /// PMB's keyword separator in 610$a (pmb-unimarc; default ";").
+    #[arg(long, value_name = "SEP")]
+    keyword_separator: Option<String>,
     /// Also write the run report as JSON on standard output.
     #[arg(long)]
     json: bool,
@@ -82,6 +93,9 @@ impl HarvestArgs {
             max_pages: self.max_pages,
             reconcile: self.reconcile,
             force: self.force,
+            crosswalk: self.crosswalk.clone(),
+            opac_url: self.opac_url.clone(),
+            keyword_separator: self.keyword_separator.clone(),
         }
     }
 

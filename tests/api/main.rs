@@ -11,6 +11,7 @@ mod identify;
 mod import_pmb;
 mod list_records;
 mod metrics;
+mod pmb_harvest;
 mod roundtrip;
 mod slow_clients;
 mod unicode;
