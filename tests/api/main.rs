@@ -9,6 +9,7 @@ mod helpers;
 mod hostile_arguments;
 mod identify;
 mod import_pmb;
+mod import_unimarc;
 mod list_records;
 mod metrics;
 mod pmb_harvest;

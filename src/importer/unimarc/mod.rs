@@ -28,6 +28,7 @@ mod charset;
 pub mod crosswalk;
 mod error;
 mod iso2709;
+pub mod load;
 pub mod record;
 #[cfg(test)]
 mod tests;
