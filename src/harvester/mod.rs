@@ -20,7 +20,9 @@
 //!
 //! Records keep their upstream identifiers, go into set `source:<name>` with the upstream
 //! setSpecs beneath it, and carry an `<about><provenance>` container. Deleted records become
-//! tombstones. Formats other than `oai_dc` are stored as the harvested XML.
+//! tombstones. Formats other than `oai_dc` are stored as the harvested XML, except PMB's
+//! `pmb_xml_unimarc`, which is crosswalked to `oai_dc` and served in PMB's namespace
+//! (`pmb`, with PMB's quirks).
 
 pub mod client;
 pub mod config;

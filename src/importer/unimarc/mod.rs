@@ -12,8 +12,12 @@
 //!   importer produces, so a bulletin gets the same identifier and sets from either), or a
 //!   record skipped on purpose and why.
 //!
-//! [`import_bytes`] chains the two for a file; [`map_payload`] maps the one `<notice>` of a
-//! harvested `<metadata>`.
+//! - [`write_notice`]: a record back to PMB's `<notice>` XML in PMB's namespace, as the
+//!   harvester serves harvested notices (`pmb_xml_unimarc`).
+//! - [`load`]: files into a store, for `moisson import unimarc` and the admin API.
+//!
+//! [`import_bytes`] chains reading and mapping for a file; [`read_payload`] reads and
+//! [`map_payload`] maps the one `<notice>` of a harvested `<metadata>`.
 //!
 //! Why by hand: the crates that read ISO 2709 (`marc`, `marctk`) are MARC 21 readers. They
 //! take every 00x tag for a control field (PMB writes 009 with indicators and $a), decode
