@@ -7,6 +7,7 @@
 //! A file is read record by record and written in batches: one bad record is reported by
 //! file, record number and line (XML) or byte offset (ISO 2709), and never hides the others.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use super::{import_bytes, CrosswalkOptions, Format, Mapped, UnimarcError};
@@ -137,6 +138,8 @@ pub fn load_file(
     let writer = store.filter(|_| !options.dry_run);
     let mut batch: Vec<RecordInput> = Vec::with_capacity(BATCH);
     let mut numbers: Vec<usize> = Vec::with_capacity(BATCH);
+    // A file names its few sets thousands of times: each is looked at once.
+    let mut named: HashSet<String> = HashSet::new();
     for item in items {
         let (input, sets, record) = match item {
             Item::Skipped => {
@@ -166,7 +169,9 @@ pub fn load_file(
             continue;
         };
         for set in &sets {
-            summary.sets += define_named_set(store, set)?;
+            if named.insert(set.spec.as_ref().to_owned()) {
+                summary.sets += define_named_set(store, set)?;
+            }
         }
         batch.push(input);
         numbers.push(record);
