@@ -33,6 +33,53 @@ pub struct Settings {
     pub source: Vec<crate::harvester::config::SourceSettings>,
     /// `[web]`: the HTML pages for people.
     pub web: WebSettings,
+    /// `[pmb]`: the PMB catalogue whose UNIMARC exports `moisson import unimarc` reads.
+    pub pmb: PmbSettings,
+}
+
+/// `[pmb]`: defaults of `moisson import unimarc` (its flags win); a harvested PMB source has
+/// the same keys in its `[[source]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct PmbSettings {
+    /// The OPAC base URL permalinks are made with (`opac_url_base`, such as
+    /// `https://catalogue.example.org/opac_css/`); none: no permalink.
+    pub opac_url: Option<String>,
+    /// The keyword separator of 610$a (`pmb_keyword_sep`; `;` by default).
+    pub keyword_separator: Option<String>,
+}
+
+impl PmbSettings {
+    /// The crosswalk options: `opac_url` and `keyword_separator` when given, else these.
+    ///
+    /// # Errors
+    /// A value that is no OPAC URL or an empty separator, named.
+    pub fn crosswalk_options(
+        &self,
+        opac_url: Option<&str>,
+        keyword_separator: Option<&str>,
+    ) -> Result<crate::importer::unimarc::CrosswalkOptions, ConfigError> {
+        use crate::importer::unimarc::{CrosswalkOptions, KeywordSeparator, OpacUrl};
+        let opac_url = opac_url
+            .or(self.opac_url.as_deref())
+            .map(OpacUrl::parse)
+            .transpose()
+            .map_err(|m| ConfigError::Invalid(format!("pmb.opac_url (or --opac-url): {m}")))?;
+        let keyword_separator = keyword_separator
+            .or(self.keyword_separator.as_deref())
+            .map(KeywordSeparator::parse)
+            .transpose()
+            .map_err(|m| {
+                ConfigError::Invalid(format!(
+                    "pmb.keyword_separator (or --keyword-separator): {m}"
+                ))
+            })?
+            .unwrap_or_default();
+        Ok(CrosswalkOptions {
+            opac_url,
+            keyword_separator,
+        })
+    }
 }
 
 /// `[server]`
@@ -397,6 +444,7 @@ impl Settings {
                 "server.base_url \"{base}\" must be an http or https URL"
             ));
         }
+        self.pmb.crosswalk_options(None, None)?;
         self.validate_web()
     }
 

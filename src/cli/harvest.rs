@@ -1,8 +1,9 @@
 //! `moisson harvest`, and the hand-over of harvests and imports to a running server.
 //!
 //! sled lets one process open a store. When `moisson serve` holds it, `moisson harvest` and
-//! `moisson import dc|pmb` send their work to the server's admin API (`POST /admin/harvest`,
-//! `POST /admin/import/dc`, `POST /admin/import/pmb`, with the admin token) and print the same
+//! `moisson import dc|pmb|unimarc` send their work to the server's admin API
+//! (`POST /admin/harvest`, `POST /admin/import/dc`, `POST /admin/import/pmb`,
+//! `POST /admin/import/unimarc`, with the admin token) and print the same
 //! summary, so that a cron line works whether the server runs or not. The server is found at
 //! `[admin] url` when set, else at the address it recorded in the store directory
 //! ([`super::ADDRESS_FILE`]), else at `server.bind`.
@@ -16,12 +17,13 @@ use anyhow::Context as _;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::import::{print_pmb_summary, DcInput, Inputs};
+use super::import::{print_pmb_summary, print_unimarc_summary, DcInput, Inputs};
 use super::{open_store, ExitCode};
 use crate::config::Settings;
 use crate::harvester::{self, HarvestSpec, NoProgress, Outcome, Progress, RunReport, SourceReport};
 use crate::http::admin::ImportReport;
 use crate::importer::pmb::load::{add, PmbOptions};
+use crate::importer::unimarc::load::UnimarcOptions;
 use crate::importer::ImportSummary;
 use crate::store::StoreError;
 
@@ -50,9 +52,20 @@ pub struct HarvestArgs {
     /// Harvest this set instead of the configured ones (repeatable).
     #[arg(long = "set", value_name = "SPEC")]
     sets: Vec<String>,
-    /// Harvest this metadataPrefix instead of the configured one (default oai_dc).
+    /// Harvest this metadataPrefix instead of the configured one (default oai_dc;
+    /// pmb_xml_unimarc for a PMB OAI connector, crosswalked to oai_dc).
     #[arg(long, value_name = "PREFIX")]
     prefix: Option<String>,
+    /// Map harvested records to oai_dc with this crosswalk (pmb-unimarc, the default for
+    /// --prefix pmb_xml_unimarc).
+    #[arg(long, value_name = "NAME")]
+    crosswalk: Option<String>,
+    /// The PMB OPAC base URL permalinks are made with (pmb-unimarc).
+    #[arg(long, value_name = "URL")]
+    opac_url: Option<String>,
+    /// PMB's keyword separator in 610$a (pmb-unimarc; default ";").
+    #[arg(long, value_name = "SEP")]
+    keyword_separator: Option<String>,
     /// Also write the run report as JSON on standard output.
     #[arg(long)]
     json: bool,
@@ -82,6 +95,9 @@ impl HarvestArgs {
             max_pages: self.max_pages,
             reconcile: self.reconcile,
             force: self.force,
+            crosswalk: self.crosswalk.clone(),
+            opac_url: self.opac_url.clone(),
+            keyword_separator: self.keyword_separator.clone(),
         }
     }
 
@@ -393,6 +409,36 @@ impl AdminClient {
     }
 }
 
+impl AdminClient {
+    async fn import_unimarc(
+        &self,
+        name: &Path,
+        bytes: Vec<u8>,
+        options: &UnimarcOptions,
+        dry_run: bool,
+    ) -> anyhow::Result<ImportReport> {
+        let url = format!("{}/admin/import/unimarc", self.base);
+        let mut query = vec![
+            ("name", name.display().to_string()),
+            ("dry_run", dry_run.to_string()),
+            (
+                "keyword_separator",
+                options.crosswalk.keyword_separator.as_ref().to_owned(),
+            ),
+        ];
+        if let Some(opac) = &options.crosswalk.opac_url {
+            query.push(("opac_url", opac.as_ref().to_owned()));
+        }
+        let request = self
+            .http
+            .post(&url)
+            .query(&query)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes);
+        self.json(request, &url, "import report").await
+    }
+}
+
 fn current_thread_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -475,6 +521,50 @@ pub(super) fn hand_off_pmb(
         add(&mut total, &report.summary);
     }
     print_pmb_summary(path, &total, options.dry_run, write);
+    Ok(if total.rejected > 0 {
+        ExitCode::Rejected
+    } else {
+        ExitCode::Ok
+    })
+}
+
+/// Sends a `unimarc` import to the admin API of the server that holds the store at `locked`,
+/// one request per file, with the crosswalk options resolved here; `strict` as for
+/// [`hand_off_pmb`].
+///
+/// # Errors
+/// An unreadable file, no token, or a server that cannot take it.
+pub(super) fn hand_off_unimarc(
+    settings: &Settings,
+    locked: &Path,
+    path: &Path,
+    files: &[PathBuf],
+    options: &UnimarcOptions,
+    strict: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut inputs = Inputs::default();
+    let runtime = current_thread_runtime()?;
+    let client = runtime.block_on(AdminClient::connect(settings, locked))?;
+    let mut write = !options.dry_run;
+    if write && strict {
+        for file in files {
+            let bytes = inputs.read(file)?;
+            let report = runtime.block_on(client.import_unimarc(file, bytes, options, true))?;
+            write &= report.summary.rejected == 0;
+        }
+    }
+    let mut total = ImportSummary {
+        nothing_to_import: true,
+        ..ImportSummary::default()
+    };
+    for file in files {
+        let bytes = inputs.read(file)?;
+        let report = runtime.block_on(client.import_unimarc(file, bytes, options, !write))?;
+        print_messages(&report);
+        total.nothing_to_import &= report.summary.nothing_to_import;
+        add(&mut total, &report.summary);
+    }
+    print_unimarc_summary(path, &total, options.dry_run, write);
     Ok(if total.rejected > 0 {
         ExitCode::Rejected
     } else {

@@ -1,4 +1,4 @@
-//! `moisson import dc|pmb`: imports into the store, or, when a running `moisson serve` holds
+//! `moisson import dc|pmb|unimarc`: imports into the store, or, when a running `moisson serve` holds
 //! it, through that server's admin API (see [`super::harvest`]), with the same report.
 //!
 //! The input is looked at before the store is opened: a file that cannot be read, or that
@@ -15,6 +15,7 @@ use super::{open_store, ExitCode};
 use crate::config::{ConfigError, Settings};
 use crate::importer::jsonl::{sniff, DcLoader, DcOptions, LineSplitter, Sniff, MAX_LINE_BYTES};
 use crate::importer::pmb::load::{add, file_items, load_file, PmbOptions};
+use crate::importer::unimarc::load::{self as unimarc, UnimarcOptions};
 use crate::importer::{ImportError, ImportSummary};
 use crate::store::{Store, StoreError};
 
@@ -52,6 +53,27 @@ pub enum ImportCommand {
         #[arg(long)]
         strict: bool,
     },
+    /// PMB UNIMARC exports ("UNIMARC PMB XML" or "UNIMARC ISO2709", UTF-8 or ISO 5426,
+    /// detected), mapped to Dublin Core; see schemas/pmb-crosswalk.md.
+    Unimarc {
+        /// An export file, a directory of them (read recursively), or `-` for standard input.
+        #[arg(value_name = "FILE|DIR|-")]
+        path: PathBuf,
+        /// Parse, map and compare with the store, but write nothing (and create no store).
+        #[arg(long)]
+        dry_run: bool,
+        /// Write nothing at all if any record is rejected.
+        #[arg(long)]
+        strict: bool,
+        /// The PMB OPAC base URL permalinks are made with (default: [pmb] opac_url; none: no
+        /// permalink), such as https://catalogue.example.org/opac_css/.
+        #[arg(long, value_name = "URL")]
+        opac_url: Option<String>,
+        /// The separator PMB joins free keywords with in 610$a (default: [pmb]
+        /// keyword_separator, else ";").
+        #[arg(long, value_name = "SEP")]
+        keyword_separator: Option<String>,
+    },
 }
 
 impl ImportCommand {
@@ -67,6 +89,22 @@ impl ImportCommand {
                 dry_run,
                 strict,
             } => run_pmb(settings, &path, dry_run, strict),
+            ImportCommand::Unimarc {
+                path,
+                dry_run,
+                strict,
+                opac_url,
+                keyword_separator,
+            } => {
+                let options = UnimarcOptions {
+                    repository_identifier: settings.repository.repository_identifier.clone(),
+                    dry_run,
+                    crosswalk: settings
+                        .pmb
+                        .crosswalk_options(opac_url.as_deref(), keyword_separator.as_deref())?,
+                };
+                run_unimarc(settings, &path, &options, strict)
+            }
         }
     }
 }
@@ -391,6 +429,106 @@ pub(super) fn import_pmb(
         if summary.nothing_to_import && files.len() > 1 {
             note!(
                 "moisson: import pmb {}: nothing to import (the file is empty)",
+                file.display()
+            );
+        }
+        total.nothing_to_import &= summary.nothing_to_import;
+        add(&mut total, &summary);
+    }
+    Ok((total, write))
+}
+
+fn run_unimarc(
+    settings: &Settings,
+    path: &Path,
+    options: &UnimarcOptions,
+    strict: bool,
+) -> anyhow::Result<ExitCode> {
+    let files = input_files(path)?;
+    let dir = &settings.store.data_dir;
+    let store = if options.dry_run && !dir.exists() {
+        None
+    } else {
+        match open_store(settings) {
+            Ok(store) => Some(store),
+            Err(StoreError::Locked { path: locked }) => {
+                return super::harvest::hand_off_unimarc(
+                    settings, &locked, path, &files, options, strict,
+                );
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("Failed to open the store at {}", dir.display()))
+            }
+        }
+    };
+    let (summary, written) = import_unimarc(store.as_ref(), &files, options, strict)?;
+    if let Some(store) = &store {
+        store
+            .flush()
+            .with_context(|| format!("Failed to flush the store at {}", dir.display()))?;
+    }
+    print_unimarc_summary(path, &summary, options.dry_run, written);
+    Ok(exit_code(&summary))
+}
+
+/// Prints the summary line of a UNIMARC import.
+pub(super) fn print_unimarc_summary(
+    path: &Path,
+    summary: &ImportSummary,
+    dry_run: bool,
+    written: bool,
+) {
+    let mode = match (dry_run, written) {
+        (true, _) => " (dry run: nothing written)",
+        (false, false) => " (strict: nothing written)",
+        _ => "",
+    };
+    note!(
+        "moisson: import unimarc {}: {summary}{mode}",
+        path.display()
+    );
+}
+
+/// Imports UNIMARC exports file by file, as [`import_pmb`] does displays: rejected records are
+/// reported by file and record, the others written in batches; `strict` checks every file
+/// first and writes nothing if one has a rejected record.
+///
+/// # Errors
+/// An unreadable input or a storage failure.
+pub(super) fn import_unimarc(
+    store: Option<&Store>,
+    files: &[PathBuf],
+    options: &UnimarcOptions,
+    strict: bool,
+) -> Result<(ImportSummary, bool), ImportError> {
+    let mut inputs = Inputs::default();
+    let mut write = !options.dry_run;
+    if write && strict {
+        for file in files {
+            let bytes = inputs.read(file)?;
+            if !unimarc::file_is_clean(file, &bytes, options) {
+                write = false;
+                break;
+            }
+        }
+    }
+    let pass = UnimarcOptions {
+        dry_run: !write,
+        ..options.clone()
+    };
+    let mut total = ImportSummary {
+        nothing_to_import: true,
+        ..ImportSummary::default()
+    };
+    for file in files {
+        let bytes = inputs.read(file)?;
+        let summary = unimarc::load_file(store, file, &bytes, &pass, &mut |e| {
+            print_line(&e.to_string());
+        })?;
+        if summary.nothing_to_import && files.len() > 1 {
+            note!(
+                "moisson: import unimarc {}: nothing to import (the file is empty)",
                 file.display()
             );
         }

@@ -12,6 +12,14 @@
 //! metadata_prefix = "oai_dc"
 //! sets = ["user-rdmo"]      # none: the whole repository
 //! from = "2023-01-01"       # first harvest only
+//!
+//! [[source]]
+//! name = "catalogue"        # a PMB catalogue's OAI connector
+//! base_url = "https://catalogue.example.org/ws/connector_out.php?source_id=1"
+//! metadata_prefix = "pmb_xml_unimarc"
+//! crosswalk = "pmb-unimarc" # the default for pmb_xml_unimarc
+//! opac_url = "https://catalogue.example.org/opac_css/"
+//! keyword_separator = ";"
 //! ```
 
 use std::time::Duration;
@@ -19,6 +27,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
+use crate::importer::unimarc::{CrosswalkOptions, KeywordSeparator, OpacUrl};
 use crate::protocol::{DateArgument, MetadataPrefix, SetSpec};
 
 /// Default pause between two requests to one source, in milliseconds.
@@ -29,6 +38,15 @@ pub const DEFAULT_RETRIES: u32 = 5;
 pub const DEFAULT_MAX_BODY_MIB: u64 = 64;
 /// Default overlap subtracted from the next `from`, in seconds.
 pub const DEFAULT_OVERLAP_SECS: u64 = 60;
+/// The metadataPrefix of a PMB OAI connector's UNIMARC.
+pub const PMB_UNIMARC_PREFIX: &str = "pmb_xml_unimarc";
+/// The name of the crosswalk from PMB's UNIMARC to Dublin Core (`crosswalk = "pmb-unimarc"`).
+pub const PMB_UNIMARC_CROSSWALK: &str = "pmb-unimarc";
+/// The default overlap of a PMB source, in seconds: one day and one minute. PMB reads `from`
+/// as local time, ignores its seconds and compares it exclusively (`update_date > from`); its
+/// datestamps are local time marked `Z`. A day covers any time-zone and daylight-saving
+/// offset between what it says and what it means, the minute covers the dropped seconds.
+pub const PMB_OVERLAP_SECS: u64 = 86_460;
 /// Default days between two identifier sweeps of a source that does not keep deletions.
 pub const DEFAULT_RECONCILE_DAYS: u64 = 7;
 /// Default largest share of a source's records one sweep removes without `--force`.
@@ -128,6 +146,27 @@ pub struct SourceSettings {
     /// Overrides `[harvest] reconcile_max_share`.
     #[serde(default)]
     pub reconcile_max_share: Option<f64>,
+    /// Overrides `[harvest] overlap_secs` (a PMB source defaults to [`PMB_OVERLAP_SECS`]).
+    #[serde(default)]
+    pub overlap_secs: Option<u64>,
+    /// The crosswalk that maps each harvested record to the `oai_dc` served beside it
+    /// (`pmb-unimarc`, the default for `pmb_xml_unimarc`); none: records are kept as harvested.
+    #[serde(default)]
+    pub crosswalk: Option<String>,
+    /// The PMB OPAC base URL permalinks are made with (`pmb-unimarc` only).
+    #[serde(default)]
+    pub opac_url: Option<String>,
+    /// PMB's keyword separator (`pmb_keyword_sep`, `;` by default; `pmb-unimarc` only).
+    #[serde(default)]
+    pub keyword_separator: Option<String>,
+}
+
+/// How harvested records become Dublin Core, when they are not `oai_dc` already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Crosswalk {
+    /// PMB's `pmb_xml_unimarc` through the UNIMARC crosswalk
+    /// ([`crate::importer::unimarc::crosswalk`]).
+    PmbUnimarc(CrosswalkOptions),
 }
 
 fn default_prefix() -> String {
@@ -149,7 +188,76 @@ impl SourceSettings {
             read_timeout_secs: None,
             reconcile_days: None,
             reconcile_max_share: None,
+            overlap_secs: None,
+            crosswalk: None,
+            opac_url: None,
+            keyword_separator: None,
         }
+    }
+
+    /// The crosswalk of this source, its options parsed: `crosswalk`, or `pmb-unimarc` for
+    /// `pmb_xml_unimarc` (served in a namespace `<metadata>` accepts only once rewritten).
+    ///
+    /// # Errors
+    /// An unknown crosswalk, one that does not fit the metadataPrefix, a bad `opac_url` or
+    /// `keyword_separator`, or either of them without a crosswalk to use them.
+    pub fn crosswalk(&self) -> Result<Option<Crosswalk>, ConfigError> {
+        let bad = |m: String| ConfigError::Invalid(format!("source \"{}\": {m}", self.name));
+        let name = self
+            .crosswalk
+            .as_deref()
+            .or((self.metadata_prefix == PMB_UNIMARC_PREFIX).then_some(PMB_UNIMARC_CROSSWALK));
+        match name {
+            None => {
+                if self.opac_url.is_some() || self.keyword_separator.is_some() {
+                    return Err(bad(format!(
+                        "opac_url and keyword_separator are options of crosswalk = \"{PMB_UNIMARC_CROSSWALK}\", \
+                         which this source does not use"
+                    )));
+                }
+                Ok(None)
+            }
+            Some(PMB_UNIMARC_CROSSWALK) => {
+                if self.metadata_prefix != PMB_UNIMARC_PREFIX {
+                    return Err(bad(format!(
+                        "crosswalk \"{PMB_UNIMARC_CROSSWALK}\" maps metadata_prefix \"{PMB_UNIMARC_PREFIX}\", not \"{}\"",
+                        self.metadata_prefix
+                    )));
+                }
+                let opac_url = self
+                    .opac_url
+                    .as_deref()
+                    .map(OpacUrl::parse)
+                    .transpose()
+                    .map_err(|m| bad(format!("opac_url: {m}")))?;
+                let keyword_separator = self
+                    .keyword_separator
+                    .as_deref()
+                    .map(KeywordSeparator::parse)
+                    .transpose()
+                    .map_err(|m| bad(format!("keyword_separator: {m}")))?
+                    .unwrap_or_default();
+                Ok(Some(Crosswalk::PmbUnimarc(CrosswalkOptions {
+                    opac_url,
+                    keyword_separator,
+                })))
+            }
+            Some(other) => Err(bad(format!(
+                "unknown crosswalk \"{other}\" (known: \"{PMB_UNIMARC_CROSSWALK}\")"
+            ))),
+        }
+    }
+
+    /// Seconds taken off the next incremental `from`: the source's own `overlap_secs`, else
+    /// `[harvest] overlap_secs`, at least [`PMB_OVERLAP_SECS`] for a PMB source.
+    pub fn overlap_secs(&self, defaults: &HarvestSettings) -> u64 {
+        self.overlap_secs.unwrap_or_else(|| {
+            if self.metadata_prefix == PMB_UNIMARC_PREFIX {
+                defaults.overlap_secs.max(PMB_OVERLAP_SECS)
+            } else {
+                defaults.overlap_secs
+            }
+        })
     }
 
     /// Checks the values; errors name the source and the key.
@@ -201,6 +309,7 @@ impl SourceSettings {
                 ));
             }
         }
+        self.crosswalk()?;
         Ok(())
     }
 
@@ -368,6 +477,39 @@ mod tests {
             );
         }
         assert!(SourceSettings::new("x", "ftp://x.org").validate().is_err());
+    }
+
+    #[test]
+    fn a_pmb_source_is_crosswalked_by_default_and_its_options_are_checked() {
+        let mut s = SourceSettings::new("catalogue", "https://c.example.org/ws/connector_out.php");
+        s.metadata_prefix = PMB_UNIMARC_PREFIX.into();
+        assert!(matches!(s.crosswalk(), Ok(Some(Crosswalk::PmbUnimarc(_)))));
+        assert_eq!(
+            s.overlap_secs(&HarvestSettings::default()),
+            PMB_OVERLAP_SECS
+        );
+        s.opac_url = Some("not a url".into());
+        assert!(s.validate().unwrap_err().to_string().contains("opac_url"));
+        s.opac_url = None;
+        s.crosswalk = Some("marc21".into());
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("unknown crosswalk"));
+        let mut dc = SourceSettings::new("hal", "https://hal.example.org/oai");
+        assert_eq!(
+            dc.overlap_secs(&HarvestSettings::default()),
+            DEFAULT_OVERLAP_SECS
+        );
+        dc.keyword_separator = Some(";".into());
+        assert!(dc.validate().is_err(), "an option of no crosswalk");
+        dc.keyword_separator = None;
+        dc.crosswalk = Some(PMB_UNIMARC_CROSSWALK.into());
+        assert!(
+            dc.validate().is_err(),
+            "pmb-unimarc maps pmb_xml_unimarc only"
+        );
     }
 
     #[test]

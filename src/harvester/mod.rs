@@ -20,12 +20,15 @@
 //!
 //! Records keep their upstream identifiers, go into set `source:<name>` with the upstream
 //! setSpecs beneath it, and carry an `<about><provenance>` container. Deleted records become
-//! tombstones. Formats other than `oai_dc` are stored as the harvested XML.
+//! tombstones. Formats other than `oai_dc` are stored as the harvested XML, except PMB's
+//! `pmb_xml_unimarc`, which is crosswalked to `oai_dc` and served in PMB's namespace
+//! (`pmb`, with PMB's quirks).
 
 pub mod client;
 pub mod config;
 pub mod error;
 pub mod lock;
+mod pmb;
 pub mod provenance;
 pub mod report;
 pub mod retry;
@@ -40,11 +43,12 @@ use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use self::client::OaiClient;
-use self::config::{HarvestSettings, SourceSettings};
+use self::config::{Crosswalk, HarvestSettings, SourceSettings};
 use self::lock::SourceLock;
 use self::provenance::{provenance_xml, Provenance};
 use crate::config::ConfigError;
 use crate::dc::xml::OAI_DC_NAMESPACE;
+use crate::importer::unimarc::CrosswalkOptions;
 use crate::protocol::xml::read::{Payload, Record, Response, PROVENANCE_NAMESPACE};
 use crate::protocol::{
     DateArgument, Datestamp, Granularity, MetadataFormat, MetadataPrefix, OaiIdentifier, SetSpec,
@@ -93,6 +97,12 @@ pub struct HarvestSpec {
     pub reconcile: bool,
     /// Let the sweep remove more than `reconcile_max_share` of a source's records.
     pub force: bool,
+    /// The crosswalk instead of the configured one (`pmb-unimarc`).
+    pub crosswalk: Option<String>,
+    /// The PMB OPAC base URL instead of the configured one.
+    pub opac_url: Option<String>,
+    /// PMB's keyword separator instead of the configured one.
+    pub keyword_separator: Option<String>,
 }
 
 /// The `from`/`until` of a run, when given.
@@ -231,6 +241,15 @@ impl HarvestSpec {
             if !self.sets.is_empty() {
                 source.sets.clone_from(&self.sets);
             }
+            for (value, key) in [
+                (&self.crosswalk, &mut source.crosswalk),
+                (&self.opac_url, &mut source.opac_url),
+                (&self.keyword_separator, &mut source.keyword_separator),
+            ] {
+                if value.is_some() {
+                    key.clone_from(value);
+                }
+            }
             source.validate()?;
         }
         if self.max_pages == Some(0) {
@@ -312,12 +331,19 @@ pub async fn harvest_source(
     // The lock (a flock), the run record and the flush (fsyncs) block: off the async workers.
     let acquired = {
         let (store, name) = (store.clone(), source.name.clone());
-        tokio::task::spawn_blocking(move || SourceLock::acquire(&store, &name))
-            .await
-            .unwrap_or_else(|e| Err(HarvestError::Task(e.to_string())))
+        tokio::task::spawn_blocking(move || {
+            let lock = SourceLock::acquire(&store, &name)?;
+            let last_finished = store
+                .source_history(&name, 1)?
+                .first()
+                .map_or(i64::MIN, |r| r.finished);
+            Ok((lock, last_finished))
+        })
+        .await
+        .unwrap_or_else(|e| Err(HarvestError::Task(e.to_string())))
     };
-    let lock = match acquired {
-        Ok(lock) => lock,
+    let (lock, last_finished) = match acquired {
+        Ok(acquired) => acquired,
         Err(e) => {
             report.outcome = if matches!(e, HarvestError::AlreadyRunning { .. }) {
                 Outcome::AlreadyRunning
@@ -340,6 +366,9 @@ pub async fn harvest_source(
                 source,
                 options,
                 progress,
+                // A record stamped since then was written by this run (a record the last run
+                // wrote in the very second this one started is taken for that run's).
+                written_since: started_at.max(last_finished.saturating_add(1)),
             };
             let r = ctx.harvest(&mut client, &mut report).await;
             report.requests = client.requests;
@@ -416,6 +445,8 @@ struct SourceCtx<'a> {
     source: &'a SourceSettings,
     options: &'a RunOptions,
     progress: &'a dyn Progress,
+    /// Records stamped at or after this second (unix) were written by this run.
+    written_since: i64,
 }
 
 /// What Identify told about the provider.
@@ -429,10 +460,19 @@ struct Provider {
 
 pub(crate) fn provider_error(url: &str, response: &Response) -> HarvestError {
     let e = &response.errors[0];
+    let mut message = e.message.clone();
+    // PMB's outgoing OAI connector answers every verb with this code, which OAI-PMH does not
+    // have, while the source lacks its repository name, admin email or identifier.
+    if e.code == "unconfigured" {
+        message.push_str(
+            " (PMB: the OAI source is not configured; fill in its repository name, admin \
+             email and repository identifier in PMB's outgoing connector settings)",
+        );
+    }
     HarvestError::Provider {
         url: url.to_owned(),
         code: e.code.clone(),
-        message: e.message.clone(),
+        message,
     }
 }
 
@@ -451,6 +491,10 @@ struct PageContext {
     saved: Option<ListState>,
     fallback_date: i64,
     until_end: Option<i64>,
+    /// The crosswalk to `oai_dc`, for a PMB source.
+    crosswalk: Option<CrosswalkOptions>,
+    /// When the run started (unix seconds): a record stored since was written by this run.
+    run_started: i64,
 }
 
 /// What writing one page did.
@@ -463,6 +507,10 @@ struct PageResult {
     flight: InFlight,
     stripped: u64,
     total: Option<u64>,
+    /// Records not published on purpose.
+    skipped: u64,
+    /// Records already written by this run (listed twice), among the unchanged.
+    repeated: u64,
 }
 
 impl SourceCtx<'_> {
@@ -478,7 +526,19 @@ impl SourceCtx<'_> {
             self.source.sets.iter().cloned().map(Some).collect()
         };
         for set in lists {
-            self.harvest_list(client, &provider, set, report).await?;
+            let shifted = self
+                .harvest_list(client, &provider, set.clone(), report)
+                .await?;
+            if shifted && report.complete {
+                // The first pass kept the saved `from`: this one lists the same window.
+                tracing::warn!(set = ?set, "The list shifted while it was harvested: harvesting it once more.");
+                report.relisted += 1;
+                if self.harvest_list(client, &provider, set, report).await? {
+                    tracing::warn!(
+                        "The list shifted again: the next run lists the same window again."
+                    );
+                }
+            }
             if !report.complete {
                 break;
             }
@@ -733,7 +793,8 @@ impl SourceCtx<'_> {
         Ok(found.namespace.clone())
     }
 
-    /// Harvests one list (the repository, or one set) to its end.
+    /// Harvests one list (the repository, or one set) to its end; true when PMB's cursor
+    /// showed that the list shifted under the harvest (see [`pmb::RemainingCursor`]).
     #[allow(clippy::too_many_lines)]
     async fn harvest_list(
         &self,
@@ -741,9 +802,18 @@ impl SourceCtx<'_> {
         provider: &Provider,
         set: Option<String>,
         report: &mut SourceReport,
-    ) -> Result<(), HarvestError> {
+    ) -> Result<bool, HarvestError> {
         let g = provider.granularity;
-        let overlap = i64::try_from(self.settings.overlap_secs).unwrap_or(i64::MAX / 4);
+        let overlap =
+            i64::try_from(self.source.overlap_secs(self.settings)).unwrap_or(i64::MAX / 4);
+        let crosswalk = self
+            .source
+            .crosswalk()
+            .map_err(|e| HarvestError::Unexpected {
+                url: self.source.base_url.clone(),
+                message: e.to_string(),
+            })?
+            .map(|Crosswalk::PmbUnimarc(options)| options);
         let key = ListKey {
             source: self.source.name.clone(),
             prefix: self.source.metadata_prefix.clone(),
@@ -807,7 +877,10 @@ impl SourceCtx<'_> {
                 .as_deref()
                 .and_then(DateArgument::parse)
                 .map(|d| d.end.unix()),
+            crosswalk,
+            run_started: self.written_since,
         });
+        let mut cursor = pmb::RemainingCursor::default();
         let mut token: Option<String> = resume.map(|f| f.token);
         let mut request_from = flight.from.clone();
         let mut seen: HashSet<String> = HashSet::new();
@@ -839,6 +912,15 @@ impl SourceCtx<'_> {
             let mut end_of_list = false;
             if !response.errors.is_empty() {
                 let has = |code: &str| response.errors.iter().any(|e| e.code == code);
+                if let (true, Some(s), None) = (has("noSetHierarchy"), &set, &token) {
+                    // PMB answers an unknown set with noRecordsMatch AND noSetHierarchy: the
+                    // configured set does not exist there, which no retry changes.
+                    return Err(HarvestError::Provider {
+                        url,
+                        code: "noSetHierarchy".into(),
+                        message: format!("the provider has no set \"{s}\" (check `sets`)"),
+                    });
+                }
                 if has("noRecordsMatch") {
                     // An empty list (§3.6): success with zero records. Zenodo sends it with 422.
                     end_of_list = true;
@@ -861,6 +943,7 @@ impl SourceCtx<'_> {
                     );
                     token = None;
                     seen.clear();
+                    cursor.restart();
                     continue;
                 } else {
                     return Err(provider_error(&url, &response));
@@ -884,6 +967,10 @@ impl SourceCtx<'_> {
                     .map(|t| t.value.clone())
                     .filter(|v| !v.is_empty())
             };
+            if ctx.crosswalk.is_some() && !end_of_list {
+                let at = response.token.as_ref().and_then(|t| t.cursor);
+                cursor.page(response.records().len(), at, next.is_none());
+            }
             if let Some(t) = &next {
                 if token.as_deref() == Some(t.as_str()) || !seen.insert(t.clone()) {
                     return Err(HarvestError::LoopingToken {
@@ -904,10 +991,11 @@ impl SourceCtx<'_> {
             let page_ctx = Arc::clone(&ctx);
             let page_flight = flight.clone();
             let page_next = next.clone();
+            let shifted = cursor.shifted;
             let span = tracing::debug_span!("page", n = flight.pages + 1);
             pending = Some(tokio::task::spawn_blocking(move || {
                 let _entered = span.enter();
-                write_page(&page_ctx, response, page_flight, page_next)
+                write_page(&page_ctx, response, page_flight, page_next, shifted)
             }));
             pages_this_run += 1;
             match next {
@@ -921,9 +1009,8 @@ impl SourceCtx<'_> {
                 }
             }
         }
-        self.settle(&mut pending, &mut flight, report)
-            .await
-            .map(|_| ())
+        self.settle(&mut pending, &mut flight, report).await?;
+        Ok(cursor.shifted)
     }
 
     /// Waits for the page being written, if any, and counts it; true when there was one.
@@ -940,6 +1027,9 @@ impl SourceCtx<'_> {
             .await
             .map_err(|e| HarvestError::Task(e.to_string()))??;
         report.count(&page.outcome, &page.deleted);
+        report.unchanged = report.unchanged.saturating_sub(page.repeated);
+        report.repeated += page.repeated;
+        report.skipped += page.skipped;
         for refusal in &page.outcome.refusals {
             tracing::warn!(identifier = %refusal.identifier, owner = %refusal.owner, "Record refused: it belongs to another origin.");
             report.reject(&refusal.identifier, refusal.to_string());
@@ -980,9 +1070,27 @@ fn restarted_at(flight: &mut InFlight, from: Option<&str>) {
 impl PageContext {
     /// The state of the list once complete: the next `from` is the first responseDate of this
     /// run (or `until`, if earlier) minus the overlap — unless this run started later than
-    /// the saved `from`, which would leave a gap.
-    fn completed_state(&self, flight: &InFlight) -> ListState {
+    /// the saved `from`, which would leave a gap. A list that `shifted` under the harvest
+    /// keeps the earlier of the saved `from` and its own, so that the next pass lists the same
+    /// window again.
+    fn completed_state(&self, flight: &InFlight, shifted: bool) -> ListState {
         let saved_from = self.saved.as_ref().and_then(|s| s.next_from.clone());
+        if shifted {
+            let next_from = match (saved_from, flight.from.clone()) {
+                (Some(saved), Some(from)) => Some(if parse_arg(&from) < parse_arg(&saved) {
+                    from
+                } else {
+                    saved
+                }),
+                _ => None,
+            };
+            return ListState {
+                base_url: self.base_url.clone(),
+                next_from,
+                last_completed: Some(Datestamp::now().unix()),
+                in_flight: None,
+            };
+        }
         let first = flight.first_response_date.unwrap_or(self.fallback_date);
         let reached = self
             .until_end
@@ -1036,12 +1144,20 @@ pub fn local_set(source: &str, upstream: &str) -> Option<SetSpec> {
     SetSpec::parse(&format!("source:{source}:{}", parts.join(":")))
 }
 
-/// Turns one harvested record into what the store writes; `Err(reason)` rejects it.
-fn convert(
-    ctx: &PageContext,
-    response: &Response,
-    record: Record,
-) -> Result<(HarvestedRecord, Datestamp), String> {
+/// What one harvested record becomes.
+enum Converted {
+    /// A record to write, its upstream datestamp, and the crosswalk's sets to name first.
+    Record {
+        record: Box<HarvestedRecord>,
+        datestamp: Datestamp,
+        sets: Vec<pmb::LocalSet>,
+    },
+    /// A record not to publish (PMB's dummy `<id>-bull` notices).
+    Skipped,
+}
+
+/// The parsed header fields of a harvested record, and the record's local sets.
+fn header_input(ctx: &PageContext, record: &Record) -> Result<(RecordInput, Datestamp), String> {
     let h = &record.header;
     if !h.forbidden_in.is_empty() {
         // Stripped, `oai:x:1\u{FFFE}` would be `oai:x:1`: another record, silently merged.
@@ -1065,7 +1181,7 @@ fn convert(
             }
         }
     }
-    let mut input = RecordInput {
+    let input = RecordInput {
         identifier,
         datestamp: None,
         sets,
@@ -1076,36 +1192,121 @@ fn convert(
         local_fields: Vec::new(),
         origin: Origin::Source(ctx.source.clone()),
     };
+    Ok((input, datestamp))
+}
+
+/// Puts a crosswalked notice into `input`: its Dublin Core, the notice as served, the
+/// crosswalk's sets; returns those sets, to name.
+fn put_crosswalked(
+    input: &mut RecordInput,
+    prefix: &MetadataPrefix,
+    c: pmb::Crosswalked,
+) -> Vec<pmb::LocalSet> {
+    input.dc = Some(c.dc);
+    input.local_fields = c.local_fields;
+    input.other_formats.push((prefix.clone(), c.notice));
+    for s in &c.sets {
+        if !input.sets.contains(&s.spec) {
+            input.sets.push(s.spec.clone());
+        }
+    }
+    c.sets
+}
+
+/// A deleted header of a PMB source: the record leaves the sets the header names, and stays
+/// live if it is still in another upstream set (`Ok(None)`: a plain tombstone).
+fn pmb_deletion(
+    ctx: &PageContext,
+    options: &CrosswalkOptions,
+    record: &Record,
+    input: &mut RecordInput,
+) -> Result<Option<Vec<pmb::LocalSet>>, String> {
+    let left: Vec<SetSpec> = record
+        .header
+        .set_specs
+        .iter()
+        .filter_map(|s| local_set(&ctx.source, s))
+        .collect();
+    let decided = pmb::deletion(
+        &ctx.store,
+        &ctx.source,
+        input.identifier.as_ref(),
+        &left,
+        options,
+        ctx.prefix.as_ref(),
+    )
+    .map_err(|e| format!("cannot read the stored record: {e}"))?;
+    let pmb::Deletion::StillIn {
+        record: c,
+        upstream,
+    } = decided
+    else {
+        return Ok(None);
+    };
+    tracing::debug!(identifier = %input.identifier, "Deleted from some sets only: stays live.");
+    input.deleted = false;
+    input.sets.truncate(1);
+    input.sets.extend(upstream);
+    Ok(Some(put_crosswalked(input, &ctx.prefix, *c)))
+}
+
+/// Turns one harvested record into what the store writes; `Err(reason)` rejects it.
+fn convert(ctx: &PageContext, response: &Response, record: &Record) -> Result<Converted, String> {
+    let (mut input, datestamp) = header_input(ctx, record)?;
+    let mut crosswalk_sets = Vec::new();
+    let mut rebuilt = false;
+    if let (true, Some(options)) = (record.header.deleted, &ctx.crosswalk) {
+        if let Some(sets) = pmb_deletion(ctx, options, record, &mut input)? {
+            crosswalk_sets = sets;
+            rebuilt = true;
+        }
+    }
+    let h = &record.header;
     let mut provenance = None;
-    if !h.deleted {
-        let Some(metadata) = record.metadata else {
-            return Err("the record is not deleted but has no metadata".into());
-        };
-        let namespace = if ctx.prefix.as_ref() == "oai_dc" {
-            let Some(mut dc) = metadata.dc else {
-                return Err("the metadata is not an <oai_dc:dc> element".into());
-            };
-            // An xml:lang that is no language tag would make every response holding the
-            // record invalid: the value is kept, its language dropped.
-            for v in dc.values_mut() {
-                if v.lang
-                    .as_deref()
-                    .is_some_and(|l| !crate::protocol::xml::read::is_xml_language(l))
-                {
-                    v.lang = None;
-                }
-            }
-            input.dc = Some(dc);
-            OAI_DC_NAMESPACE.to_owned()
+    if !input.deleted {
+        let mut altered = record.stripped_characters > 0;
+        let namespace = if rebuilt {
+            altered = true;
+            pmb::NAMESPACE.to_owned()
         } else {
-            input
-                .other_formats
-                .push((ctx.prefix.clone(), response.element_xml(&metadata.element)));
-            metadata
-                .element
-                .namespace
-                .clone()
-                .unwrap_or_else(|| ctx.namespace.clone())
+            let Some(metadata) = &record.metadata else {
+                return Err("the record is not deleted but has no metadata".into());
+            };
+            if let Some(options) = &ctx.crosswalk {
+                let xml = response.element_xml(&metadata.element);
+                let Some(c) = pmb::crosswalk(&ctx.source, &xml, options)? else {
+                    return Ok(Converted::Skipped);
+                };
+                crosswalk_sets = put_crosswalked(&mut input, &ctx.prefix, c);
+                // The notice is served in PMB's namespace, and with an oai_dc made from it.
+                altered = true;
+                pmb::NAMESPACE.to_owned()
+            } else if ctx.prefix.as_ref() == "oai_dc" {
+                let Some(mut dc) = metadata.dc.clone() else {
+                    return Err("the metadata is not an <oai_dc:dc> element".into());
+                };
+                // An xml:lang that is no language tag would make every response holding the
+                // record invalid: the value is kept, its language dropped.
+                for v in dc.values_mut() {
+                    if v.lang
+                        .as_deref()
+                        .is_some_and(|l| !crate::protocol::xml::read::is_xml_language(l))
+                    {
+                        v.lang = None;
+                    }
+                }
+                input.dc = Some(dc);
+                OAI_DC_NAMESPACE.to_owned()
+            } else {
+                input
+                    .other_formats
+                    .push((ctx.prefix.clone(), response.element_xml(&metadata.element)));
+                metadata
+                    .element
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| ctx.namespace.clone())
+            }
         };
         let nested = record
             .about
@@ -1117,7 +1318,7 @@ fn convert(
             identifier: &h.identifier,
             datestamp: &h.datestamp,
             metadata_namespace: &namespace,
-            altered: record.stripped_characters > 0,
+            altered,
             nested: nested.as_deref(),
         }));
         for about in &record.about {
@@ -1126,38 +1327,112 @@ fn convert(
             }
         }
     }
-    Ok((HarvestedRecord { input, provenance }, datestamp))
+    Ok(Converted::Record {
+        record: Box::new(HarvestedRecord { input, provenance }),
+        datestamp,
+        sets: crosswalk_sets,
+    })
 }
 
-/// Converts and writes one page with the list's next state (blocking).
+/// The records of a page, converted; PMB's deleted header of a record listed live on the same
+/// page is dropped (the live header lists the sets the record is still in).
+struct PageInputs {
+    inputs: Vec<HarvestedRecord>,
+    sets: Vec<pmb::LocalSet>,
+    rejections: Vec<Rejection>,
+    skipped: u64,
+}
+
+fn page_inputs(
+    ctx: &PageContext,
+    response: &Response,
+    records: Vec<Record>,
+    flight: &mut InFlight,
+) -> PageInputs {
+    let live: HashSet<String> = if ctx.crosswalk.is_some() {
+        records
+            .iter()
+            .filter(|r| !r.header.deleted)
+            .map(|r| r.header.identifier.clone())
+            .collect()
+    } else {
+        HashSet::new()
+    };
+    let mut out = PageInputs {
+        inputs: Vec::with_capacity(records.len()),
+        sets: Vec::new(),
+        rejections: Vec::new(),
+        skipped: 0,
+    };
+    for record in records {
+        let identifier = record.header.identifier.clone();
+        if record.header.deleted && live.contains(&identifier) {
+            continue;
+        }
+        match convert(ctx, response, &record) {
+            Ok(Converted::Record {
+                record,
+                datestamp,
+                sets,
+            }) => {
+                let d = datestamp.unix();
+                if flight.last_datestamp.is_some_and(|last| d < last) {
+                    flight.sorted = false;
+                }
+                flight.last_datestamp = Some(flight.last_datestamp.map_or(d, |last| last.max(d)));
+                out.inputs.push(*record);
+                for s in sets {
+                    if !out.sets.contains(&s) {
+                        out.sets.push(s);
+                    }
+                }
+            }
+            Ok(Converted::Skipped) => out.skipped += 1,
+            Err(reason) => out.rejections.push(Rejection { identifier, reason }),
+        }
+    }
+    out
+}
+
+/// How many of the records `ids` that came out unchanged were already written by this run
+/// (listed twice because the list shifted): they are counted once.
+fn repeated(
+    ctx: &PageContext,
+    ids: &[String],
+    outcome: &BatchOutcome,
+) -> Result<u64, HarvestError> {
+    let mut n = 0;
+    for (id, o) in ids.iter().zip(&outcome.outcomes) {
+        if *o == crate::store::PutOutcome::Unchanged
+            && ctx
+                .store
+                .get(id)?
+                .is_some_and(|r| r.datestamp >= ctx.run_started)
+        {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Converts and writes one page with the list's next state (blocking). `shifted` says that
+/// the list moved under the harvest: its completion then keeps the saved `from`.
 fn write_page(
     ctx: &PageContext,
     mut response: Response,
     mut flight: InFlight,
     next: Option<String>,
+    shifted: bool,
 ) -> Result<PageResult, HarvestError> {
     let before = flight.clone();
     let records = match std::mem::replace(&mut response.payload, Payload::None) {
         Payload::Records(r) => r,
         _ => Vec::new(),
     };
-    let mut inputs = Vec::with_capacity(records.len());
-    let mut rejections = Vec::new();
     let upstream_sets = records.iter().any(|r| !r.header.set_specs.is_empty());
-    for record in records {
-        let identifier = record.header.identifier.clone();
-        match convert(ctx, &response, record) {
-            Ok((input, datestamp)) => {
-                let d = datestamp.unix();
-                if flight.last_datestamp.is_some_and(|last| d < last) {
-                    flight.sorted = false;
-                }
-                flight.last_datestamp = Some(flight.last_datestamp.map_or(d, |last| last.max(d)));
-                inputs.push(input);
-            }
-            Err(reason) => rejections.push(Rejection { identifier, reason }),
-        }
-    }
+    let page = page_inputs(ctx, &response, records, &mut flight);
+    pmb::define_sets(&ctx.store, &ctx.source, &page.sets)?;
+    let (inputs, rejections) = (page.inputs, page.rejections);
     flight.pages += 1;
     flight.records += inputs.len() as u64;
     let state = match &next {
@@ -1165,7 +1440,7 @@ fn write_page(
             token: t.clone(),
             ..flight.clone()
         }),
-        None => ctx.completed_state(&flight),
+        None => ctx.completed_state(&flight, shifted),
     };
     // A page larger than a batch is written in several transactions; only the last one moves
     // the checkpoint, so an interruption in between makes the page be fetched again.
@@ -1180,6 +1455,10 @@ fn write_page(
     let deleted: Vec<bool> = inputs
         .iter()
         .map(|r: &HarvestedRecord| r.input.deleted)
+        .collect();
+    let ids: Vec<String> = inputs
+        .iter()
+        .map(|r| r.input.identifier.as_ref().to_owned())
         .collect();
     let mut outcome = BatchOutcome::default();
     let mut rest = inputs;
@@ -1209,6 +1488,7 @@ fn write_page(
         }
         rest = tail;
     }
+    let repeated = repeated(ctx, &ids, &outcome)?;
     tracing::debug!(
         records = deleted.len(),
         rejected = rejections.len(),
@@ -1225,7 +1505,14 @@ fn write_page(
             ..flight
         },
         stripped: response.stripped_characters as u64,
-        total: response.token.as_ref().and_then(|t| t.complete_list_size),
+        total: response
+            .token
+            .as_ref()
+            .and_then(|t| t.complete_list_size)
+            // PMB sends completeListSize="0" on every token: a size it does not know.
+            .filter(|&n| n > 0),
+        skipped: page.skipped,
+        repeated,
     })
 }
 
@@ -1374,6 +1661,8 @@ mod tests {
             }),
             fallback_date: 0,
             until_end,
+            crosswalk: None,
+            run_started: 0,
         }
     }
 
@@ -1384,7 +1673,8 @@ mod tests {
             first_response_date: Some(1_600_000_000),
             ..InFlight::default()
         };
-        let next = |ctx: &PageContext, f: &InFlight| ctx.completed_state(f).next_from.unwrap();
+        let next =
+            |ctx: &PageContext, f: &InFlight| ctx.completed_state(f, false).next_from.unwrap();
         assert_eq!(
             next(&page_ctx(None, None), &flight(None)),
             "2020-09-13T12:25:40Z"

@@ -72,6 +72,16 @@ pub struct SourceReport {
     pub unchanged: u64,
     /// Records refused.
     pub rejected: u64,
+    /// Records deliberately not published (PMB's dummy `<id>-bull` notices).
+    #[serde(default)]
+    pub skipped: u64,
+    /// Records listed again in the same run (a list that shifted under the harvest), counted
+    /// once.
+    #[serde(default)]
+    pub repeated: u64,
+    /// Lists harvested a second time in the same run because they shifted under the first.
+    #[serde(default)]
+    pub relisted: u64,
     /// Pages committed.
     pub pages: u64,
     /// HTTP requests, retries included.
@@ -116,6 +126,9 @@ impl SourceReport {
             deleted: 0,
             unchanged: 0,
             rejected: 0,
+            skipped: 0,
+            repeated: 0,
+            relisted: 0,
             pages: 0,
             requests: 0,
             retries: 0,
@@ -199,6 +212,23 @@ impl fmt::Display for SourceReport {
                 f,
                 ", {} characters illegal in XML removed",
                 self.stripped_characters
+            )?;
+        }
+        if self.skipped > 0 {
+            write!(
+                f,
+                ", {} skipped (PMB placeholders, not documents)",
+                self.skipped
+            )?;
+        }
+        if self.repeated > 0 {
+            write!(f, ", {} listed twice (counted once)", self.repeated)?;
+        }
+        if self.relisted > 0 {
+            write!(
+                f,
+                ", {} lists harvested again (they shifted during the harvest)",
+                self.relisted
             )?;
         }
         if self.restarts > 0 {

@@ -8,6 +8,9 @@
 //!   stamped when it becomes visible), and `keep_datestamps=true` is refused;
 //! - `POST /admin/import/pmb?name=FILE&dry_run=BOOL` with one PMB display file (at most
 //!   [`MAX_PMB_UPLOAD`] bytes: a display is parsed whole) answers an [`ImportReport`];
+//! - `POST /admin/import/unimarc?name=FILE&dry_run=BOOL&opac_url=URL&keyword_separator=SEP`
+//!   with one PMB UNIMARC export (XML or ISO 2709, at most [`MAX_PMB_UPLOAD`] bytes: read
+//!   whole, as ISO 2709 has no line to cut it at) answers an [`ImportReport`];
 //! - `GET /admin/harvest/runs` lists the last run of each source and the state of each list.
 //!
 //! Unless an admin token is configured (`[admin] token` or `MOISSON_ADMIN_TOKEN`) the routes do
@@ -31,6 +34,8 @@ use crate::importer::jsonl::{
     sniff, DcLoader, DcOptions, LineSplitter, Sniff, MAX_KEPT_MESSAGES, MAX_LINE_BYTES,
 };
 use crate::importer::pmb::load::{load_file, PmbOptions};
+use crate::importer::unimarc::load::{self as unimarc, UnimarcOptions};
+use crate::importer::unimarc::{CrosswalkOptions, KeywordSeparator, OpacUrl};
 use crate::importer::ImportSummary;
 use crate::store::harvest_state::{ListKey, ListState, SourceRun};
 use crate::store::StoreError;
@@ -194,7 +199,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/harvest", web::post().to(harvest))
             .route("/harvest/runs", web::get().to(runs))
             .route("/import/dc", web::post().to(import_dc))
-            .route("/import/pmb", web::post().to(import_pmb)),
+            .route("/import/pmb", web::post().to(import_pmb))
+            .route("/import/unimarc", web::post().to(import_unimarc)),
     );
 }
 
@@ -432,6 +438,86 @@ pub async fn import_pmb(
     .await
     .map_err(|e| AdminError::Internal(e.to_string()))??;
     tracing::info!(name = %name, summary = %summary, "Admin PMB import finished.");
+    json_response(&ImportReport { summary, messages })
+}
+
+/// The query of `POST /admin/import/unimarc`.
+#[derive(Debug, Deserialize)]
+pub struct UnimarcQuery {
+    /// The file name the client read, for messages.
+    name: Option<String>,
+    /// Compare with the store, write nothing.
+    #[serde(default)]
+    dry_run: bool,
+    /// The PMB OPAC base URL permalinks are made with.
+    opac_url: Option<String>,
+    /// PMB's keyword separator.
+    keyword_separator: Option<String>,
+}
+
+impl UnimarcQuery {
+    fn crosswalk(&self) -> Result<CrosswalkOptions, AdminError> {
+        let opac_url = self
+            .opac_url
+            .as_deref()
+            .map(OpacUrl::parse)
+            .transpose()
+            .map_err(AdminError::BadRequest)?;
+        let keyword_separator = self
+            .keyword_separator
+            .as_deref()
+            .map(KeywordSeparator::parse)
+            .transpose()
+            .map_err(AdminError::BadRequest)?
+            .unwrap_or_default();
+        Ok(CrosswalkOptions {
+            opac_url,
+            keyword_separator,
+        })
+    }
+}
+
+/// `POST /admin/import/unimarc`: imports one PMB UNIMARC export sent as the body.
+#[tracing::instrument(skip_all, err(Display))]
+pub async fn import_unimarc(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<UnimarcQuery>,
+    mut body: web::Payload,
+) -> Result<HttpResponse, AdminError> {
+    authorize(&req, &state.admin)?;
+    let query = query.into_inner();
+    let crosswalk = query.crosswalk()?;
+    let bytes = read_body(&req, &mut body, MAX_PMB_UPLOAD).await?;
+    let name = query.name.unwrap_or_else(|| "-".into());
+    let options = UnimarcOptions {
+        repository_identifier: state.admin.repository_identifier.clone(),
+        dry_run: query.dry_run,
+        crosswalk,
+    };
+    let store = state.store.clone();
+    let file = name.clone();
+    let (summary, messages) = web::block(move || -> Result<_, StoreError> {
+        let mut messages = Vec::new();
+        let summary = unimarc::load_file(
+            Some(&store),
+            std::path::Path::new(&file),
+            &bytes,
+            &options,
+            &mut |e| {
+                if messages.len() < MAX_KEPT_MESSAGES {
+                    messages.push(e.to_string());
+                }
+            },
+        )?;
+        if !options.dry_run {
+            store.flush()?;
+        }
+        Ok((summary, messages))
+    })
+    .await
+    .map_err(|e| AdminError::Internal(e.to_string()))??;
+    tracing::info!(name = %name, summary = %summary, "Admin UNIMARC import finished.");
     json_response(&ImportReport { summary, messages })
 }
 

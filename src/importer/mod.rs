@@ -25,6 +25,19 @@ pub enum ImportError {
         /// Why it was rejected.
         message: String,
     },
+    /// One record of a UNIMARC file could not be read or mapped; the others go on (unless
+    /// the file cannot be read past it, which the message says).
+    #[error("{path}:record {record} ({place}): {message}")]
+    Record {
+        /// The input file (`-` for standard input).
+        path: PathBuf,
+        /// 1-based number of the record in the file.
+        record: usize,
+        /// Where it starts: `line N` in XML, `byte N` in ISO 2709.
+        place: String,
+        /// Why it was rejected.
+        message: String,
+    },
     /// The input is not in the importer's format (a binary file, a README…): nothing of it
     /// was imported.
     #[error("{path}: {message}: nothing imported")]
@@ -68,6 +81,9 @@ pub struct ImportSummary {
     /// Given datestamps not kept: the records were stamped when written.
     #[serde(default)]
     pub ignored_datestamps: u64,
+    /// Records recognised and deliberately not published (PMB's dummy `<id>-bull` notices).
+    #[serde(default)]
+    pub skipped: u64,
     /// True when the input held no record and no set at all (an empty file).
     #[serde(default)]
     pub nothing_to_import: bool,
@@ -105,6 +121,13 @@ impl std::fmt::Display for ImportSummary {
             "added {}, updated {}, deleted {}, unchanged {}, rejected {}",
             self.added, self.updated, self.deleted, self.unchanged, self.rejected
         )?;
+        if self.skipped > 0 {
+            write!(
+                f,
+                ", skipped {} (PMB placeholders for a bulletin's items, not documents)",
+                self.skipped
+            )?;
+        }
         if self.sets > 0 {
             write!(f, ", sets {}", self.sets)?;
         }

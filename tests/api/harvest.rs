@@ -2004,7 +2004,12 @@ async fn status_without_body(port: u16, path: &str, token: Option<&str>) -> Stri
 #[tokio::test]
 async fn the_admin_routes_check_the_token_before_reading_a_body_and_do_not_exist_when_off() {
     let off = spawn_app().await;
-    for path in ["/admin/harvest", "/admin/import/dc", "/admin/import/pmb"] {
+    for path in [
+        "/admin/harvest",
+        "/admin/import/dc",
+        "/admin/import/pmb",
+        "/admin/import/unimarc",
+    ] {
         let status = status_without_body(off.port, path, None).await;
         assert!(status.contains(" 404 "), "{path}: {status}");
     }
@@ -2012,14 +2017,23 @@ async fn the_admin_routes_check_the_token_before_reading_a_body_and_do_not_exist
         s.admin.token = Some("t".into());
     })
     .await;
-    for path in ["/admin/harvest", "/admin/import/dc", "/admin/import/pmb"] {
+    for path in [
+        "/admin/harvest",
+        "/admin/import/dc",
+        "/admin/import/pmb",
+        "/admin/import/unimarc",
+    ] {
         for token in [None, Some("wrong")] {
             let status = status_without_body(on.port, path, token).await;
             assert!(status.contains(" 401 "), "{path} {token:?}: {status}");
         }
     }
     // With the token, a body announced over its cap is refused before it is read.
-    for path in ["/admin/harvest", "/admin/import/pmb"] {
+    for path in [
+        "/admin/harvest",
+        "/admin/import/pmb",
+        "/admin/import/unimarc",
+    ] {
         let status = status_without_body(on.port, path, Some("t")).await;
         assert!(status.contains(" 400 "), "{path}: {status}");
     }

@@ -254,6 +254,7 @@ pub fn add(total: &mut ImportSummary, file: &ImportSummary) {
     total.sets += file.sets;
     total.stripped_characters += file.stripped_characters;
     total.ignored_datestamps += file.ignored_datestamps;
+    total.skipped += file.skipped;
 }
 
 #[cfg(test)]

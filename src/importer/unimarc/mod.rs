@@ -12,8 +12,12 @@
 //!   importer produces, so a bulletin gets the same identifier and sets from either), or a
 //!   record skipped on purpose and why.
 //!
-//! [`import_bytes`] chains the two for a file; [`map_payload`] maps the one `<notice>` of a
-//! harvested `<metadata>`.
+//! - [`write_notice`]: a record back to PMB's `<notice>` XML in PMB's namespace, as the
+//!   harvester serves harvested notices (`pmb_xml_unimarc`).
+//! - [`load`]: files into a store, for `moisson import unimarc` and the admin API.
+//!
+//! [`import_bytes`] chains reading and mapping for a file; [`read_payload`] reads and
+//! [`map_payload`] maps the one `<notice>` of a harvested `<metadata>`.
 //!
 //! Why by hand: the crates that read ISO 2709 (`marc`, `marctk`) are MARC 21 readers. They
 //! take every 00x tag for a control field (PMB writes 009 with indicators and $a), decode
@@ -28,9 +32,11 @@ mod charset;
 pub mod crosswalk;
 mod error;
 mod iso2709;
+pub mod load;
 pub mod record;
 #[cfg(test)]
 mod tests;
+mod write;
 mod xml;
 
 pub use crosswalk::{
@@ -39,6 +45,7 @@ pub use crosswalk::{
 };
 pub use error::UnimarcError;
 pub use record::{Field, FieldValue, Label, Level, Position, Subfield, Tag, UnimarcRecord};
+pub use write::{write_notice, PMB_NAMESPACE};
 
 use crate::importer::pmb::SetDef;
 
@@ -157,18 +164,14 @@ pub fn import_bytes<'a>(
     Ok(read(bytes)?.map(move |record| record.and_then(|r| map_record(&r, options, &[]))))
 }
 
-/// Maps the payload of one harvested `<metadata>` (`pmb_xml_unimarc`: one `<notice>`, with or
-/// without a namespace); `sets` are the PMB OAI sets of its header, with their names.
+/// Reads the payload of one harvested `<metadata>` (`pmb_xml_unimarc`: one `<notice>`, with
+/// or without a namespace).
 ///
 /// # Errors
 ///
-/// Any error of [`read`] or [`map_record`], and [`UnimarcError::NotOneNotice`] when the
-/// payload holds no `<notice>` or several.
-pub fn map_payload(
-    xml: &[u8],
-    options: &CrosswalkOptions,
-    sets: &[SetDef],
-) -> Result<Mapped, UnimarcError> {
+/// Any error of [`read`], and [`UnimarcError::NotOneNotice`] when the payload holds no
+/// `<notice>` or several.
+pub fn read_payload(xml: &[u8]) -> Result<UnimarcRecord, UnimarcError> {
     if detect(xml)? != Format::PmbXml {
         return Err(UnimarcError::NotUnimarc {
             what: "a harvested payload that is not XML".into(),
@@ -178,7 +181,21 @@ pub fn map_payload(
     let first = records.next();
     let count = usize::from(first.is_some()) + records.count();
     match first {
-        Some(record) if count == 1 => map_record(&record?, options, sets),
+        Some(record) if count == 1 => record,
         _ => Err(UnimarcError::NotOneNotice { count }),
     }
+}
+
+/// Maps the payload of one harvested `<metadata>` (see [`read_payload`]); `sets` are the PMB
+/// OAI sets of its header, with their names.
+///
+/// # Errors
+///
+/// Any error of [`read_payload`] or [`map_record`].
+pub fn map_payload(
+    xml: &[u8],
+    options: &CrosswalkOptions,
+    sets: &[SetDef],
+) -> Result<Mapped, UnimarcError> {
+    map_record(&read_payload(xml)?, options, sets)
 }

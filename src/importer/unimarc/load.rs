@@ -1,0 +1,316 @@
+//! PMB UNIMARC exports ("UNIMARC PMB XML", "UNIMARC ISO2709") into a store, as
+//! `moisson import unimarc` and `POST /admin/import/unimarc` do: the same identifiers
+//! (`oai:REPO:bulletin/<id>`, `…:notice/<id>`), sets (per periodical, document type and
+//! language, parents named) and report as `import pmb` (see [`crate::importer::pmb::load`]),
+//! so the same bulletin imported from a display and from UNIMARC is the same record.
+//!
+//! A file is read record by record and written in batches: one bad record is reported by
+//! file, record number and line (XML) or byte offset (ISO 2709), and never hides the others.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use super::{import_bytes, CrosswalkOptions, Format, Mapped, UnimarcError};
+use crate::importer::pmb::load::{define_named_set, record_input, NamedSet};
+use crate::importer::{ImportError, ImportSummary};
+use crate::store::{PutOutcome, RecordInput, Store, StoreError};
+
+/// Records written per transaction.
+const BATCH: usize = 100;
+
+/// How UNIMARC files are loaded.
+#[derive(Debug, Clone)]
+pub struct UnimarcOptions {
+    /// The repositoryIdentifier the OAI identifiers are made with.
+    pub repository_identifier: String,
+    /// Write nothing: only count what would change.
+    pub dry_run: bool,
+    /// The PMB the files come from (OPAC URL, keyword separator).
+    pub crosswalk: CrosswalkOptions,
+}
+
+/// One item of a file: a record ready for the store, or why it is not.
+enum Item {
+    Record {
+        input: Box<RecordInput>,
+        sets: Vec<NamedSet>,
+        record: usize,
+    },
+    Skipped,
+    Rejected(ImportError),
+}
+
+fn record_error(name: &Path, format: Format, e: &UnimarcError) -> ImportError {
+    let Some(at) = e.position() else {
+        return ImportError::NotFormat {
+            path: name.to_path_buf(),
+            message: e.to_string(),
+        };
+    };
+    let place = match format {
+        Format::PmbXml => format!("line {}", at.line),
+        Format::Iso2709 => format!("byte {}", at.offset),
+    };
+    let text = e.to_string();
+    let message = text
+        .strip_prefix(&format!("{at}: "))
+        .map_or_else(|| text.clone(), str::to_owned);
+    ImportError::Record {
+        path: name.to_path_buf(),
+        record: at.record,
+        place,
+        message,
+    }
+}
+
+/// The items of one file, in order; `Err` for a file that is not UNIMARC at all.
+fn items<'a>(
+    name: &'a Path,
+    bytes: &'a [u8],
+    options: &'a UnimarcOptions,
+) -> Result<impl Iterator<Item = Item> + 'a, ImportError> {
+    let format = super::detect(bytes).map_err(|e| ImportError::NotFormat {
+        path: name.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let results = import_bytes(bytes, &options.crosswalk).map_err(|e| ImportError::NotFormat {
+        path: name.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let mut number = 0;
+    Ok(results.map(move |result| {
+        number += 1;
+        match result {
+            Ok(Mapped::Skipped(_)) => Item::Skipped,
+            Ok(Mapped::Record(m)) => match record_input(*m, &options.repository_identifier) {
+                Ok((input, sets)) => Item::Record {
+                    input: Box::new(input),
+                    sets,
+                    record: number,
+                },
+                Err(message) => Item::Rejected(ImportError::Record {
+                    path: name.to_path_buf(),
+                    record: number,
+                    place: "its 001".into(),
+                    message,
+                }),
+            },
+            Err(e) => Item::Rejected(record_error(name, format, &e)),
+        }
+    }))
+}
+
+/// True when every record of the file can be imported (what `--strict` checks first).
+pub fn file_is_clean(name: &Path, bytes: &[u8], options: &UnimarcOptions) -> bool {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return true;
+    }
+    items(name, bytes, options)
+        .is_ok_and(|mut items| !items.any(|item| matches!(item, Item::Rejected(_))))
+}
+
+/// Writes (or, in a dry run, classifies) the records of one file, reporting each rejection
+/// by `name` and record through `report`. With no store (a dry run before the store exists),
+/// every record counts as added. An empty file is "nothing to import".
+///
+/// # Errors
+/// A storage failure; the batch in flight is then not written.
+pub fn load_file(
+    store: Option<&Store>,
+    name: &Path,
+    bytes: &[u8],
+    options: &UnimarcOptions,
+    report: &mut dyn FnMut(ImportError),
+) -> Result<ImportSummary, StoreError> {
+    let mut summary = ImportSummary::default();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        summary.nothing_to_import = true;
+        return Ok(summary);
+    }
+    let items = match items(name, bytes, options) {
+        Ok(items) => items,
+        Err(e) => {
+            summary.rejected += 1;
+            report(e);
+            return Ok(summary);
+        }
+    };
+    let writer = store.filter(|_| !options.dry_run);
+    let mut batch: Vec<RecordInput> = Vec::with_capacity(BATCH);
+    let mut numbers: Vec<usize> = Vec::with_capacity(BATCH);
+    // A file names its few sets thousands of times: each is looked at once.
+    let mut named: HashSet<String> = HashSet::new();
+    for item in items {
+        let (input, sets, record) = match item {
+            Item::Skipped => {
+                summary.skipped += 1;
+                continue;
+            }
+            Item::Rejected(e) => {
+                summary.rejected += 1;
+                report(e);
+                continue;
+            }
+            Item::Record {
+                input,
+                sets,
+                record,
+            } => (*input, sets, record),
+        };
+        let Some(store) = writer else {
+            let outcome = match store {
+                Some(store) => store.classify(&input)?,
+                None => PutOutcome::Added,
+            };
+            if outcome == PutOutcome::Rejected {
+                report(refused(name, record, &input));
+            }
+            summary.count(outcome);
+            continue;
+        };
+        for set in &sets {
+            if named.insert(set.spec.as_ref().to_owned()) {
+                summary.sets += define_named_set(store, set)?;
+            }
+        }
+        batch.push(input);
+        numbers.push(record);
+        if batch.len() >= BATCH {
+            write_batch(store, name, &mut batch, &mut numbers, &mut summary, report)?;
+        }
+    }
+    if let Some(store) = writer {
+        write_batch(store, name, &mut batch, &mut numbers, &mut summary, report)?;
+    }
+    Ok(summary)
+}
+
+fn refused(name: &Path, record: usize, input: &RecordInput) -> ImportError {
+    ImportError::Record {
+        path: name.to_path_buf(),
+        record,
+        place: input.identifier.as_ref().to_owned(),
+        message: "belongs to another origin (a harvested source): it would not be overwritten"
+            .into(),
+    }
+}
+
+fn write_batch(
+    store: &Store,
+    name: &Path,
+    batch: &mut Vec<RecordInput>,
+    numbers: &mut Vec<usize>,
+    summary: &mut ImportSummary,
+    report: &mut dyn FnMut(ImportError),
+) -> Result<(), StoreError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let outcome = store.put_batch(std::mem::take(batch))?;
+    for refusal in &outcome.refusals {
+        report(ImportError::Record {
+            path: name.to_path_buf(),
+            record: numbers.get(refusal.index).copied().unwrap_or(0),
+            place: refusal.identifier.clone(),
+            message: refusal.to_string(),
+        });
+    }
+    numbers.clear();
+    summary.record(&outcome);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pmb/export");
+
+    fn options(dry_run: bool) -> UnimarcOptions {
+        UnimarcOptions {
+            repository_identifier: "x.example.org".into(),
+            dry_run,
+            crosswalk: CrosswalkOptions::default(),
+        }
+    }
+
+    #[test]
+    fn an_export_is_loaded_with_named_sets_and_bulletin_identifiers() {
+        let store = Store::temporary().unwrap();
+        let bytes = std::fs::read(format!("{FIXTURES}/notices-utf8.iso2709")).unwrap();
+        let summary = load_file(
+            Some(&store),
+            Path::new("n.iso2709"),
+            &bytes,
+            &options(false),
+            &mut |e| panic!("{e}"),
+        )
+        .unwrap();
+        assert_eq!((summary.added, summary.rejected), (7, 0), "{summary}");
+        assert!(store
+            .get("oai:x.example.org:bulletin/44933")
+            .unwrap()
+            .is_some());
+        let name = |s: &str| {
+            store
+                .set_name(&crate::protocol::SetSpec::parse(s).unwrap())
+                .unwrap()
+        };
+        assert_eq!(name("periodical").as_deref(), Some("Periodicals"));
+        assert_eq!(name("lang:fre").as_deref(), Some("Français"));
+        let again = load_file(
+            Some(&store),
+            Path::new("n.iso2709"),
+            &bytes,
+            &options(false),
+            &mut |e| panic!("{e}"),
+        )
+        .unwrap();
+        assert_eq!(again.unchanged, 7, "{again}");
+    }
+
+    #[test]
+    fn a_truncated_record_is_named_by_file_record_and_byte_and_the_others_are_kept() {
+        let bytes = std::fs::read(format!("{FIXTURES}/notices-utf8.iso2709")).unwrap();
+        let cut = &bytes[..bytes.len() - 40];
+        let mut errors = Vec::new();
+        let summary = load_file(
+            None,
+            Path::new("cut.iso2709"),
+            cut,
+            &options(true),
+            &mut |e| errors.push(e.to_string()),
+        )
+        .unwrap();
+        assert_eq!((summary.added, summary.rejected), (6, 1), "{errors:?}");
+        assert!(
+            errors[0].starts_with("cut.iso2709:record 7 (byte "),
+            "{errors:?}"
+        );
+        assert!(errors[0].contains("truncated"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_unimarc_is_refused_once() {
+        let mut errors = Vec::new();
+        let summary = load_file(
+            None,
+            Path::new("README.md"),
+            include_bytes!("../../../README.md"),
+            &options(true),
+            &mut |e| errors.push(e.to_string()),
+        )
+        .unwrap();
+        assert_eq!(summary.rejected, 1);
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].starts_with("README.md: not UNIMARC"),
+            "{errors:?}"
+        );
+        assert!(!file_is_clean(
+            Path::new("README.md"),
+            include_bytes!("../../../README.md"),
+            &options(true)
+        ));
+    }
+}
