@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::Args;
 
-use super::{open_store, ExitCode};
+use super::{open_store_for, ExitCode};
 use crate::config::Settings;
 
 /// Flags of `moisson compact`.
@@ -19,8 +19,7 @@ impl CompactArgs {
     pub fn run(self, settings: &Settings) -> anyhow::Result<ExitCode> {
         let dir = &settings.store.data_dir;
         anyhow::ensure!(dir.exists(), "no store at {}", dir.display());
-        let store = open_store(settings)
-            .with_context(|| format!("Failed to open the store at {}", dir.display()))?;
+        let store = open_store_for(settings, "compact")?;
         let before = store.stats()?;
         let outcome = store
             .compact()

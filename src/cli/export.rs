@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 
-use super::{open_store, ExitCode};
+use super::{open_store_for, ExitCode};
 use crate::config::Settings;
 
 /// Flags of `moisson export`.
@@ -22,8 +22,7 @@ impl ExportArgs {
     pub fn run(self, settings: &Settings) -> anyhow::Result<ExitCode> {
         let dir = &settings.store.data_dir;
         anyhow::ensure!(dir.exists(), "no store at {}", dir.display());
-        let store = open_store(settings)
-            .with_context(|| format!("Failed to open the store at {}", dir.display()))?;
+        let store = open_store_for(settings, "export")?;
         let mut out: Box<dyn Write> = match &self.output {
             Some(path) => Box::new(
                 std::fs::File::create(path)

@@ -251,11 +251,12 @@ struct AdminClient {
     token: String,
 }
 
-fn locked(path: &Path, why: String) -> anyhow::Error {
-    anyhow::Error::new(StoreError::Locked {
+fn locked(path: &Path, what_to_do: &str) -> anyhow::Error {
+    let locked = StoreError::Locked {
         path: path.to_path_buf(),
-    })
-    .context(why)
+    };
+    let why = format!("{locked}; {what_to_do}");
+    anyhow::Error::new(locked).context(why)
 }
 
 /// Where the admin API may be, best first: `[admin] url` when set; else the address the
@@ -282,9 +283,8 @@ impl AdminClient {
         let Some(token) = settings.admin.resolved_token() else {
             return Err(locked(
                 path,
-                "The store is in use by another process; to hand the work to a running `moisson serve`, \
-                 give both the same [admin] token (or MOISSON_ADMIN_TOKEN)"
-                    .into(),
+                "to hand the work to it, give it and this command the same admin token ([admin] \
+                 token in the configuration, or MOISSON_ADMIN_TOKEN)",
             ));
         };
         let http = reqwest::Client::builder()

@@ -332,6 +332,50 @@ impl Inputs {
     }
 }
 
+/// When no file can hold records of the format (a README given to `import pmb`, a PNG), says so
+/// for each and returns the exit code, before the store is opened or created and before a
+/// running server is asked: a wrong file never needs a store or a token to be refused.
+fn all_refused(
+    path: &Path,
+    files: &[PathBuf],
+    format: &str,
+    check: impl Fn(&[u8]) -> Result<(), String>,
+) -> Result<Option<ExitCode>, ImportError> {
+    let mut refusals = Vec::new();
+    for file in files {
+        // Standard input can be read once only: the import itself judges it.
+        if file.as_os_str() == "-" {
+            return Ok(None);
+        }
+        let bytes = std::fs::read(file).map_err(|source| ImportError::Read {
+            path: file.clone(),
+            source,
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        match check(&bytes) {
+            Ok(()) => return Ok(None),
+            Err(message) => refusals.push(ImportError::NotFormat {
+                path: file.clone(),
+                message,
+            }),
+        }
+    }
+    if refusals.is_empty() {
+        return Ok(None);
+    }
+    for refusal in &refusals {
+        print_line(&refusal.to_string());
+    }
+    let summary = ImportSummary {
+        rejected: refusals.len() as u64,
+        ..ImportSummary::default()
+    };
+    note!("moisson: import {format} {}: {summary}", path.display());
+    Ok(Some(ExitCode::Rejected))
+}
+
 fn run_pmb(
     settings: &Settings,
     path: &Path,
@@ -339,6 +383,11 @@ fn run_pmb(
     strict: bool,
 ) -> anyhow::Result<ExitCode> {
     let files = input_files(path)?;
+    if let Some(code) = all_refused(path, &files, "pmb", |bytes| {
+        crate::importer::pmb::check_display(bytes).map_err(|e| e.to_string())
+    })? {
+        return Ok(code);
+    }
     let options = PmbOptions {
         repository_identifier: settings.repository.repository_identifier.clone(),
         dry_run,
@@ -445,6 +494,13 @@ fn run_unimarc(
     strict: bool,
 ) -> anyhow::Result<ExitCode> {
     let files = input_files(path)?;
+    if let Some(code) = all_refused(path, &files, "unimarc", |bytes| {
+        crate::importer::unimarc::read(bytes)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })? {
+        return Ok(code);
+    }
     let dir = &settings.store.data_dir;
     let store = if options.dry_run && !dir.exists() {
         None

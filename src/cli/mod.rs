@@ -183,6 +183,27 @@ fn open_store(settings: &Settings) -> Result<Store, StoreError> {
     Store::open_with(&settings.store.data_dir, &settings.store.options())
 }
 
+/// Opens the store for a command that cannot be handed to a running server (`stats`,
+/// `export`, `check`, `compact`): a store held by `moisson serve` is said so once, with what to
+/// do, and keeps [`ExitCode::Busy`].
+fn open_store_for(settings: &Settings, command: &str) -> anyhow::Result<Store> {
+    let dir = &settings.store.data_dir;
+    match open_store(settings) {
+        Ok(store) => Ok(store),
+        Err(e @ StoreError::Locked { .. }) => {
+            let at = ServedAddress::read(dir)
+                .map(|url| format!(" (its pages are at {url}/)"))
+                .unwrap_or_default();
+            let why = format!("{e}: stop it to run `moisson {command}`{at}");
+            Err(anyhow::Error::new(e).context(why))
+        }
+        Err(e) => {
+            Err(anyhow::Error::new(e)
+                .context(format!("Failed to open the store at {}", dir.display())))
+        }
+    }
+}
+
 /// Runs the command.
 ///
 /// # Errors

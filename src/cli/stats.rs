@@ -1,9 +1,8 @@
 //! `moisson stats`
 
-use anyhow::Context as _;
 use clap::Args;
 
-use super::{open_store, ExitCode};
+use super::{open_store_for, ExitCode};
 use crate::config::Settings;
 
 /// Flags of `moisson stats`.
@@ -19,8 +18,7 @@ impl StatsArgs {
     pub fn run(self, settings: &Settings) -> anyhow::Result<ExitCode> {
         let dir = &settings.store.data_dir;
         anyhow::ensure!(dir.exists(), "no store at {}", dir.display());
-        let store = open_store(settings)
-            .with_context(|| format!("Failed to open the store at {}", dir.display()))?;
+        let store = open_store_for(settings, "stats")?;
         let stats = store.stats()?;
         if self.json {
             say!("{}", serde_json::to_string_pretty(&stats)?)?;

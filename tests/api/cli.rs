@@ -200,13 +200,56 @@ fn other_commands_say_clearly_when_the_store_is_held_by_another_process() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("store");
     let server = ServeProcess::start(&data);
-    let out = moisson(&data, &["stats"]);
-    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("in use by another process"),
-        "{}",
-        stderr(&out)
-    );
+    for command in ["stats", "export", "check", "compact"] {
+        let out = moisson(&data, &[command]);
+        let text = stderr(&out);
+        assert_eq!(out.status.code(), Some(4), "{command}: {text}");
+        assert!(text.contains("in use by another process"), "{text}");
+        assert!(
+            text.contains(&format!("stop it to run `moisson {command}`")),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("in use").count(),
+            1,
+            "said once, not twice: {text}"
+        );
+    }
+    // Without an admin token the import cannot be handed over; that is said once.
+    let display = dir.path().join("bulletin.txt");
+    std::fs::write(&display, "Titre : | Un titre\n").unwrap();
+    let out = moisson(&data, &["import", "pmb", display.to_str().unwrap()]);
+    let text = stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    assert_eq!(text.matches("in use").count(), 1, "{text}");
+    assert!(text.contains("same admin token"), "{text}");
+    drop(server);
+}
+
+#[test]
+fn a_file_not_of_the_format_is_refused_before_the_store_is_opened_or_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let readme = dir.path().join("README.md");
+    std::fs::write(&readme, "# A project\n\nSome text.\n").unwrap();
+    // No store yet: none is created for a wrong file.
+    let fresh = dir.path().join("fresh");
+    for format in ["pmb", "unimarc"] {
+        let out = moisson(&fresh, &["import", format, readme.to_str().unwrap()]);
+        let text = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{format}: {text}");
+        assert!(text.contains("README.md: not "), "{text}");
+        assert!(text.contains("rejected 1"), "{text}");
+        assert!(!fresh.exists(), "{format} created a store for a wrong file");
+    }
+    // A served store, and no admin token: the file is still judged first.
+    let data = dir.path().join("store");
+    let server = ServeProcess::start(&data);
+    for format in ["pmb", "unimarc"] {
+        let out = moisson(&data, &["import", format, readme.to_str().unwrap()]);
+        let text = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{format}: {text}");
+        assert!(!text.contains("in use"), "{text}");
+    }
     drop(server);
 }
 

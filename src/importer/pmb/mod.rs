@@ -46,3 +46,16 @@ pub fn import_bytes(bytes: &[u8]) -> Result<Vec<Result<MappedRecord, PmbError>>,
     }
     Ok(parse_and_map(&text))
 }
+
+/// Checks, without mapping anything, that `bytes` may be displays: the whole-input errors of
+/// [`import_bytes`] (binary, mixed encodings, no PMB field label).
+///
+/// # Errors
+/// The same whole-input errors as [`import_bytes`].
+pub fn check_display(bytes: &[u8]) -> Result<(), PmbError> {
+    let text = decode_input(bytes)?;
+    if !parse::looks_like_display(&text) {
+        return Err(PmbError::NotADisplay);
+    }
+    Ok(())
+}
