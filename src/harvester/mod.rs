@@ -1251,7 +1251,11 @@ fn pmb_deletion(
 }
 
 /// Turns one harvested record into what the store writes; `Err(reason)` rejects it.
-fn convert(ctx: &PageContext, response: &Response, record: &Record) -> Result<Converted, String> {
+fn convert(
+    ctx: &PageContext,
+    response: &Response,
+    record: &mut Record,
+) -> Result<Converted, String> {
     let (mut input, datestamp) = header_input(ctx, record)?;
     let mut crosswalk_sets = Vec::new();
     let mut rebuilt = false;
@@ -1269,7 +1273,7 @@ fn convert(ctx: &PageContext, response: &Response, record: &Record) -> Result<Co
             altered = true;
             pmb::NAMESPACE.to_owned()
         } else {
-            let Some(metadata) = &record.metadata else {
+            let Some(metadata) = record.metadata.as_mut() else {
                 return Err("the record is not deleted but has no metadata".into());
             };
             if let Some(options) = &ctx.crosswalk {
@@ -1282,7 +1286,8 @@ fn convert(ctx: &PageContext, response: &Response, record: &Record) -> Result<Co
                 altered = true;
                 pmb::NAMESPACE.to_owned()
             } else if ctx.prefix.as_ref() == "oai_dc" {
-                let Some(mut dc) = metadata.dc.clone() else {
+                // Taken, not cloned: the page is not read again once converted.
+                let Some(mut dc) = metadata.dc.take() else {
                     return Err("the metadata is not an <oai_dc:dc> element".into());
                 };
                 // An xml:lang that is no language tag would make every response holding the
@@ -1364,12 +1369,11 @@ fn page_inputs(
         rejections: Vec::new(),
         skipped: 0,
     };
-    for record in records {
-        let identifier = record.header.identifier.clone();
-        if record.header.deleted && live.contains(&identifier) {
+    for mut record in records {
+        if record.header.deleted && live.contains(&record.header.identifier) {
             continue;
         }
-        match convert(ctx, response, &record) {
+        match convert(ctx, response, &mut record) {
             Ok(Converted::Record {
                 record,
                 datestamp,
@@ -1388,7 +1392,10 @@ fn page_inputs(
                 }
             }
             Ok(Converted::Skipped) => out.skipped += 1,
-            Err(reason) => out.rejections.push(Rejection { identifier, reason }),
+            Err(reason) => out.rejections.push(Rejection {
+                identifier: record.header.identifier,
+                reason,
+            }),
         }
     }
     out
