@@ -720,11 +720,6 @@ impl Store {
         self.inner.deleted.store(state.deleted, Ordering::SeqCst);
     }
 
-    /// The harvesting-state tree (list states, runs and the identifier sweep's marks).
-    pub fn harvest_state_tree(&self) -> &sled::Tree {
-        &self.inner.harvest_state
-    }
-
     /// Tombstones, as of the last commit, without waiting for a write in progress.
     pub(crate) fn deleted_count(&self) -> u64 {
         self.inner.deleted.load(Ordering::SeqCst)
