@@ -23,7 +23,7 @@ use super::error::HarvestError;
 use super::provider_error;
 use crate::protocol::xml::read::Payload;
 use crate::protocol::{Datestamp, OaiIdentifier, Verb};
-use crate::store::{Origin, RecordInput, Store, StoreError};
+use crate::store::{HarvestSink, Origin, RecordInput, StoreError};
 
 /// Restarts of the sweep's list after badResumptionToken before the sweep gives up.
 const MAX_RESTARTS: u32 = 3;
@@ -64,7 +64,7 @@ pub struct SweepPolicy {
 ///
 /// # Errors
 /// A storage failure.
-pub fn last_sweep(store: &Store, source: &str) -> Result<Option<i64>, StoreError> {
+pub fn last_sweep<S: HarvestSink>(store: &S, source: &str) -> Result<Option<i64>, StoreError> {
     store.last_sweep(source)
 }
 
@@ -72,11 +72,11 @@ pub fn last_sweep(store: &Store, source: &str) -> Result<Option<i64>, StoreError
 ///
 /// # Errors
 /// A storage failure.
-pub fn set_last_sweep(store: &Store, source: &str, at: i64) -> Result<(), StoreError> {
+pub fn set_last_sweep<S: HarvestSink>(store: &S, source: &str, at: i64) -> Result<(), StoreError> {
     store.set_last_sweep(source, at)
 }
 
-fn tombstones(store: &Store, source: &str, ids: &[String]) -> Result<u64, StoreError> {
+fn tombstones<S: HarvestSink>(store: &S, source: &str, ids: &[String]) -> Result<u64, StoreError> {
     let records: Vec<RecordInput> = ids
         .iter()
         .filter_map(|id| OaiIdentifier::parse(id))
@@ -111,9 +111,9 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Lists every identifier of one list (a set, or the whole repository) and marks it.
-async fn mark_list(
+async fn mark_list<S: HarvestSink>(
     client: &mut OaiClient,
-    store: &Store,
+    store: &S,
     source: &str,
     prefix: &str,
     set: Option<&str>,
@@ -185,9 +185,9 @@ async fn mark_list(
 /// # Errors
 /// The listing failed (nothing is removed), the share to remove is over the policy's, or the
 /// store failed.
-pub async fn sweep(
+pub async fn sweep<S: HarvestSink>(
     client: &mut OaiClient,
-    store: &Store,
+    store: &S,
     source: &str,
     prefix: &str,
     lists: &[Option<String>],
@@ -261,6 +261,7 @@ pub async fn sweep(
 mod tests {
     use super::*;
     use crate::dc::{DcElement, DcRecord};
+    use crate::store::Store;
 
     fn put(store: &Store, id: &str, origin: Origin) {
         let mut dc = DcRecord::new();

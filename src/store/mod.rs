@@ -104,9 +104,9 @@ pub use codec::StoredRecord;
 pub use compact::CompactOutcome;
 pub use error::StoreError;
 pub use origin::{Origin, Refusal};
-pub use sink::RecordSink;
 #[cfg(test)]
 pub(crate) use sink::VecSink;
+pub use sink::{HarvestSink, RecordSink};
 pub use upgrade::UpgradeOutcome;
 
 use crate::dc::DcRecord;
