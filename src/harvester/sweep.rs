@@ -10,9 +10,9 @@
 //! looks like that), unless `--force` says so.
 //!
 //! Memory stays flat however large the source: mark and sweep. Each listed identifier is
-//! marked in the store ([`Store::mark_listed`], page by page, on disk), then the store's
-//! records are streamed once to count the unmarked ones of the source and once more to write
-//! their tombstones in batches, and the marks are removed.
+//! marked in the store ([`HarvestSink::mark_listed`], page by page, on disk), then the
+//! store's records are streamed once to count the unmarked ones of the source and once more
+//! to write their tombstones in batches, and the marks are removed.
 //! At 1,000,000 records that is about 60 MB of marks on disk for the length of the sweep,
 //! while memory holds one page of headers, one batch of tombstones and sled's page cache.
 
