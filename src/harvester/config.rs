@@ -38,6 +38,8 @@ pub const DEFAULT_RETRIES: u32 = 5;
 pub const DEFAULT_MAX_BODY_MIB: u64 = 64;
 /// Default overlap subtracted from the next `from`, in seconds.
 pub const DEFAULT_OVERLAP_SECS: u64 = 60;
+/// Records written per store write at most: a page of the usual size in one write.
+pub const DEFAULT_MAX_BATCH: usize = 1000;
 /// The metadataPrefix of a PMB OAI connector's UNIMARC.
 pub const PMB_UNIMARC_PREFIX: &str = "pmb_xml_unimarc";
 /// The name of the crosswalk from PMB's UNIMARC to Dublin Core (`crosswalk = "pmb-unimarc"`).
@@ -79,7 +81,8 @@ pub struct HarvestSettings {
     /// Seconds subtracted from the next incremental `from`.
     pub overlap_secs: u64,
     /// Records written per transaction at most (a larger page is split; the checkpoint moves
-    /// with the last part). sled is fastest and leanest with small transactions.
+    /// with the last part). Each write ends with an fsync of the value log, so a page is best
+    /// written whole: the default takes a page of 1,000 records in one write.
     pub max_batch: usize,
     /// Days between two identifier sweeps of a source whose Identify says `deletedRecord`
     /// `no` or `transient` (see [`super::sweep`]); 0 turns sweeps off.
@@ -103,7 +106,7 @@ impl Default for HarvestSettings {
             retry_after_cap_ms: 300_000,
             max_body_mib: DEFAULT_MAX_BODY_MIB,
             overlap_secs: DEFAULT_OVERLAP_SECS,
-            max_batch: 100,
+            max_batch: DEFAULT_MAX_BATCH,
             reconcile_days: DEFAULT_RECONCILE_DAYS,
             reconcile_max_share: DEFAULT_RECONCILE_MAX_SHARE,
         }

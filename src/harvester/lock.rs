@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
 use super::error::HarvestError;
-use crate::store::Store;
+use crate::store::HarvestSink;
 
 static HELD: Mutex<Option<HashSet<String>>> = Mutex::new(None);
 
@@ -24,7 +24,7 @@ pub struct SourceLock {
 }
 
 /// The lock file of `source` in a store directory.
-pub fn lock_path(store: &Store, source: &str) -> Option<PathBuf> {
+pub fn lock_path<S: HarvestSink>(store: &S, source: &str) -> Option<PathBuf> {
     store
         .path()
         .map(|dir| dir.join(format!("harvest-{source}.lock")))
@@ -36,7 +36,7 @@ impl SourceLock {
     /// # Errors
     /// [`HarvestError::AlreadyRunning`] when it is held, or [`HarvestError::Lock`] when the
     /// lock file cannot be made.
-    pub fn acquire(store: &Store, source: &str) -> Result<SourceLock, HarvestError> {
+    pub fn acquire<S: HarvestSink>(store: &S, source: &str) -> Result<SourceLock, HarvestError> {
         let busy = || HarvestError::AlreadyRunning {
             source_name: source.to_owned(),
         };
@@ -99,6 +99,7 @@ impl Drop for SourceLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
 
     #[test]
     fn a_second_lock_of_the_same_source_is_refused_until_the_first_is_dropped() {

@@ -16,7 +16,11 @@
 //!   committed datestamp minus the overlap if every datestamp so far came in order, or else
 //!   from the list's own `from`: restarting is safe because writes are idempotent.
 //! - **Pipelined.** While page *n* is converted and written on a blocking thread, page *n+1*
-//!   is already being fetched.
+//!   is already being fetched (one page ahead, no more: memory holds at most two pages).
+//!   A page is one store write (up to `max_batch` records), since each write ends with an
+//!   fsync.
+//! - **Backend-neutral.** Everything goes through [`crate::store::HarvestSink`] (records, list
+//!   states, runs, sweep marks): the harvester does not know which store it writes to.
 //!
 //! Records keep their upstream identifiers, go into set `source:<name>` with the upstream
 //! setSpecs beneath it, and carry an `<about><provenance>` container. Deleted records become
@@ -55,7 +59,7 @@ use crate::protocol::{
     Verb,
 };
 use crate::store::harvest_state::{HarvestedRecord, InFlight, ListKey, ListState};
-use crate::store::{BatchOutcome, Origin, RecordInput, Store};
+use crate::store::{BatchOutcome, HarvestSink, Origin, RecordInput};
 
 pub use error::HarvestError;
 pub use report::{Outcome, Rejection, RunReport, SourceReport};
@@ -286,8 +290,8 @@ pub struct NoProgress;
 impl Progress for NoProgress {}
 
 /// Harvests the sources of `plan` one after the other into `store`.
-pub async fn run(
-    store: &Store,
+pub async fn run<S: HarvestSink>(
+    store: &S,
     settings: &HarvestSettings,
     plan: &Plan,
     progress: &dyn Progress,
@@ -318,8 +322,8 @@ fn chain(error: &dyn std::error::Error) -> String {
 }
 
 /// Harvests one source (taking its lock) and records how the run went.
-pub async fn harvest_source(
-    store: &Store,
+pub async fn harvest_source<S: HarvestSink>(
+    store: &S,
     settings: &HarvestSettings,
     source: &SourceSettings,
     options: &RunOptions,
@@ -439,8 +443,8 @@ fn parse_arg(value: &str) -> Option<i64> {
     Datestamp::parse_lenient(value).map(Datestamp::unix)
 }
 
-struct SourceCtx<'a> {
-    store: &'a Store,
+struct SourceCtx<'a, S> {
+    store: &'a S,
     settings: &'a HarvestSettings,
     source: &'a SourceSettings,
     options: &'a RunOptions,
@@ -477,8 +481,8 @@ pub(crate) fn provider_error(url: &str, response: &Response) -> HarvestError {
 }
 
 /// Everything the blocking page writer needs.
-struct PageContext {
-    store: Store,
+struct PageContext<S> {
+    store: S,
     key: ListKey,
     source: String,
     root_set: SetSpec,
@@ -513,7 +517,7 @@ struct PageResult {
     repeated: u64,
 }
 
-impl SourceCtx<'_> {
+impl<S: HarvestSink> SourceCtx<'_, S> {
     async fn harvest(
         &self,
         client: &mut OaiClient,
@@ -1067,7 +1071,7 @@ fn restarted_at(flight: &mut InFlight, from: Option<&str>) {
     }
 }
 
-impl PageContext {
+impl<S> PageContext<S> {
     /// The state of the list once complete: the next `from` is the first responseDate of this
     /// run (or `until`, if earlier) minus the overlap — unless this run started later than
     /// the saved `from`, which would leave a gap. A list that `shifted` under the harvest
@@ -1157,7 +1161,10 @@ enum Converted {
 }
 
 /// The parsed header fields of a harvested record, and the record's local sets.
-fn header_input(ctx: &PageContext, record: &Record) -> Result<(RecordInput, Datestamp), String> {
+fn header_input<S>(
+    ctx: &PageContext<S>,
+    record: &Record,
+) -> Result<(RecordInput, Datestamp), String> {
     let h = &record.header;
     if !h.forbidden_in.is_empty() {
         // Stripped, `oai:x:1\u{FFFE}` would be `oai:x:1`: another record, silently merged.
@@ -1215,8 +1222,8 @@ fn put_crosswalked(
 
 /// A deleted header of a PMB source: the record leaves the sets the header names, and stays
 /// live if it is still in another upstream set (`Ok(None)`: a plain tombstone).
-fn pmb_deletion(
-    ctx: &PageContext,
+fn pmb_deletion<S: HarvestSink>(
+    ctx: &PageContext<S>,
     options: &CrosswalkOptions,
     record: &Record,
     input: &mut RecordInput,
@@ -1251,7 +1258,11 @@ fn pmb_deletion(
 }
 
 /// Turns one harvested record into what the store writes; `Err(reason)` rejects it.
-fn convert(ctx: &PageContext, response: &Response, record: &Record) -> Result<Converted, String> {
+fn convert<S: HarvestSink>(
+    ctx: &PageContext<S>,
+    response: &Response,
+    record: &mut Record,
+) -> Result<Converted, String> {
     let (mut input, datestamp) = header_input(ctx, record)?;
     let mut crosswalk_sets = Vec::new();
     let mut rebuilt = false;
@@ -1269,7 +1280,7 @@ fn convert(ctx: &PageContext, response: &Response, record: &Record) -> Result<Co
             altered = true;
             pmb::NAMESPACE.to_owned()
         } else {
-            let Some(metadata) = &record.metadata else {
+            let Some(metadata) = record.metadata.as_mut() else {
                 return Err("the record is not deleted but has no metadata".into());
             };
             if let Some(options) = &ctx.crosswalk {
@@ -1282,7 +1293,8 @@ fn convert(ctx: &PageContext, response: &Response, record: &Record) -> Result<Co
                 altered = true;
                 pmb::NAMESPACE.to_owned()
             } else if ctx.prefix.as_ref() == "oai_dc" {
-                let Some(mut dc) = metadata.dc.clone() else {
+                // Taken, not cloned: the page is not read again once converted.
+                let Some(mut dc) = metadata.dc.take() else {
                     return Err("the metadata is not an <oai_dc:dc> element".into());
                 };
                 // An xml:lang that is no language tag would make every response holding the
@@ -1343,8 +1355,8 @@ struct PageInputs {
     skipped: u64,
 }
 
-fn page_inputs(
-    ctx: &PageContext,
+fn page_inputs<S: HarvestSink>(
+    ctx: &PageContext<S>,
     response: &Response,
     records: Vec<Record>,
     flight: &mut InFlight,
@@ -1364,12 +1376,11 @@ fn page_inputs(
         rejections: Vec::new(),
         skipped: 0,
     };
-    for record in records {
-        let identifier = record.header.identifier.clone();
-        if record.header.deleted && live.contains(&identifier) {
+    for mut record in records {
+        if record.header.deleted && live.contains(&record.header.identifier) {
             continue;
         }
-        match convert(ctx, response, &record) {
+        match convert(ctx, response, &mut record) {
             Ok(Converted::Record {
                 record,
                 datestamp,
@@ -1388,7 +1399,10 @@ fn page_inputs(
                 }
             }
             Ok(Converted::Skipped) => out.skipped += 1,
-            Err(reason) => out.rejections.push(Rejection { identifier, reason }),
+            Err(reason) => out.rejections.push(Rejection {
+                identifier: record.header.identifier,
+                reason,
+            }),
         }
     }
     out
@@ -1396,8 +1410,8 @@ fn page_inputs(
 
 /// How many of the records `ids` that came out unchanged were already written by this run
 /// (listed twice because the list shifted): they are counted once.
-fn repeated(
-    ctx: &PageContext,
+fn repeated<S: HarvestSink>(
+    ctx: &PageContext<S>,
     ids: &[String],
     outcome: &BatchOutcome,
 ) -> Result<u64, HarvestError> {
@@ -1417,8 +1431,8 @@ fn repeated(
 
 /// Converts and writes one page with the list's next state (blocking). `shifted` says that
 /// the list moved under the harvest: its completion then keeps the saved `from`.
-fn write_page(
-    ctx: &PageContext,
+fn write_page<S: HarvestSink>(
+    ctx: &PageContext<S>,
     mut response: Response,
     mut flight: InFlight,
     next: Option<String>,
@@ -1519,6 +1533,7 @@ fn write_page(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
 
     #[test]
     fn upstream_setspecs_go_beneath_the_source_set_and_stay_valid() {
@@ -1639,7 +1654,7 @@ mod tests {
         );
     }
 
-    fn page_ctx(saved_from: Option<&str>, until_end: Option<i64>) -> PageContext {
+    fn page_ctx(saved_from: Option<&str>, until_end: Option<i64>) -> PageContext<Store> {
         PageContext {
             store: Store::temporary().unwrap(),
             key: ListKey {
@@ -1673,8 +1688,9 @@ mod tests {
             first_response_date: Some(1_600_000_000),
             ..InFlight::default()
         };
-        let next =
-            |ctx: &PageContext, f: &InFlight| ctx.completed_state(f, false).next_from.unwrap();
+        let next = |ctx: &PageContext<Store>, f: &InFlight| {
+            ctx.completed_state(f, false).next_from.unwrap()
+        };
         assert_eq!(
             next(&page_ctx(None, None), &flight(None)),
             "2020-09-13T12:25:40Z"

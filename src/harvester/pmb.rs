@@ -23,7 +23,7 @@ use crate::importer::unimarc::{
     map_record, read_payload, write_notice, CrosswalkOptions, Mapped, UnimarcRecord, PMB_NAMESPACE,
 };
 use crate::protocol::SetSpec;
-use crate::store::{Store, StoreError};
+use crate::store::{HarvestSink, StoreError};
 
 /// A harvested notice, crosswalked.
 #[derive(Debug)]
@@ -108,8 +108,8 @@ pub(crate) fn crosswalk(
 ///
 /// # Errors
 /// A storage failure.
-pub(crate) fn define_sets(
-    store: &Store,
+pub(crate) fn define_sets<S: HarvestSink>(
+    store: &S,
     source: &str,
     sets: &[LocalSet],
 ) -> Result<u64, StoreError> {
@@ -159,8 +159,8 @@ fn stored_notice(rendered: &[u8]) -> Option<&[u8]> {
 ///
 /// # Errors
 /// A storage failure.
-pub(crate) fn deletion(
-    store: &Store,
+pub(crate) fn deletion<S: HarvestSink>(
+    store: &S,
     source: &str,
     identifier: &str,
     left: &[SetSpec],

@@ -10,9 +10,9 @@
 //! looks like that), unless `--force` says so.
 //!
 //! Memory stays flat however large the source: mark and sweep. Each listed identifier is
-//! marked with a key `mark \0 source \0 identifier` in the store's harvest-state tree (page
-//! by page, on disk), then the store's records are streamed once to count the unmarked ones of
-//! the source and once more to write their tombstones in batches, and the marks are removed.
+//! marked in the store ([`HarvestSink::mark_listed`], page by page, on disk), then the
+//! store's records are streamed once to count the unmarked ones of the source and once more
+//! to write their tombstones in batches, and the marks are removed.
 //! At 1,000,000 records that is about 60 MB of marks on disk for the length of the sweep,
 //! while memory holds one page of headers, one batch of tombstones and sled's page cache.
 
@@ -23,14 +23,10 @@ use super::error::HarvestError;
 use super::provider_error;
 use crate::protocol::xml::read::Payload;
 use crate::protocol::{Datestamp, OaiIdentifier, Verb};
-use crate::store::{Origin, RecordInput, Store, StoreError};
+use crate::store::{HarvestSink, Origin, RecordInput, StoreError};
 
-const MARK_PREFIX: &[u8] = b"mark\0";
-const SWEPT_PREFIX: &[u8] = b"swept\0";
 /// Restarts of the sweep's list after badResumptionToken before the sweep gives up.
 const MAX_RESTARTS: u32 = 3;
-/// Marks removed per batch.
-const CLEAR_BATCH: usize = 1000;
 
 /// What the sweep of a source found and did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -64,100 +60,23 @@ pub struct SweepPolicy {
     pub force: bool,
 }
 
-fn mark_prefix(source: &str) -> Vec<u8> {
-    let mut k = MARK_PREFIX.to_vec();
-    k.extend_from_slice(source.as_bytes());
-    k.push(0);
-    k
-}
-
-fn swept_key(source: &str) -> Vec<u8> {
-    let mut k = SWEPT_PREFIX.to_vec();
-    k.extend_from_slice(source.as_bytes());
-    k
-}
-
 /// When the last sweep of `source` ended (seconds since the epoch), if one ever did.
 ///
 /// # Errors
 /// A storage failure.
-pub fn last_sweep(store: &Store, source: &str) -> Result<Option<i64>, StoreError> {
-    Ok(store
-        .harvest_state_tree()
-        .get(swept_key(source))?
-        .and_then(|v| v.as_ref().try_into().ok().map(i64::from_le_bytes)))
+pub fn last_sweep<S: HarvestSink>(store: &S, source: &str) -> Result<Option<i64>, StoreError> {
+    store.last_sweep(source)
 }
 
 /// Records that `source` was swept (or that its sweeps start counting) at `at`.
 ///
 /// # Errors
 /// A storage failure.
-pub fn set_last_sweep(store: &Store, source: &str, at: i64) -> Result<(), StoreError> {
-    store
-        .harvest_state_tree()
-        .insert(swept_key(source), &at.to_le_bytes())?;
-    Ok(())
+pub fn set_last_sweep<S: HarvestSink>(store: &S, source: &str, at: i64) -> Result<(), StoreError> {
+    store.set_last_sweep(source, at)
 }
 
-/// Removes every mark of `source` (left by an interrupted sweep, or by this one).
-fn clear_marks(store: &Store, source: &str) -> Result<(), StoreError> {
-    let tree = store.harvest_state_tree();
-    loop {
-        let keys: Vec<sled::IVec> = tree
-            .scan_prefix(mark_prefix(source))
-            .keys()
-            .take(CLEAR_BATCH)
-            .collect::<Result<_, _>>()?;
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let mut batch = sled::Batch::default();
-        for k in keys {
-            batch.remove(k);
-        }
-        tree.apply_batch(batch)?;
-    }
-}
-
-fn mark(store: &Store, source: &str, identifiers: &[String]) -> Result<(), StoreError> {
-    let prefix = mark_prefix(source);
-    let mut batch = sled::Batch::default();
-    for id in identifiers {
-        let mut k = prefix.clone();
-        k.extend_from_slice(id.as_bytes());
-        batch.insert(k, &[] as &[u8]);
-    }
-    store.harvest_state_tree().apply_batch(batch)?;
-    Ok(())
-}
-
-/// Calls `f` with each record of `source` (not deleted) that is not marked, in identifier
-/// order, and returns how many records of the source there are.
-fn for_each_stale(
-    store: &Store,
-    source: &str,
-    mut f: impl FnMut(&str) -> Result<(), StoreError>,
-) -> Result<u64, StoreError> {
-    let origin = Origin::Source(source.to_owned());
-    let prefix = mark_prefix(source);
-    let tree = store.harvest_state_tree();
-    let mut held = 0;
-    for item in store.iter_records() {
-        let (id, record) = item?;
-        if record.deleted || record.origin != origin {
-            continue;
-        }
-        held += 1;
-        let mut k = prefix.clone();
-        k.extend_from_slice(id.as_bytes());
-        if !tree.contains_key(k)? {
-            f(&id)?;
-        }
-    }
-    Ok(held)
-}
-
-fn tombstones(store: &Store, source: &str, ids: &[String]) -> Result<u64, StoreError> {
+fn tombstones<S: HarvestSink>(store: &S, source: &str, ids: &[String]) -> Result<u64, StoreError> {
     let records: Vec<RecordInput> = ids
         .iter()
         .filter_map(|id| OaiIdentifier::parse(id))
@@ -192,9 +111,9 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Lists every identifier of one list (a set, or the whole repository) and marks it.
-async fn mark_list(
+async fn mark_list<S: HarvestSink>(
     client: &mut OaiClient,
-    store: &Store,
+    store: &S,
     source: &str,
     prefix: &str,
     set: Option<&str>,
@@ -249,7 +168,7 @@ async fn mark_list(
             .collect();
         listed += ids.len() as u64;
         let (s, name) = (store.clone(), source.to_owned());
-        blocking(move || mark(&s, &name, &ids)).await?;
+        blocking(move || s.mark_listed(&name, &ids)).await?;
         match next {
             None => return Ok(listed),
             Some(t) if !seen.insert(t.clone()) => {
@@ -266,9 +185,9 @@ async fn mark_list(
 /// # Errors
 /// The listing failed (nothing is removed), the share to remove is over the policy's, or the
 /// store failed.
-pub async fn sweep(
+pub async fn sweep<S: HarvestSink>(
     client: &mut OaiClient,
-    store: &Store,
+    store: &S,
     source: &str,
     prefix: &str,
     lists: &[Option<String>],
@@ -276,7 +195,7 @@ pub async fn sweep(
     max_batch: usize,
 ) -> Result<SweepReport, HarvestError> {
     let (s, name) = (store.clone(), source.to_owned());
-    blocking(move || clear_marks(&s, &name)).await?;
+    blocking(move || s.clear_listed(&name)).await?;
     let mut report = SweepReport::default();
     for set in lists {
         report.listed += mark_list(client, store, source, prefix, set.as_deref()).await?;
@@ -284,7 +203,7 @@ pub async fn sweep(
     let (s, name) = (store.clone(), source.to_owned());
     let (held, stale) = blocking(move || {
         let mut stale = 0u64;
-        let held = for_each_stale(&s, &name, |_| {
+        let held = s.for_each_unlisted(&name, &mut |_| {
             stale += 1;
             Ok(())
         })?;
@@ -301,7 +220,7 @@ pub async fn sweep(
     };
     if stale > 0 && share > policy.max_share && !policy.force {
         let (s, name) = (store.clone(), source.to_owned());
-        blocking(move || clear_marks(&s, &name)).await?;
+        blocking(move || s.clear_listed(&name)).await?;
         return Err(HarvestError::SweepHeldBack {
             source_name: source.to_owned(),
             stale,
@@ -314,7 +233,7 @@ pub async fn sweep(
     report.removed = blocking(move || {
         let mut removed = 0;
         let mut batch = Vec::with_capacity(batch_size);
-        for_each_stale(&s, &name, |id| {
+        s.for_each_unlisted(&name, &mut |id| {
             batch.push(id.to_owned());
             if batch.len() >= batch_size {
                 removed += tombstones(&s, &name, &batch)?;
@@ -323,8 +242,8 @@ pub async fn sweep(
             Ok(())
         })?;
         removed += tombstones(&s, &name, &batch)?;
-        clear_marks(&s, &name)?;
-        set_last_sweep(&s, &name, Datestamp::now().unix())?;
+        s.clear_listed(&name)?;
+        s.set_last_sweep(&name, Datestamp::now().unix())?;
         Ok(removed)
     })
     .await?;
@@ -342,6 +261,7 @@ pub async fn sweep(
 mod tests {
     use super::*;
     use crate::dc::{DcElement, DcRecord};
+    use crate::store::Store;
 
     fn put(store: &Store, id: &str, origin: Origin) {
         let mut dc = DcRecord::new();
@@ -359,27 +279,22 @@ mod tests {
         put(&store, "oai:x:2", up());
         put(&store, "oai:x:3", Origin::Local);
         put(&store, "oai:x:4", Origin::Source("other".into()));
-        mark(&store, "up", &["oai:x:1".into()]).unwrap();
+        store.mark_listed("up", &["oai:x:1".into()]).unwrap();
         let mut stale = Vec::new();
-        let held = for_each_stale(&store, "up", |id| {
-            stale.push(id.to_owned());
-            Ok(())
-        })
-        .unwrap();
+        let held = store
+            .for_each_unlisted("up", &mut |id| {
+                stale.push(id.to_owned());
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(
             (held, stale.as_slice()),
             (2, ["oai:x:2".to_owned()].as_slice())
         );
         assert_eq!(tombstones(&store, "up", &stale).unwrap(), 1);
         assert!(store.get("oai:x:2").unwrap().unwrap().deleted);
-        clear_marks(&store, "up").unwrap();
-        assert_eq!(
-            store
-                .harvest_state_tree()
-                .scan_prefix(mark_prefix("up"))
-                .count(),
-            0
-        );
+        store.clear_listed("up").unwrap();
+        assert_eq!(store.listed_marks("up").unwrap(), 0);
         assert!(store.check().unwrap().is_empty());
     }
 }

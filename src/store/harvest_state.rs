@@ -403,6 +403,141 @@ impl Store {
     }
 }
 
+/// The identifier sweep's keys: `mark \0 source \0 identifier` for each identifier the source
+/// listed in the sweep in progress, `swept \0 source` → when its last sweep ended.
+mod sweep_keys {
+    pub(super) const MARK_PREFIX: &[u8] = b"mark\0";
+    pub(super) const SWEPT_PREFIX: &[u8] = b"swept\0";
+
+    pub(super) fn marks(source: &str) -> Vec<u8> {
+        let mut k = MARK_PREFIX.to_vec();
+        k.extend_from_slice(source.as_bytes());
+        k.push(0);
+        k
+    }
+
+    pub(super) fn swept(source: &str) -> Vec<u8> {
+        let mut k = SWEPT_PREFIX.to_vec();
+        k.extend_from_slice(source.as_bytes());
+        k
+    }
+}
+
+/// Marks removed per sled batch.
+const CLEAR_BATCH: usize = 1000;
+
+/// The state of the identifier sweep (`harvester::sweep`): marks on disk, so that memory stays
+/// flat however many identifiers a source lists.
+impl Store {
+    /// When the last identifier sweep of `source` ended (seconds since the epoch), if one did.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn last_sweep(&self, source: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .inner
+            .harvest_state
+            .get(sweep_keys::swept(source))?
+            .and_then(|v| v.as_ref().try_into().ok().map(i64::from_le_bytes)))
+    }
+
+    /// Records that `source` was swept (or that its sweeps start counting) at `at`.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn set_last_sweep(&self, source: &str, at: i64) -> Result<(), StoreError> {
+        self.inner
+            .harvest_state
+            .insert(sweep_keys::swept(source), &at.to_le_bytes())?;
+        Ok(())
+    }
+
+    /// Marks `identifiers` as listed by `source` in the sweep in progress.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn mark_listed(&self, source: &str, identifiers: &[String]) -> Result<(), StoreError> {
+        let prefix = sweep_keys::marks(source);
+        let mut batch = sled::Batch::default();
+        for id in identifiers {
+            let mut k = prefix.clone();
+            k.extend_from_slice(id.as_bytes());
+            batch.insert(k, &[] as &[u8]);
+        }
+        self.inner.harvest_state.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Removes every mark of `source` (left by an interrupted sweep, or by a finished one).
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn clear_listed(&self, source: &str) -> Result<(), StoreError> {
+        let tree = &self.inner.harvest_state;
+        loop {
+            let keys: Vec<sled::IVec> = tree
+                .scan_prefix(sweep_keys::marks(source))
+                .keys()
+                .take(CLEAR_BATCH)
+                .collect::<Result<_, _>>()?;
+            if keys.is_empty() {
+                return Ok(());
+            }
+            let mut batch = sled::Batch::default();
+            for k in keys {
+                batch.remove(k);
+            }
+            tree.apply_batch(batch)?;
+        }
+    }
+
+    /// Calls `f` with the identifier of each live record of `source` that is not marked, in
+    /// store order, and returns how many live records the source has.
+    ///
+    /// # Errors
+    /// A storage failure, or the first error of `f`.
+    pub fn for_each_unlisted(
+        &self,
+        source: &str,
+        f: &mut dyn FnMut(&str) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        let origin = super::Origin::Source(source.to_owned());
+        let prefix = sweep_keys::marks(source);
+        let mut held = 0;
+        for item in self.iter_records() {
+            let (id, record) = item?;
+            if record.deleted || record.origin != origin {
+                continue;
+            }
+            held += 1;
+            let mut k = prefix.clone();
+            k.extend_from_slice(id.as_bytes());
+            if !self.inner.harvest_state.contains_key(k)? {
+                f(&id)?;
+            }
+        }
+        Ok(held)
+    }
+
+    /// Marks of `source` left in the store (none once a sweep has finished).
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn listed_marks(&self, source: &str) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for key in self
+            .inner
+            .harvest_state
+            .scan_prefix(sweep_keys::marks(source))
+            .keys()
+        {
+            key?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

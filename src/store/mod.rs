@@ -86,6 +86,7 @@ pub mod origin;
 pub mod page;
 mod rebuild;
 mod repository;
+mod sink;
 mod upgrade;
 pub mod vlog;
 mod write;
@@ -103,6 +104,9 @@ pub use codec::StoredRecord;
 pub use compact::CompactOutcome;
 pub use error::StoreError;
 pub use origin::{Origin, Refusal};
+#[cfg(test)]
+pub(crate) use sink::VecSink;
+pub use sink::{HarvestSink, RecordSink};
 pub use upgrade::UpgradeOutcome;
 
 use crate::dc::DcRecord;
@@ -188,12 +192,6 @@ pub struct BatchOutcome {
     pub stripped_characters: usize,
     /// The records refused because another origin owns them, in input order.
     pub refusals: Vec<Refusal>,
-}
-
-/// Where importers and the harvester put records (`store::RecordSink`).
-pub trait RecordSink {
-    /// Writes records, each with its index entries, atomically.
-    fn put_batch(&mut self, records: Vec<RecordInput>) -> Result<BatchOutcome, StoreError>;
 }
 
 /// Counts for `moisson stats`.
@@ -718,11 +716,6 @@ impl Store {
         let tail = state.run_tail.as_ref().map_or(i64::MIN, |t| t.0);
         self.inner.run_tail_ds.store(tail, Ordering::SeqCst);
         self.inner.deleted.store(state.deleted, Ordering::SeqCst);
-    }
-
-    /// The harvesting-state tree (list states, runs and the identifier sweep's marks).
-    pub fn harvest_state_tree(&self) -> &sled::Tree {
-        &self.inner.harvest_state
     }
 
     /// Tombstones, as of the last commit, without waiting for a write in progress.
@@ -1414,12 +1407,6 @@ fn set_info(key: &[u8], value: &[u8]) -> Result<SetInfo, StoreError> {
         name: stored.name,
         description,
     })
-}
-
-impl RecordSink for Store {
-    fn put_batch(&mut self, records: Vec<RecordInput>) -> Result<BatchOutcome, StoreError> {
-        Store::put_batch(self, records)
-    }
 }
 
 #[cfg(test)]

@@ -2200,7 +2200,7 @@ async fn a_source_that_keeps_no_deletions_is_swept_and_records_it_no_longer_list
         .await;
     assert!(body.contains("status=\"deleted\""), "{body}");
     assert_eq!(
-        store.harvest_state_tree().scan_prefix(b"mark\0").count(),
+        store.listed_marks(&source.name).unwrap(),
         0,
         "no mark is left behind"
     );

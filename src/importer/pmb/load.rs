@@ -8,7 +8,7 @@ use std::path::Path;
 use super::MappedRecord;
 use crate::importer::{ImportError, ImportSummary};
 use crate::protocol::{OaiIdentifier, SetSpec};
-use crate::store::{PutOutcome, RecordInput, Store, StoreError};
+use crate::store::{PutOutcome, RecordInput, RecordSink, StoreError};
 
 /// Records written per transaction.
 const BATCH: usize = 100;
@@ -79,7 +79,10 @@ pub fn record_input(
 ///
 /// # Errors
 /// A storage failure.
-pub fn define_named_set(store: &Store, set: &NamedSet) -> Result<u64, StoreError> {
+pub fn define_named_set<S: RecordSink + ?Sized>(
+    store: &S,
+    set: &NamedSet,
+) -> Result<u64, StoreError> {
     let mut written = 0;
     let top = set.spec.as_ref().split(':').next().unwrap_or_default();
     if let Some((spec, name)) = PARENT_SETS.iter().find(|(s, _)| *s == top) {
@@ -95,8 +98,8 @@ pub fn define_named_set(store: &Store, set: &NamedSet) -> Result<u64, StoreError
 ///
 /// # Errors
 /// A storage failure.
-pub fn define_if_unnamed(
-    store: &Store,
+pub fn define_if_unnamed<S: RecordSink + ?Sized>(
+    store: &S,
     spec: &SetSpec,
     name: &str,
     rename: bool,
@@ -158,8 +161,8 @@ pub fn file_items(bytes: &[u8], repository_identifier: &str) -> FileItems {
 ///
 /// # Errors
 /// A storage failure; the batch in flight is then not written.
-pub fn load_file(
-    store: Option<&Store>,
+pub fn load_file<S: RecordSink + ?Sized>(
+    store: Option<&S>,
     name: &Path,
     bytes: &[u8],
     options: &PmbOptions,
@@ -220,8 +223,8 @@ pub fn load_file(
     Ok(summary)
 }
 
-fn write_batch(
-    store: &Store,
+fn write_batch<S: RecordSink + ?Sized>(
+    store: &S,
     name: &Path,
     batch: &mut Vec<RecordInput>,
     lines: &mut Vec<usize>,
@@ -260,6 +263,7 @@ pub fn add(total: &mut ImportSummary, file: &ImportSummary) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{Store, VecSink};
 
     const SEED: &[u8] = include_bytes!("../../demo/bulletin-44933.txt");
 
@@ -278,6 +282,26 @@ mod tests {
         }
         let items = file_items(include_bytes!("../../../README.md"), "x.example.org");
         assert!(items.rejections[0].1.contains("not a PMB display"));
+    }
+
+    #[test]
+    fn a_file_loads_into_any_record_sink_with_its_sets_named() {
+        let sink = VecSink::default();
+        let options = PmbOptions {
+            repository_identifier: "x.example.org".into(),
+            dry_run: false,
+        };
+        let summary = load_file(Some(&sink), Path::new("seed"), SEED, &options, &mut |e| {
+            panic!("{e}")
+        })
+        .unwrap();
+        assert_eq!(summary.added, 1);
+        let records = sink.records.borrow();
+        assert_eq!(records.len(), 1);
+        assert!(records[0].dc.is_some());
+        let sets = sink.sets.borrow();
+        assert_eq!(sets.get("lang:fre").map(String::as_str), Some("Français"));
+        assert_eq!(sets.get("lang").map(String::as_str), Some("Languages"));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::path::Path;
 use super::{import_bytes, CrosswalkOptions, Format, Mapped, UnimarcError};
 use crate::importer::pmb::load::{define_named_set, record_input, NamedSet};
 use crate::importer::{ImportError, ImportSummary};
-use crate::store::{PutOutcome, RecordInput, Store, StoreError};
+use crate::store::{PutOutcome, RecordInput, RecordSink, StoreError};
 
 /// Records written per transaction.
 const BATCH: usize = 100;
@@ -115,8 +115,8 @@ pub fn file_is_clean(name: &Path, bytes: &[u8], options: &UnimarcOptions) -> boo
 ///
 /// # Errors
 /// A storage failure; the batch in flight is then not written.
-pub fn load_file(
-    store: Option<&Store>,
+pub fn load_file<S: RecordSink + ?Sized>(
+    store: Option<&S>,
     name: &Path,
     bytes: &[u8],
     options: &UnimarcOptions,
@@ -195,8 +195,8 @@ fn refused(name: &Path, record: usize, input: &RecordInput) -> ImportError {
     }
 }
 
-fn write_batch(
-    store: &Store,
+fn write_batch<S: RecordSink + ?Sized>(
+    store: &S,
     name: &Path,
     batch: &mut Vec<RecordInput>,
     numbers: &mut Vec<usize>,
@@ -223,6 +223,7 @@ fn write_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
 
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pmb/export");
 
@@ -274,7 +275,7 @@ mod tests {
         let bytes = std::fs::read(format!("{FIXTURES}/notices-utf8.iso2709")).unwrap();
         let cut = &bytes[..bytes.len() - 40];
         let mut errors = Vec::new();
-        let summary = load_file(
+        let summary = load_file::<Store>(
             None,
             Path::new("cut.iso2709"),
             cut,
@@ -293,7 +294,7 @@ mod tests {
     #[test]
     fn a_file_that_is_not_unimarc_is_refused_once() {
         let mut errors = Vec::new();
-        let summary = load_file(
+        let summary = load_file::<Store>(
             None,
             Path::new("README.md"),
             include_bytes!("../../../README.md"),
