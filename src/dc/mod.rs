@@ -269,7 +269,7 @@ mod tests {
 
     #[test]
     fn the_byte_scan_finds_every_character_the_exact_check_refuses() {
-        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+        for c in (0..=0x0010_FFFF_u32).filter_map(char::from_u32) {
             let s = format!("ab{c}cd");
             if !is_xml_char(c) {
                 assert!(may_hold_illegal_xml(&s), "{c:?}");
