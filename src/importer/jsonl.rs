@@ -24,7 +24,8 @@ use super::{ImportError, ImportSummary};
 use crate::dc::DcRecord;
 use crate::protocol::xml::read::{is_noncharacter, is_xml_language};
 use crate::protocol::{Datestamp, OaiIdentifier, SetInfo, SetSpec};
-use crate::store::{Origin, RecordInput, Store, StoreError, StoredRecord};
+use crate::store::pipeline::BatchWriter;
+use crate::store::{BatchOutcome, Origin, RecordInput, Store, StoreError, StoredRecord};
 
 /// Most per-line messages a [`DcLoader`] keeps when it collects them (the count goes on).
 pub const MAX_KEPT_MESSAGES: usize = 1000;
@@ -229,6 +230,10 @@ pub struct DcLoader {
     batch_size: usize,
     batch: Vec<RecordInput>,
     batch_lines: Vec<usize>,
+    /// Writes each batch while the next one is parsed.
+    writer: BatchWriter,
+    /// The line numbers of the batch the writer has.
+    in_flight_lines: Vec<usize>,
     lines_with_content: u64,
     /// The counts so far.
     pub summary: ImportSummary,
@@ -247,6 +252,8 @@ impl DcLoader {
         print: Option<fn(&str)>,
     ) -> DcLoader {
         DcLoader {
+            writer: BatchWriter::new(store.clone()),
+            in_flight_lines: Vec::new(),
             store,
             name,
             options,
@@ -284,7 +291,8 @@ impl DcLoader {
     /// Handles one line (without its line end).
     ///
     /// # Errors
-    /// A storage failure; the batch in flight is then not written.
+    /// A storage failure, of the batch this line completes or of the one written before it;
+    /// nothing after the failed batch is written.
     pub fn line(&mut self, line_no: usize, bytes: &[u8]) -> Result<(), StoreError> {
         let Ok(text) = std::str::from_utf8(bytes) else {
             self.reject(line_no, "not UTF-8 text".into());
@@ -327,18 +335,28 @@ impl DcLoader {
         Ok(())
     }
 
+    /// Hands the batch to the writer thread, and accounts for the one it wrote before.
     fn flush(&mut self) -> Result<(), StoreError> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let outcome = self.store.put_batch(std::mem::take(&mut self.batch))?;
-        let lines = std::mem::take(&mut self.batch_lines);
+        let previous = self.writer.send(std::mem::take(&mut self.batch))?;
+        let lines = std::mem::replace(
+            &mut self.in_flight_lines,
+            std::mem::take(&mut self.batch_lines),
+        );
+        if let Some(outcome) = previous {
+            self.account(&lines, &outcome);
+        }
+        Ok(())
+    }
+
+    fn account(&mut self, lines: &[usize], outcome: &BatchOutcome) {
         for refusal in &outcome.refusals {
             let line = lines.get(refusal.index).copied().unwrap_or(0);
             self.message(line, refusal.to_string());
         }
-        self.summary.record(&outcome);
-        Ok(())
+        self.summary.record(outcome);
     }
 
     /// Writes what is left and returns the counts and the kept messages.
@@ -347,6 +365,10 @@ impl DcLoader {
     /// A storage failure.
     pub fn finish(mut self) -> Result<(ImportSummary, Vec<String>), StoreError> {
         self.flush()?;
+        if let Some(outcome) = self.writer.wait()? {
+            let lines = std::mem::take(&mut self.in_flight_lines);
+            self.account(&lines, &outcome);
+        }
         self.summary.nothing_to_import = self.lines_with_content == 0;
         Ok((self.summary, self.messages))
     }

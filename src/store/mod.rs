@@ -84,6 +84,7 @@ pub mod keys;
 pub mod legacy;
 pub mod origin;
 pub mod page;
+pub mod pipeline;
 mod rebuild;
 mod repository;
 mod upgrade;
