@@ -220,6 +220,9 @@ pub struct DcOptions {
     pub keep_datestamps: bool,
 }
 
+/// Records in the first batch of a load (see `DcLoader::filling`).
+const FIRST_BATCH: usize = 250;
+
 /// Loads JSON Lines into a store: lines in, records written in batches, every refused line
 /// reported by name and line number.
 pub struct DcLoader {
@@ -228,6 +231,9 @@ pub struct DcLoader {
     options: DcOptions,
     now: Datestamp,
     batch_size: usize,
+    /// The size of the batch being filled: it starts small and doubles up to `batch_size`, so
+    /// that the first records are committed soon, not after a whole large batch.
+    filling: usize,
     batch: Vec<RecordInput>,
     batch_lines: Vec<usize>,
     /// Writes each batch while the next one is parsed.
@@ -259,6 +265,7 @@ impl DcLoader {
             options,
             now: Datestamp::now(),
             batch_size: batch_size.max(1),
+            filling: batch_size.clamp(1, FIRST_BATCH),
             batch: Vec::new(),
             batch_lines: Vec::new(),
             lines_with_content: 0,
@@ -321,7 +328,7 @@ impl DcLoader {
                 }
                 self.batch.push(r);
                 self.batch_lines.push(line_no);
-                if self.batch.len() >= self.batch_size {
+                if self.batch.len() >= self.filling {
                     self.flush()?;
                 }
             }
@@ -340,6 +347,7 @@ impl DcLoader {
         if self.batch.is_empty() {
             return Ok(());
         }
+        self.filling = (self.filling * 2).min(self.batch_size);
         let previous = self.writer.send(std::mem::take(&mut self.batch))?;
         let lines = std::mem::replace(
             &mut self.in_flight_lines,
