@@ -20,7 +20,7 @@ use crate::importer::{ImportError, ImportSummary};
 use crate::store::{Store, StoreError};
 
 /// Records written per transaction by `import dc`.
-const BATCH: usize = 100;
+const BATCH: usize = 2000;
 /// Bytes read to judge an input before importing it.
 const SNIFF_BYTES: usize = 8 * 1024;
 /// Bytes read at a time.

@@ -207,9 +207,31 @@ pub fn is_xml_char(c: char) -> bool {
         | '\u{10000}'..='\u{10FFFF}')
 }
 
+/// A cheap byte scan before the exact per-character check: true when `s` may hold a character
+/// XML 1.0 forbids. In a `str` those are C0 controls other than tab, LF and CR, and
+/// U+FFFE/U+FFFF (encoded `EF BF BE`/`EF BF BF`), so a string without such a control and
+/// without the byte `EF` holds none.
+pub fn may_hold_illegal_xml(s: &str) -> bool {
+    any_byte(s.as_bytes(), |b| {
+        let control = u8::from(b < 0x20) & u8::from(b != b'\t') & u8::from(b != b'\n');
+        (control & u8::from(b != b'\r')) | u8::from(b == 0xEF)
+    })
+}
+
+/// True when `flag` gives 1 for some byte of `bytes`.
+///
+/// Chunks are folded without short-circuit, so that the compiler vectorises the scan: this
+/// runs over every value written and read, and a branch per byte was most of its cost.
+#[inline]
+pub(crate) fn any_byte(bytes: &[u8], flag: impl Fn(u8) -> u8) -> bool {
+    bytes
+        .chunks(64)
+        .any(|chunk| chunk.iter().fold(0u8, |found, &b| found | flag(b)) != 0)
+}
+
 /// Removes, in place, every character XML 1.0 forbids; returns how many were removed.
 pub fn strip_illegal_xml_chars(s: &mut String) -> usize {
-    if s.chars().all(is_xml_char) {
+    if !may_hold_illegal_xml(s) || s.chars().all(is_xml_char) {
         return 0;
     }
     let before = s.chars().count();
@@ -243,6 +265,19 @@ mod tests {
         let mut s = String::from("a\u{0}b\u{1F}c\td\ne\r\u{FFFD}\u{FFFE}");
         assert_eq!(strip_illegal_xml_chars(&mut s), 3);
         assert_eq!(s, "abc\td\ne\r\u{FFFD}");
+    }
+
+    #[test]
+    fn the_byte_scan_finds_every_character_the_exact_check_refuses() {
+        for c in (0..=0x0010_FFFF_u32).filter_map(char::from_u32) {
+            let s = format!("ab{c}cd");
+            if !is_xml_char(c) {
+                assert!(may_hold_illegal_xml(&s), "{c:?}");
+            }
+        }
+        assert!(!may_hold_illegal_xml("bibliothèque\tnumérique\r\n"));
+        let long = "é".repeat(100) + "\u{1}";
+        assert!(may_hold_illegal_xml(&long), "found past the first chunk");
     }
 
     #[test]

@@ -45,27 +45,59 @@ pub enum ParseError {
 /// Escapes text content: `&`, `<`, `>` and CR (which XML parsers would otherwise turn into LF),
 /// and drops every character XML 1.0 forbids, so that no text written can break a document.
 pub fn escape_text(s: &str) -> Cow<'_, str> {
-    if !s.bytes().any(needs_care) {
+    let bytes = s.as_bytes();
+    if !super::any_byte(bytes, needs_care) {
         return Cow::Borrowed(s);
     }
+    // Every byte that needs care is ASCII or the lead byte `EF`, so the runs copied between
+    // them start and end on character boundaries.
     let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#xD;"),
-            c if !super::is_xml_char(c) => {}
-            c => out.push(c),
+    let mut run = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if needs_care(b) == 0 {
+            i += 1;
+            continue;
         }
+        out.push_str(&s[run..i]);
+        let width = match b {
+            b'&' => {
+                out.push_str("&amp;");
+                1
+            }
+            b'<' => {
+                out.push_str("&lt;");
+                1
+            }
+            b'>' => {
+                out.push_str("&gt;");
+                1
+            }
+            b'\r' => {
+                out.push_str("&#xD;");
+                1
+            }
+            // U+FFFE and U+FFFF are dropped; any other character of `EF` is kept.
+            0xEF if matches!(bytes.get(i + 1..i + 3), Some([0xBF, 0xBE | 0xBF])) => 3,
+            0xEF => {
+                out.push_str(&s[i..i + 3]);
+                3
+            }
+            // A C0 control other than tab and LF.
+            _ => 1,
+        };
+        i += width;
+        run = i;
     }
+    out.push_str(&s[run..]);
     Cow::Owned(out)
 }
 
 /// Escapes an attribute value like quick-xml does (`&`, `<`, `>`, `"`, `'`), after dropping
 /// every character XML 1.0 forbids.
 pub fn escape_attribute(s: &str) -> Cow<'_, str> {
-    if s.bytes().any(needs_care) && !s.chars().all(super::is_xml_char) {
+    if super::may_hold_illegal_xml(s) && !s.chars().all(super::is_xml_char) {
         let mut clean = s.to_owned();
         super::strip_illegal_xml_chars(&mut clean);
         return Cow::Owned(quick_xml::escape::escape(clean.as_str()).into_owned());
@@ -73,10 +105,13 @@ pub fn escape_attribute(s: &str) -> Cow<'_, str> {
     quick_xml::escape::escape(s)
 }
 
-/// True for a byte that starts something [`escape_text`] changes: markup, a C0 control, or
-/// the lead byte of U+FFFE/U+FFFF (`EF BF BE`, `EF BF BF`).
-fn needs_care(b: u8) -> bool {
-    matches!(b, b'&' | b'<' | b'>' | 0x00..=0x1F | 0xEF) && !matches!(b, b'\t' | b'\n')
+/// 1 for a byte that starts something [`escape_text`] changes: markup, CR or another C0
+/// control but tab and LF, or the lead byte of U+FFFE/U+FFFF (`EF BF BE`, `EF BF BF`).
+/// Branch-free, so that [`super::any_byte`] vectorises.
+fn needs_care(b: u8) -> u8 {
+    let markup = u8::from(b == b'&') | u8::from(b == b'<') | u8::from(b == b'>');
+    let control = u8::from(b < 0x20) & u8::from(b != b'\t') & u8::from(b != b'\n');
+    markup | control | u8::from(b == 0xEF)
 }
 
 /// Writes a text node with [`escape_text`].
@@ -332,7 +367,41 @@ mod tests {
         })
     }
 
+    /// What [`escape_text`] does, one character at a time.
+    fn escape_text_by_chars(s: &str) -> String {
+        let mut out = String::new();
+        for c in s.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '\r' => out.push_str("&#xD;"),
+                c if !crate::dc::is_xml_char(c) => {}
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn text_escaping_drops_only_what_xml_forbids_among_characters_of_ef() {
+        let s = "a\u{FFFE}b\u{FFFF}c\u{FFFD}\u{FEFF}\u{F000}&\u{1}\r\t\n<>";
+        assert_eq!(escape_text(s), escape_text_by_chars(s));
+        assert_eq!(
+            escape_text(s),
+            "abc\u{FFFD}\u{FEFF}\u{F000}&amp;&#xD;\t\n&lt;&gt;"
+        );
+        assert!(matches!(escape_text("numérique"), Cow::Borrowed(_)));
+    }
+
     proptest! {
+        #[test]
+        fn text_escaping_matches_the_character_by_character_rule(
+            s in "(\\PC|[\u{0}-\u{1f}&<>\u{fff0}-\u{ffff}é])*"
+        ) {
+            prop_assert_eq!(escape_text(&s).into_owned(), escape_text_by_chars(&s));
+        }
+
         #[test]
         fn oai_dc_write_then_read_is_identity(
             values in proptest::collection::vec((0usize..15, arb_value()), 0..20)

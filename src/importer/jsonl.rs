@@ -24,7 +24,8 @@ use super::{ImportError, ImportSummary};
 use crate::dc::DcRecord;
 use crate::protocol::xml::read::{is_noncharacter, is_xml_language};
 use crate::protocol::{Datestamp, OaiIdentifier, SetInfo, SetSpec};
-use crate::store::{Origin, RecordInput, Store, StoreError, StoredRecord};
+use crate::store::pipeline::BatchWriter;
+use crate::store::{BatchOutcome, Origin, RecordInput, Store, StoreError, StoredRecord};
 
 /// Most per-line messages a [`DcLoader`] keeps when it collects them (the count goes on).
 pub const MAX_KEPT_MESSAGES: usize = 1000;
@@ -219,6 +220,9 @@ pub struct DcOptions {
     pub keep_datestamps: bool,
 }
 
+/// Records in the first batch of a load (see `DcLoader::filling`).
+const FIRST_BATCH: usize = 250;
+
 /// Loads JSON Lines into a store: lines in, records written in batches, every refused line
 /// reported by name and line number.
 pub struct DcLoader {
@@ -227,8 +231,15 @@ pub struct DcLoader {
     options: DcOptions,
     now: Datestamp,
     batch_size: usize,
+    /// The size of the batch being filled: it starts small and doubles up to `batch_size`, so
+    /// that the first records are committed soon, not after a whole large batch.
+    filling: usize,
     batch: Vec<RecordInput>,
     batch_lines: Vec<usize>,
+    /// Writes each batch while the next one is parsed.
+    writer: BatchWriter,
+    /// The line numbers of the batch the writer has.
+    in_flight_lines: Vec<usize>,
     lines_with_content: u64,
     /// The counts so far.
     pub summary: ImportSummary,
@@ -247,11 +258,14 @@ impl DcLoader {
         print: Option<fn(&str)>,
     ) -> DcLoader {
         DcLoader {
+            writer: BatchWriter::new(store.clone()),
+            in_flight_lines: Vec::new(),
             store,
             name,
             options,
             now: Datestamp::now(),
             batch_size: batch_size.max(1),
+            filling: batch_size.clamp(1, FIRST_BATCH),
             batch: Vec::new(),
             batch_lines: Vec::new(),
             lines_with_content: 0,
@@ -284,7 +298,8 @@ impl DcLoader {
     /// Handles one line (without its line end).
     ///
     /// # Errors
-    /// A storage failure; the batch in flight is then not written.
+    /// A storage failure, of the batch this line completes or of the one written before it;
+    /// nothing after the failed batch is written.
     pub fn line(&mut self, line_no: usize, bytes: &[u8]) -> Result<(), StoreError> {
         let Ok(text) = std::str::from_utf8(bytes) else {
             self.reject(line_no, "not UTF-8 text".into());
@@ -313,7 +328,7 @@ impl DcLoader {
                 }
                 self.batch.push(r);
                 self.batch_lines.push(line_no);
-                if self.batch.len() >= self.batch_size {
+                if self.batch.len() >= self.filling {
                     self.flush()?;
                 }
             }
@@ -327,18 +342,29 @@ impl DcLoader {
         Ok(())
     }
 
+    /// Hands the batch to the writer thread, and accounts for the one it wrote before.
     fn flush(&mut self) -> Result<(), StoreError> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let outcome = self.store.put_batch(std::mem::take(&mut self.batch))?;
-        let lines = std::mem::take(&mut self.batch_lines);
+        self.filling = (self.filling * 2).min(self.batch_size);
+        let previous = self.writer.send(std::mem::take(&mut self.batch))?;
+        let lines = std::mem::replace(
+            &mut self.in_flight_lines,
+            std::mem::take(&mut self.batch_lines),
+        );
+        if let Some(outcome) = previous {
+            self.account(&lines, &outcome);
+        }
+        Ok(())
+    }
+
+    fn account(&mut self, lines: &[usize], outcome: &BatchOutcome) {
         for refusal in &outcome.refusals {
             let line = lines.get(refusal.index).copied().unwrap_or(0);
             self.message(line, refusal.to_string());
         }
-        self.summary.record(&outcome);
-        Ok(())
+        self.summary.record(outcome);
     }
 
     /// Writes what is left and returns the counts and the kept messages.
@@ -347,6 +373,10 @@ impl DcLoader {
     /// A storage failure.
     pub fn finish(mut self) -> Result<(ImportSummary, Vec<String>), StoreError> {
         self.flush()?;
+        if let Some(outcome) = self.writer.wait()? {
+            let lines = std::mem::take(&mut self.in_flight_lines);
+            self.account(&lines, &outcome);
+        }
         self.summary.nothing_to_import = self.lines_with_content == 0;
         Ok((self.summary, self.messages))
     }

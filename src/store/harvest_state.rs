@@ -20,13 +20,17 @@
 //! datestamp), so the date is the record's local datestamp — the moment its content last
 //! changed, which is when it was harvested in this form — unless the content changes now.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use super::index::Index;
 use super::write::PENDING;
-use super::{codec, content_hash, BatchOutcome, Prepared, RecordInput, Store, StoreError};
+use super::{
+    codec, content_hash, par_map, BatchOutcome, Prepared, RecordInput, Store, StoreError,
+    PARALLEL_FROM,
+};
 use crate::protocol::Datestamp;
 
 const LIST_PREFIX: &[u8] = b"list\0";
@@ -361,45 +365,48 @@ impl Store {
     ) -> Result<BatchOutcome, StoreError> {
         let mut state = self.lock_write();
         let (now, _in_flight) = self.begin_write();
-        let index = self.index();
+        let (prepared, stripped_total) = prepare_page(&self.index(), page, now)?;
+        let harvest = Some((key.encode(), codec::encode(state_value)));
+        self.commit(&mut state, prepared, stripped_total, harvest)
+    }
+}
+
+/// Prepares a page's records against what is stored (see `Store::prepare_all`).
+fn prepare_page(
+    index: &Index,
+    page: Vec<HarvestedRecord>,
+    now: Datestamp,
+) -> Result<(Vec<Prepared>, usize), StoreError> {
+    let ids: BTreeSet<&str> = page.iter().map(|r| r.input.identifier.as_ref()).collect();
+    if ids.len() == page.len() && page.len() >= PARALLEL_FROM {
+        // Every identifier once: each record is prepared against the stored version alone,
+        // on every core (as `Store::prepare_all` does).
+        let olds = page
+            .iter()
+            .map(|r| Store::current(index, r.input.identifier.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let jobs: Vec<_> = page.into_iter().zip(olds).collect();
+        let done = par_map(jobs, |(record, old)| {
+            Store::prepare(dated(record, old.as_ref(), now), old.as_ref(), now)
+        });
+        let stripped = done.iter().map(|(_, s)| s).sum();
+        Ok((done.into_iter().map(|(p, _)| p).collect(), stripped))
+    } else {
         let mut prepared: Vec<Prepared> = Vec::with_capacity(page.len());
         let mut overlay: BTreeMap<String, usize> = BTreeMap::new();
         let mut stripped_total = 0;
         for record in page {
-            let HarvestedRecord {
-                mut input,
-                provenance,
-            } = record;
-            let id = input.identifier.as_ref().to_owned();
+            let id = record.input.identifier.as_ref().to_owned();
             let old = match overlay.get(&id) {
                 Some(&i) => Some((PENDING, 0, prepared[i].new.clone())),
-                None => Store::current(&index, &id)?,
+                None => Store::current(index, &id)?,
             };
-            if let Some(provenance) = provenance {
-                input.about.insert(0, provenance.render(now));
-                if let Some((_, _, old)) = old.as_ref().filter(|o| !o.2.deleted && !input.deleted) {
-                    // Unchanged when dated as before: then it keeps its date (and datestamp).
-                    let previous = Datestamp::from_unix(old.datestamp);
-                    let candidate = provenance.render(previous);
-                    let mut sets: Vec<String> = Vec::with_capacity(input.sets.len());
-                    for s in &input.sets {
-                        if !sets.iter().any(|x| x == s.as_ref()) {
-                            sets.push(s.as_ref().to_owned());
-                        }
-                    }
-                    let dated_now = std::mem::replace(&mut input.about[0], candidate);
-                    if content_hash(&input, &sets) != old.content_hash {
-                        input.about[0] = dated_now;
-                    }
-                }
-            }
-            let (p, stripped) = Store::prepare(input, old.as_ref(), now);
+            let (p, stripped) = Store::prepare(dated(record, old.as_ref(), now), old.as_ref(), now);
             stripped_total += stripped;
             overlay.insert(id, prepared.len());
             prepared.push(p);
         }
-        let harvest = Some((key.encode(), codec::encode(state_value)));
-        self.commit(&mut state, prepared, stripped_total, harvest)
+        Ok((prepared, stripped_total))
     }
 }
 
@@ -536,6 +543,37 @@ impl Store {
         }
         Ok(n)
     }
+}
+
+/// The record to write for a harvested one: its provenance dated now, or dated as before when
+/// that leaves the record unchanged (then it keeps its date and datestamp).
+fn dated(
+    record: HarvestedRecord,
+    old: Option<&(u64, u8, super::StoredRecord)>,
+    now: Datestamp,
+) -> RecordInput {
+    let HarvestedRecord {
+        mut input,
+        provenance,
+    } = record;
+    let Some(provenance) = provenance else {
+        return input;
+    };
+    input.about.insert(0, provenance.render(now));
+    if let Some((_, _, old)) = old.filter(|o| !o.2.deleted && !input.deleted) {
+        let candidate = provenance.render(Datestamp::from_unix(old.datestamp));
+        let mut sets: Vec<String> = Vec::with_capacity(input.sets.len());
+        for s in &input.sets {
+            if !sets.iter().any(|x| x == s.as_ref()) {
+                sets.push(s.as_ref().to_owned());
+            }
+        }
+        let dated_now = std::mem::replace(&mut input.about[0], candidate);
+        if content_hash(&input, &sets) != old.content_hash {
+            input.about[0] = dated_now;
+        }
+    }
+    input
 }
 
 #[cfg(test)]

@@ -317,22 +317,29 @@ impl Store {
 /// one atomic sled batch (old versions die and new ones appear at once), then the identifier
 /// map, then the out-of-order entries of the dead versions.
 pub(crate) fn apply(store: &Store, index: &Index, intent: &Intent) -> Result<(), StoreError> {
-    append_lists(index, &intent.lists)?;
-    let mut batch = sled::Batch::default();
-    for (k, seq) in &intent.ooo_add {
-        batch.insert(k.as_slice(), &seq.to_be_bytes());
+    // An empty sled batch still takes sled's global lock and marks its log: skip those.
+    if !intent.lists.is_empty() {
+        append_lists(index, &intent.lists)?;
     }
-    index.ooo.apply_batch(batch)?;
+    if !intent.ooo_add.is_empty() {
+        let mut batch = sled::Batch::default();
+        for (k, seq) in &intent.ooo_add {
+            batch.insert(k.as_slice(), &seq.to_be_bytes());
+        }
+        index.ooo.apply_batch(batch)?;
+    }
     store.stop_at(1)?;
     write_pages(index, intent)?;
     store.stop_at(2)?;
     write_ids(index, &intent.ids, &intent.moves)?;
     store.stop_at(3)?;
-    let mut batch = sled::Batch::default();
-    for k in &intent.ooo_remove {
-        batch.remove(k.as_slice());
+    if !intent.ooo_remove.is_empty() {
+        let mut batch = sled::Batch::default();
+        for k in &intent.ooo_remove {
+            batch.remove(k.as_slice());
+        }
+        index.ooo.apply_batch(batch)?;
     }
-    index.ooo.apply_batch(batch)?;
     store.stop_at(4)
 }
 

@@ -11,7 +11,7 @@ use crate::protocol::{OaiIdentifier, SetSpec};
 use crate::store::{PutOutcome, RecordInput, RecordSink, StoreError};
 
 /// Records written per transaction.
-const BATCH: usize = 100;
+const BATCH: usize = 2000;
 
 /// The parent sets the PMB mapping puts records beneath, with their names.
 pub const PARENT_SETS: &[(&str, &str)] = &[
