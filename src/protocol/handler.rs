@@ -172,7 +172,7 @@ fn identify<R: Repository>(repo: &R, ctx: &Context, w: &mut Out) -> Outcome<R::E
 }
 
 fn format_supported<R: Repository>(repo: &R, prefix: &MetadataPrefix) -> Result<bool, R::Error> {
-    Ok(repo.metadata_formats()?.iter().any(|f| &f.prefix == prefix))
+    repo.supports_format(prefix)
 }
 
 fn cannot_disseminate(prefix: &MetadataPrefix) -> OaiError {

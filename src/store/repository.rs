@@ -106,6 +106,15 @@ impl Repository for Store {
         Ok(formats)
     }
 
+    fn supports_format(&self, prefix: &MetadataPrefix) -> Result<bool, StoreError> {
+        if prefix.as_ref() == OAI_DC {
+            return Ok(true);
+        }
+        let mut key = FORMAT_KEY_PREFIX.to_vec();
+        key.extend_from_slice(prefix.as_ref().as_bytes());
+        Ok(self.inner.meta.contains_key(key)?)
+    }
+
     fn item_formats(
         &self,
         identifier: &OaiIdentifier,
