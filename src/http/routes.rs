@@ -64,7 +64,7 @@ async fn answer(state: web::Data<AppState>, raw: RawRequest) -> Result<HttpRespo
     // The permit is held until the page is in the response buffer (or refused): released when
     // the blocking task ends, it would let rendered pages pile up while the async workers are
     // too busy to take them, without bound (1,000 non-reading clients: 600 MB).
-    let _permit = if is_list_verb(&raw) {
+    let permit = if is_list_verb(&raw) {
         if state.responses.nearly_full() {
             return Err(overloaded(&state, "the response buffer is full"));
         }
@@ -82,7 +82,12 @@ async fn answer(state: web::Data<AppState>, raw: RawRequest) -> Result<HttpRespo
             .map_err(|e| server_failure(&state, ServerError::Store(e)))?
     } else {
         let shared = state.clone();
-        web::block(move || protocol::handle(&shared.store, &shared.context, &raw, now))
+        let buffer = if permit.is_some() {
+            state.responses.buffer()
+        } else {
+            Vec::with_capacity(16 * 1024)
+        };
+        web::block(move || protocol::handle_in(&shared.store, &shared.context, &raw, now, buffer))
             .await
             .map_err(|e| server_failure(&state, ServerError::Internal(e.to_string())))?
             .map_err(|e| server_failure(&state, ServerError::Store(e)))?
