@@ -46,8 +46,8 @@ const FIRST_CAPACITY: usize = 16 * 1024;
 ///
 /// A list page is a few hundred KB: allocated afresh for every response, glibc's malloc maps
 /// it from the kernel and unmaps it when it is freed, so that every page first faulted in
-/// (and zeroed) its whole buffer, a fifth of its CPU. At most [`POOL_BUFFERS`] buffers of at
-/// most [`POOL_MAX_CAPACITY`] are kept, so the pool holds at most 8 MiB.
+/// (and zeroed) its whole buffer, a fifth of its CPU. At most 8 buffers of 64 KiB to 1 MiB
+/// are kept, so the pool holds at most 8 MiB.
 #[derive(Debug, Clone)]
 pub struct ResponseBudget {
     permits: Arc<Semaphore>,
