@@ -180,13 +180,24 @@ impl Application {
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
             .clamp(1, 512);
-        tracing::info!(fd_limit, connections, workers, "Connection limits set.");
+        // Lists are bounded by their permits, but actix would let each worker's blocking pool
+        // grow to 512 / workers threads, each with its buffers (and, under glibc, its malloc
+        // arena): enough threads for every list permit, plus room for the other reads.
+        let blocking_threads = (settings.server.max_concurrent_lists.div_ceil(workers) + 2).min(64);
+        tracing::info!(
+            fd_limit,
+            connections,
+            workers,
+            blocking_threads,
+            "Connection limits set."
+        );
         let timeouts = Timeouts::from_settings(settings);
         let max_body = settings.server.max_body_bytes;
         let mut builder = Server::build()
             .workers(workers)
             // actix counts connections per worker.
             .max_concurrent_connections(connections.div_ceil(workers).max(1))
+            .worker_max_blocking_threads(blocking_threads)
             .backlog(1024)
             .shutdown_timeout(settings.server.shutdown_timeout_secs);
         let shutdown = builder.graceful_shutdown_signal();

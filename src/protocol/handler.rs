@@ -58,12 +58,28 @@ pub fn handle<R: Repository>(
     raw: &RawRequest,
     now: Datestamp,
 ) -> Result<Response, R::Error> {
+    handle_in(repo, ctx, raw, now, Vec::with_capacity(16 * 1024))
+}
+
+/// Answers one request, writing the response into `buffer` (emptied first): a caller that
+/// keeps the buffers of sent responses spares large pages an allocation each.
+///
+/// # Errors
+/// Only when the repository fails; every protocol problem is written into the response.
+pub fn handle_in<R: Repository>(
+    repo: &R,
+    ctx: &Context,
+    raw: &RawRequest,
+    now: Datestamp,
+    mut buffer: Vec<u8>,
+) -> Result<Response, R::Error> {
     // A record is stamped when its batch starts and becomes visible when the batch commits.
     // Answering as of the batch's second while one is written keeps the promise harvesters
     // rely on: whatever becomes visible after responseDate is dated at or after it, so
     // `from=<responseDate>` next time finds it.
     let now = repo.visible_until(now);
-    let mut w = Writer::new(Vec::with_capacity(16 * 1024));
+    buffer.clear();
+    let mut w = Writer::new(buffer);
     let stylesheet = ctx.stylesheet.as_deref();
     let base_url = ctx.identity.base_url.as_str();
     let request = match Request::parse(raw, &ctx.tokens, now) {
@@ -172,7 +188,7 @@ fn identify<R: Repository>(repo: &R, ctx: &Context, w: &mut Out) -> Outcome<R::E
 }
 
 fn format_supported<R: Repository>(repo: &R, prefix: &MetadataPrefix) -> Result<bool, R::Error> {
-    Ok(repo.metadata_formats()?.iter().any(|f| &f.prefix == prefix))
+    repo.supports_format(prefix)
 }
 
 fn cannot_disseminate(prefix: &MetadataPrefix) -> OaiError {

@@ -48,6 +48,11 @@ pub trait Repository {
     /// Every metadata format the repository can disseminate (`oai_dc` first).
     fn metadata_formats(&self) -> Result<Vec<MetadataFormat>, Self::Error>;
 
+    /// True when the repository can disseminate `prefix` (one of [`Self::metadata_formats`]).
+    fn supports_format(&self, prefix: &MetadataPrefix) -> Result<bool, Self::Error> {
+        Ok(self.metadata_formats()?.iter().any(|f| &f.prefix == prefix))
+    }
+
     /// The formats one item is available in; `None` when the item does not exist.
     fn item_formats(
         &self,
