@@ -1,9 +1,7 @@
 //! Route handlers: GET and POST `/oai`, `/health`.
 //!
-//! Store reads run on the blocking pool (`web::block`): sled may wait on the disk, and an
-//! async worker that waits stops every connection it serves. GetRecord is the exception: one
-//! bucket of the identifier map and one record, a few microseconds from the page cache, where
-//! the hop to the pool and back cost more than the read (a quarter of its throughput).
+//! Every store read runs on the blocking pool (`web::block`): sled may wait on the disk, and
+//! an async worker that waits stops every connection it serves.
 
 use std::time::Instant;
 
@@ -19,11 +17,6 @@ fn is_list_verb(raw: &RawRequest) -> bool {
     raw.pairs().iter().any(|(k, v)| {
         k == "verb" && matches!(v.as_str(), "ListRecords" | "ListIdentifiers" | "ListSets")
     })
-}
-
-fn is_get_record(raw: &RawRequest) -> bool {
-    let mut verbs = raw.pairs().iter().filter(|(k, _)| k == "verb");
-    verbs.next().is_some_and(|(_, v)| v == "GetRecord") && verbs.next().is_none()
 }
 
 /// Logs a failure that becomes a 5xx, once, with its causes, and counts it.
@@ -75,23 +68,18 @@ async fn answer(state: web::Data<AppState>, raw: RawRequest) -> Result<HttpRespo
     } else {
         None
     };
-    let response = if is_get_record(&raw) {
-        // One bucket read and one record read, both small: answered on the worker, since the
-        // hop to the blocking pool and back costs more than the read itself.
-        protocol::handle(&state.store, &state.context, &raw, now)
-            .map_err(|e| server_failure(&state, ServerError::Store(e)))?
+    let shared = state.clone();
+    let buffer = if permit.is_some() {
+        state.responses.buffer()
     } else {
-        let shared = state.clone();
-        let buffer = if permit.is_some() {
-            state.responses.buffer()
-        } else {
-            Vec::with_capacity(16 * 1024)
-        };
+        Vec::with_capacity(16 * 1024)
+    };
+    // Every verb, GetRecord included, reads sled and the value log, which may wait on the disk.
+    let response =
         web::block(move || protocol::handle_in(&shared.store, &shared.context, &raw, now, buffer))
             .await
             .map_err(|e| server_failure(&state, ServerError::Internal(e.to_string())))?
-            .map_err(|e| server_failure(&state, ServerError::Store(e)))?
-    };
+            .map_err(|e| server_failure(&state, ServerError::Store(e)))?;
     respond(&state, response, started, arguments.as_deref())
 }
 
