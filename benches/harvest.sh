@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of the harvester, end to end with the real binaries (targets in parentheses), each
-# figure beside the same figure for a baseline binary measured in the same run (BASELINE, by
-# default /work/bin/moisson-main when it exists; BASELINE= to skip it):
+# figure beside the same figure for a baseline binary measured in the same run (BASELINE=path to
+# an earlier `moisson`, built as benches/provider.sh says; unset: no baseline):
 #   - static: `moisson harvest --url` of pre-rendered ListRecords pages (pages of 1,000, crawled
 #     once from `moisson serve`) served as files by benches/support/static_oai.py, so that the
 #     upstream costs next to nothing: the harvester alone                   (>= 30,000/s)
@@ -23,7 +23,7 @@ KIND=${3:-full}
 WORK=$PWD/target/bench-harvest
 PORT=${BENCH_PORT:-18090}
 STATIC_PORT=$((PORT + 1))
-BASELINE=${BASELINE-/work/bin/moisson-main}
+BASELINE=${BASELINE:-}
 [ -n "$BASELINE" ] && [ ! -x "$BASELINE" ] && BASELINE=
 mkdir -p "$WORK"
 cargo build --release --quiet --bin moisson --example gen_records
