@@ -16,7 +16,7 @@ use crate::importer::{ImportError, ImportSummary};
 use crate::store::{PutOutcome, RecordInput, RecordSink, StoreError};
 
 /// Records written per transaction.
-const BATCH: usize = 100;
+const BATCH: usize = 2000;
 
 /// How UNIMARC files are loaded.
 #[derive(Debug, Clone)]
