@@ -175,6 +175,11 @@ impl DcInput {
         })
     }
 
+    /// True when the whole input is blank: it was read to its end in the first bytes.
+    fn is_blank(&self) -> bool {
+        self.head.len() < SNIFF_BYTES && self.head.iter().all(u8::is_ascii_whitespace)
+    }
+
     /// The whole input, in chunks, from its first byte.
     pub fn chunks(self) -> impl Iterator<Item = std::io::Result<Vec<u8>>> + Send {
         let DcInput {
@@ -203,6 +208,18 @@ impl DcInput {
 
 fn run_dc(settings: &Settings, file: &Path, options: DcOptions) -> anyhow::Result<ExitCode> {
     let input = DcInput::open(file)?;
+    if input.is_blank() {
+        // Nothing to write: no store is opened or created, and no running server asked.
+        note!(
+            "moisson: import {}: {}",
+            file.display(),
+            ImportSummary {
+                nothing_to_import: true,
+                ..ImportSummary::default()
+            }
+        );
+        return Ok(ExitCode::Ok);
+    }
     let dir = &settings.store.data_dir;
     if options.keep_datestamps && super::has_been_served(dir) {
         return Err(keep_refused(&format!(
@@ -332,16 +349,16 @@ impl Inputs {
     }
 }
 
-/// When no file can hold records of the format (a README given to `import pmb`, a PNG), says so
-/// for each and returns the exit code, before the store is opened or created and before a
-/// running server is asked: a wrong file never needs a store or a token to be refused.
-fn all_refused(
-    path: &Path,
+/// Judges the files before the store is opened: when none can hold a record (each is empty,
+/// or not of the format at all, such as a README given to `import pmb`), says so for each and
+/// returns the summary, so that neither a store nor a running server is needed for that.
+fn judged_without_store(
     files: &[PathBuf],
     format: &str,
     check: impl Fn(&[u8]) -> Result<(), String>,
-) -> Result<Option<ExitCode>, ImportError> {
+) -> Result<Option<ImportSummary>, ImportError> {
     let mut refusals = Vec::new();
+    let mut empty = Vec::new();
     for file in files {
         // Standard input can be read once only: the import itself judges it.
         if file.as_os_str() == "-" {
@@ -352,7 +369,8 @@ fn all_refused(
             source,
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(None);
+            empty.push(file);
+            continue;
         }
         match check(&bytes) {
             Ok(()) => return Ok(None),
@@ -362,18 +380,22 @@ fn all_refused(
             }),
         }
     }
-    if refusals.is_empty() {
-        return Ok(None);
+    if files.len() > 1 {
+        for file in empty {
+            note!(
+                "moisson: import {format} {}: nothing to import (the file is empty)",
+                file.display()
+            );
+        }
     }
     for refusal in &refusals {
         print_line(&refusal.to_string());
     }
-    let summary = ImportSummary {
+    Ok(Some(ImportSummary {
         rejected: refusals.len() as u64,
+        nothing_to_import: refusals.is_empty(),
         ..ImportSummary::default()
-    };
-    note!("moisson: import {format} {}: {summary}", path.display());
-    Ok(Some(ExitCode::Rejected))
+    }))
 }
 
 fn run_pmb(
@@ -383,10 +405,11 @@ fn run_pmb(
     strict: bool,
 ) -> anyhow::Result<ExitCode> {
     let files = input_files(path)?;
-    if let Some(code) = all_refused(path, &files, "pmb", |bytes| {
+    if let Some(summary) = judged_without_store(&files, "pmb", |bytes| {
         crate::importer::pmb::check_display(bytes).map_err(|e| e.to_string())
     })? {
-        return Ok(code);
+        print_pmb_summary(path, &summary, dry_run, true);
+        return Ok(exit_code(&summary));
     }
     let options = PmbOptions {
         repository_identifier: settings.repository.repository_identifier.clone(),
@@ -494,12 +517,13 @@ fn run_unimarc(
     strict: bool,
 ) -> anyhow::Result<ExitCode> {
     let files = input_files(path)?;
-    if let Some(code) = all_refused(path, &files, "unimarc", |bytes| {
+    if let Some(summary) = judged_without_store(&files, "unimarc", |bytes| {
         crate::importer::unimarc::read(bytes)
             .map(drop)
             .map_err(|e| e.to_string())
     })? {
-        return Ok(code);
+        print_unimarc_summary(path, &summary, options.dry_run, true);
+        return Ok(exit_code(&summary));
     }
     let dir = &settings.store.data_dir;
     let store = if options.dry_run && !dir.exists() {

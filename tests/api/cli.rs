@@ -241,6 +241,15 @@ fn a_file_not_of_the_format_is_refused_before_the_store_is_opened_or_asked_for()
         assert!(text.contains("rejected 1"), "{text}");
         assert!(!fresh.exists(), "{format} created a store for a wrong file");
     }
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    for format in ["dc", "pmb", "unimarc"] {
+        let out = moisson(&fresh, &["import", format, empty.to_str().unwrap()]);
+        let text = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{format}: {text}");
+        assert!(text.contains("nothing to import"), "{text}");
+        assert!(!fresh.exists(), "{format} created a store for an empty file");
+    }
     // A served store, and no admin token: the file is still judged first.
     let data = dir.path().join("store");
     let server = ServeProcess::start(&data);
@@ -248,6 +257,12 @@ fn a_file_not_of_the_format_is_refused_before_the_store_is_opened_or_asked_for()
         let out = moisson(&data, &["import", format, readme.to_str().unwrap()]);
         let text = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{format}: {text}");
+        assert!(!text.contains("in use"), "{text}");
+    }
+    for format in ["dc", "pmb", "unimarc"] {
+        let out = moisson(&data, &["import", format, empty.to_str().unwrap()]);
+        let text = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{format}: {text}");
         assert!(!text.contains("in use"), "{text}");
     }
     drop(server);
