@@ -248,7 +248,10 @@ fn a_file_not_of_the_format_is_refused_before_the_store_is_opened_or_asked_for()
         let text = stderr(&out);
         assert_eq!(out.status.code(), Some(0), "{format}: {text}");
         assert!(text.contains("nothing to import"), "{text}");
-        assert!(!fresh.exists(), "{format} created a store for an empty file");
+        assert!(
+            !fresh.exists(),
+            "{format} created a store for an empty file"
+        );
     }
     // A served store, and no admin token: the file is still judged first.
     let data = dir.path().join("store");
