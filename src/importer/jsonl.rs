@@ -22,7 +22,8 @@ use std::path::PathBuf;
 
 use super::{ImportError, ImportSummary};
 use crate::dc::DcRecord;
-use crate::protocol::xml::read::{is_noncharacter, is_xml_language};
+use crate::protocol::types::is_noncharacter;
+use crate::protocol::xml::read::is_xml_language;
 use crate::protocol::{Datestamp, OaiIdentifier, SetInfo, SetSpec};
 use crate::store::pipeline::BatchWriter;
 use crate::store::{BatchOutcome, Origin, RecordInput, Store, StoreError, StoredRecord};

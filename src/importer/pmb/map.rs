@@ -122,7 +122,7 @@ impl Builder {
     }
 
     fn clean(&mut self, value: &str) -> Option<String> {
-        let value = if may_hold_illegal_xml(value) {
+        let value = if crate::dc::may_hold_illegal_xml(value) {
             let mut value = value.to_owned();
             self.stripped += crate::dc::strip_illegal_xml_chars(&mut value);
             value.trim().to_owned()
@@ -131,24 +131,6 @@ impl Builder {
         };
         (!value.is_empty()).then_some(value)
     }
-}
-
-/// A cheap byte scan before the exact per-character check: XML 1.0 forbids C0 controls other
-/// than tab, LF and CR, and U+FFFE/U+FFFF (encoded EF BF BE/BF).
-///
-/// Chunks are folded without short-circuit so that the compiler vectorises the scan; this
-/// runs over every value and is most of the mapping time otherwise.
-pub(crate) fn may_hold_illegal_xml(s: &str) -> bool {
-    s.as_bytes().chunks(64).any(|chunk| {
-        let found = chunk.iter().fold(0u8, |found, &b| {
-            let control = u8::from(b < 0x20)
-                & u8::from(b != b'\t')
-                & u8::from(b != b'\n')
-                & u8::from(b != b'\r');
-            found | control | u8::from(b == 0xEF)
-        });
-        found != 0
-    })
 }
 
 /// The ISBD paragraph, parsed only when a field is missing, and whether it was used.

@@ -40,11 +40,7 @@ pub fn parse_and_map(text: &str) -> Vec<Result<MappedRecord, PmbError>> {
 /// [`PmbError::NotADisplay`] when the text holds no line `Label : |` with a PMB field label:
 /// a README or a JSON file is not a catalogue display, whatever its lines look like.
 pub fn import_bytes(bytes: &[u8]) -> Result<Vec<Result<MappedRecord, PmbError>>, PmbError> {
-    let text = decode_input(bytes)?;
-    if !parse::looks_like_display(&text) {
-        return Err(PmbError::NotADisplay);
-    }
-    Ok(parse_and_map(&text))
+    Ok(parse_and_map(&display_text(bytes)?))
 }
 
 /// Checks, without mapping anything, that `bytes` may be displays: the whole-input errors of
@@ -53,9 +49,14 @@ pub fn import_bytes(bytes: &[u8]) -> Result<Vec<Result<MappedRecord, PmbError>>,
 /// # Errors
 /// The same whole-input errors as [`import_bytes`].
 pub fn check_display(bytes: &[u8]) -> Result<(), PmbError> {
+    display_text(bytes).map(drop)
+}
+
+/// The decoded text of `bytes`, when it may be displays.
+fn display_text(bytes: &[u8]) -> Result<String, PmbError> {
     let text = decode_input(bytes)?;
     if !parse::looks_like_display(&text) {
         return Err(PmbError::NotADisplay);
     }
-    Ok(())
+    Ok(text)
 }

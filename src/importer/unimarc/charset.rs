@@ -8,6 +8,8 @@
 
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
+use crate::dc::any_byte;
+
 /// A byte sequence that is not in the expected character set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct WrongCharset {
@@ -63,21 +65,13 @@ fn utf8_multibyte(bytes: &[u8]) -> Option<usize> {
     std::str::from_utf8(bytes).is_ok().then_some(first)
 }
 
-/// True when some byte passes `test`; chunks are folded without short-circuit so that the
-/// compiler vectorises the scan, which runs over every value.
-fn any_byte(bytes: &[u8], test: impl Fn(u8) -> bool) -> bool {
-    bytes
-        .chunks(64)
-        .any(|chunk| chunk.iter().fold(false, |found, &b| found | test(b)))
-}
-
 /// Removes C1 controls and recomposes combining diacritical marks (U+0300–U+036F, the
 /// decomposed form some UNIMARC producers write) to NFC, in place.
 ///
 /// One scan finds the UTF-8 lead bytes of both (0xC2, and 0xCC/0xCD); most values have
 /// neither and cost nothing more.
 pub(crate) fn clean_up(s: &mut String) {
-    if !any_byte(s.as_bytes(), |b| matches!(b, 0xC2 | 0xCC | 0xCD)) {
+    if !any_byte(s.as_bytes(), |b| u8::from(matches!(b, 0xC2 | 0xCC | 0xCD))) {
         return;
     }
     // C1 controls are C2 80..C2 9F in UTF-8.
@@ -88,7 +82,7 @@ pub(crate) fn clean_up(s: &mut String) {
     if has_c1 {
         s.retain(|c| !('\u{80}'..='\u{9F}').contains(&c));
     }
-    if any_byte(s.as_bytes(), |b| matches!(b, 0xCC | 0xCD))
+    if any_byte(s.as_bytes(), |b| u8::from(matches!(b, 0xCC | 0xCD)))
         && is_nfc_quick(s.chars()) != IsNormalized::Yes
     {
         *s = s.nfc().collect();

@@ -14,8 +14,9 @@ use std::fmt;
 
 use super::record::{Field, Level, Position, UnimarcRecord};
 use super::UnimarcError;
+use crate::dc::may_hold_illegal_xml;
 use crate::dc::{DcElement, DcRecord, DcValue};
-use crate::importer::pmb::map::{bcp47, language_name, may_hold_illegal_xml, slug};
+use crate::importer::pmb::map::{bcp47, language_name, slug};
 use crate::importer::pmb::values::{first_year, function_label};
 use crate::importer::pmb::{MappedRecord, RecordKind, SetDef};
 

@@ -340,12 +340,6 @@ pub fn is_xml_language(tag: &str) -> bool {
         })
 }
 
-/// True for a Unicode non-character (U+FDD0–U+FDEF, and U+xFFFE and U+xFFFF in every plane).
-pub fn is_noncharacter(c: char) -> bool {
-    let n = u32::from(c);
-    (0xFDD0..=0xFDEF).contains(&n) || n & 0xFFFE == 0xFFFE
-}
-
 /// One `<error>` of a response (§3.6), as the provider wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderError {
