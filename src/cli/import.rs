@@ -14,7 +14,7 @@ use clap::Subcommand;
 use super::{open_store, ExitCode};
 use crate::config::{ConfigError, Settings};
 use crate::importer::jsonl::{sniff, DcLoader, DcOptions, LineSplitter, Sniff, MAX_LINE_BYTES};
-use crate::importer::pmb::load::{add, file_items, load_file, PmbOptions};
+use crate::importer::pmb::load::{add, file_is_clean, load_file, PmbOptions};
 use crate::importer::unimarc::load::{self as unimarc, UnimarcOptions};
 use crate::importer::{ImportError, ImportSummary};
 use crate::store::{Store, StoreError};
@@ -476,10 +476,7 @@ pub(super) fn import_pmb(
     if write && strict {
         for file in files {
             let bytes = inputs.read(file)?;
-            if !file_items(&bytes, &options.repository_identifier)
-                .rejections
-                .is_empty()
-            {
+            if !file_is_clean(&bytes, &options.repository_identifier) {
                 write = false;
                 break;
             }

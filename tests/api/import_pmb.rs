@@ -291,3 +291,22 @@ async fn parent_sets_and_language_sets_have_readable_names() {
         ["oai:moisson.example.org:bulletin/44933"]
     );
 }
+
+#[test]
+fn strict_writes_a_directory_whose_only_other_file_is_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let input = dir.path().join("displays");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::copy(
+        fixture("bulletin-44933-seed.txt"),
+        input.join("a-bulletin.txt"),
+    )
+    .unwrap();
+    std::fs::write(input.join("b-empty.txt"), "").unwrap();
+    let out = import(&data, &["--strict", input.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("nothing written"), "{err}");
+    assert!(err.contains("added 1,"), "{err}");
+}

@@ -155,6 +155,15 @@ pub fn file_items(bytes: &[u8], repository_identifier: &str) -> FileItems {
     items
 }
 
+/// True when every record of the file can be imported (what `--strict` checks first); an empty
+/// file has nothing to refuse.
+pub fn file_is_clean(bytes: &[u8], repository_identifier: &str) -> bool {
+    bytes.iter().all(u8::is_ascii_whitespace)
+        || file_items(bytes, repository_identifier)
+            .rejections
+            .is_empty()
+}
+
 /// Writes (or, in a dry run, classifies) the records of one file, reporting each rejection
 /// and each refusal by `name` and line through `report`. With no store (a dry run before the
 /// store exists), every record counts as added.
