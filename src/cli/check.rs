@@ -17,8 +17,6 @@ pub struct CheckArgs {
 impl CheckArgs {
     /// Verifies the store, optionally repairs it, and prints its stats.
     pub fn run(self, settings: &Settings) -> anyhow::Result<ExitCode> {
-        let dir = &settings.store.data_dir;
-        anyhow::ensure!(dir.exists(), "no store at {}", dir.display());
         let store = open_store_for(settings, "check")?;
         let problems = if self.repair {
             store.repair()?

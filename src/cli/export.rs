@@ -20,8 +20,6 @@ pub struct ExportArgs {
 impl ExportArgs {
     /// Writes the store as JSON Lines.
     pub fn run(self, settings: &Settings) -> anyhow::Result<ExitCode> {
-        let dir = &settings.store.data_dir;
-        anyhow::ensure!(dir.exists(), "no store at {}", dir.display());
         let store = open_store_for(settings, "export")?;
         let mut out: Box<dyn Write> = match &self.output {
             Some(path) => Box::new(

@@ -477,11 +477,7 @@ pub(super) fn hand_off_dc(
     print_messages(&report);
     let summary = &report.summary;
     note!("moisson: import {}: {summary}", file.display());
-    Ok(if summary.rejected > 0 {
-        ExitCode::Rejected
-    } else {
-        ExitCode::Ok
-    })
+    Ok(super::import::exit_code(summary))
 }
 
 /// Sends a `pmb` import to the admin API of the server that holds the store at `locked`, one
@@ -507,6 +503,9 @@ pub(super) fn hand_off_pmb(
             let bytes = inputs.read(file)?;
             let report = runtime.block_on(client.import_pmb(file, bytes, true))?;
             write &= report.summary.rejected == 0;
+            if !write {
+                break;
+            }
         }
     }
     let mut total = ImportSummary {
@@ -521,11 +520,7 @@ pub(super) fn hand_off_pmb(
         add(&mut total, &report.summary);
     }
     print_pmb_summary(path, &total, options.dry_run, write);
-    Ok(if total.rejected > 0 {
-        ExitCode::Rejected
-    } else {
-        ExitCode::Ok
-    })
+    Ok(super::import::exit_code(&total))
 }
 
 /// Sends a `unimarc` import to the admin API of the server that holds the store at `locked`,
@@ -551,6 +546,9 @@ pub(super) fn hand_off_unimarc(
             let bytes = inputs.read(file)?;
             let report = runtime.block_on(client.import_unimarc(file, bytes, options, true))?;
             write &= report.summary.rejected == 0;
+            if !write {
+                break;
+            }
         }
     }
     let mut total = ImportSummary {
@@ -565,9 +563,5 @@ pub(super) fn hand_off_unimarc(
         add(&mut total, &report.summary);
     }
     print_unimarc_summary(path, &total, options.dry_run, write);
-    Ok(if total.rejected > 0 {
-        ExitCode::Rejected
-    } else {
-        ExitCode::Ok
-    })
+    Ok(super::import::exit_code(&total))
 }

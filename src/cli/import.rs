@@ -109,7 +109,7 @@ impl ImportCommand {
     }
 }
 
-fn exit_code(summary: &ImportSummary) -> ExitCode {
+pub(super) fn exit_code(summary: &ImportSummary) -> ExitCode {
     if summary.rejected > 0 {
         ExitCode::Rejected
     } else {

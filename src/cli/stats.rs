@@ -16,8 +16,6 @@ pub struct StatsArgs {
 impl StatsArgs {
     /// Prints the store's counts.
     pub fn run(self, settings: &Settings) -> anyhow::Result<ExitCode> {
-        let dir = &settings.store.data_dir;
-        anyhow::ensure!(dir.exists(), "no store at {}", dir.display());
         let store = open_store_for(settings, "stats")?;
         let stats = store.stats()?;
         if self.json {
