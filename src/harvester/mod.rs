@@ -594,7 +594,7 @@ impl<S: HarvestSink> SourceCtx<'_, S> {
         }
         let store = self.store.clone();
         let name = self.source.name.clone();
-        tokio::task::spawn_blocking(move || -> Result<bool, crate::store::StoreError> {
+        blocking(move || {
             let now = Datestamp::now().unix();
             match sweep::last_sweep(&store, &name)? {
                 None => {
@@ -608,8 +608,6 @@ impl<S: HarvestSink> SourceCtx<'_, S> {
             }
         })
         .await
-        .map_err(|e| HarvestError::Task(e.to_string()))?
-        .map_err(HarvestError::from)
     }
 
     /// Names the local sets `source:NAME:SPEC` after the provider's ListSets (every page of
@@ -716,7 +714,7 @@ impl<S: HarvestSink> SourceCtx<'_, S> {
             info.repository_name.clone()
         };
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || -> Result<(), crate::store::StoreError> {
+        blocking(move || {
             if let Some(parent) = SetSpec::parse(SOURCES_SET) {
                 if store.set_name(&parent)?.is_none_or(|n| n == SOURCES_SET) {
                     store.define_set(&parent, SOURCES_SET_NAME, None)?;
@@ -727,8 +725,7 @@ impl<S: HarvestSink> SourceCtx<'_, S> {
             }
             Ok(())
         })
-        .await
-        .map_err(|e| HarvestError::Task(e.to_string()))??;
+        .await?;
         Ok(Provider {
             granularity,
             response_date: identify.response_date.as_deref().and_then(parse_arg),
@@ -1528,6 +1525,16 @@ fn write_page<S: HarvestSink>(
         skipped: page.skipped,
         repeated,
     })
+}
+
+/// Runs a store call on the blocking pool: sled may wait on the disk.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, HarvestError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| HarvestError::Task(e.to_string()))?
+        .map_err(HarvestError::from)
 }
 
 #[cfg(test)]

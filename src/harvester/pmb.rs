@@ -114,11 +114,12 @@ pub(crate) fn define_sets<S: HarvestSink>(
     sets: &[LocalSet],
 ) -> Result<u64, StoreError> {
     let mut written = 0;
+    let prefix = format!("source:{source}:");
     for set in sets {
         let top = set
             .spec
             .as_ref()
-            .strip_prefix(&format!("source:{source}:"))
+            .strip_prefix(&prefix)
             .and_then(|rest| rest.split(':').next())
             .unwrap_or_default();
         if let Some((spec, name)) = PARENT_SETS.iter().find(|(s, _)| *s == top) {
@@ -183,11 +184,11 @@ pub(crate) fn deletion<S: HarvestSink>(
     let Some(record) = record else {
         return Ok(Deletion::Tombstone);
     };
-    let root = format!("source:{source}");
+    let root = format!("source:{source}:");
     let upstream: Vec<SetSpec> = stored
         .sets
         .iter()
-        .filter(|s| **s != root && s.starts_with(&format!("{root}:")))
+        .filter(|s| s.starts_with(&root))
         .filter(|s| !record.sets.iter().any(|c| c.spec.as_ref() == s.as_str()))
         .filter(|s| !left.iter().any(|l| l.as_ref() == s.as_str()))
         .filter_map(|s| SetSpec::parse(s))

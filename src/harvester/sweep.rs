@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client::OaiClient;
 use super::error::HarvestError;
-use super::provider_error;
+use super::{blocking, provider_error};
 use crate::protocol::xml::read::Payload;
 use crate::protocol::{Datestamp, OaiIdentifier, Verb};
 use crate::store::{HarvestSink, Origin, RecordInput, StoreError};
@@ -99,15 +99,6 @@ fn tombstones<S: HarvestSink>(store: &S, source: &str, ids: &[String]) -> Result
         .iter()
         .filter(|o| **o == crate::store::PutOutcome::Deleted)
         .count() as u64)
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, HarvestError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| HarvestError::Task(e.to_string()))?
-        .map_err(HarvestError::from)
 }
 
 /// Lists every identifier of one list (a set, or the whole repository) and marks it.
