@@ -51,7 +51,7 @@ pub fn page(ctx: &Ctx<'_>, section: Section, title: &str, head: &Markup, body: &
                 main #main { (body) }
                 footer {
                     "moisson " (env!("CARGO_PKG_VERSION")) " · OAI-PMH "
-                    a.id href=(links.identify()) { (breakable(&ctx.state.oai_base_url)) }
+                    a.id href=(links.identify()) { (breakable(links.oai())) }
                 }
             }
         }

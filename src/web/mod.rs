@@ -238,7 +238,6 @@ pub struct WebState {
     name: String,
     description: Option<String>,
     admin_emails: Vec<String>,
-    oai_base_url: String,
     links: Links,
     language: Option<Language>,
     /// Every configured source (record pages name the one a record came from).
@@ -274,7 +273,6 @@ impl WebState {
             description: settings.web.description.clone(),
             admin_emails: settings.repository.admin_emails.clone(),
             links: Links::new(&settings.web.base_url(&oai), &oai),
-            oai_base_url: oai,
             language: settings.web.language,
             configured_sources,
             console: settings.web.sources,
