@@ -188,7 +188,7 @@ fn open_store(settings: &Settings) -> Result<Store, StoreError> {
 /// do, and keeps [`ExitCode::Busy`].
 fn open_store_for(settings: &Settings, command: &str) -> anyhow::Result<Store> {
     let dir = &settings.store.data_dir;
-    anyhow::ensure!(dir.exists(), "no store at {}", dir.display());
+    anyhow::ensure!(crate::store::is_store(dir), "no store at {}", dir.display());
     match open_store(settings) {
         Ok(store) => Ok(store),
         Err(e @ StoreError::Locked { .. }) => {

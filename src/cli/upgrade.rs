@@ -19,7 +19,7 @@ impl UpgradeArgs {
     /// Converts the store in place, or says it is current.
     pub fn run(self, settings: &Settings) -> anyhow::Result<ExitCode> {
         let dir = &settings.store.data_dir;
-        anyhow::ensure!(dir.exists(), "no store at {}", dir.display());
+        anyhow::ensure!(crate::store::is_store(dir), "no store at {}", dir.display());
         let outcome = Store::upgrade(dir, &settings.store.options()).with_context(|| {
             format!(
                 "Failed to upgrade the store at {} (it is unchanged; run `moisson upgrade` again)",

@@ -1363,6 +1363,12 @@ pub(crate) fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync
     })
 }
 
+/// True when `path` holds a store (sled's `conf` and `db` files), so that commands that only
+/// read or convert a store never create one in a directory that is something else.
+pub fn is_store(path: &Path) -> bool {
+    path.join("conf").is_file() && path.join("db").is_file()
+}
+
 fn open_sled(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
     sled::Config::new()
         .path(path)

@@ -660,3 +660,23 @@ fn imports_find_the_server_at_the_address_it_recorded_whatever_its_bind() {
         "removed on shutdown"
     );
 }
+
+#[test]
+fn commands_that_read_a_store_refuse_a_directory_that_is_not_one_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes");
+    std::fs::create_dir(&notes).unwrap();
+    std::fs::write(notes.join("README.md"), "# notes\n").unwrap();
+    for command in ["stats", "export", "check", "compact", "upgrade"] {
+        let out = moisson(&notes, &[command]);
+        let text = stderr(&out);
+        assert_ne!(out.status.code(), Some(0), "{command}: {text}");
+        assert!(text.contains("no store at"), "{command}: {text}");
+        let entries: Vec<_> = std::fs::read_dir(&notes).unwrap().collect();
+        assert_eq!(
+            entries.len(),
+            1,
+            "{command} wrote into a directory that is not a store"
+        );
+    }
+}
