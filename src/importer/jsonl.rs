@@ -26,7 +26,9 @@ use crate::protocol::types::is_noncharacter;
 use crate::protocol::xml::read::is_xml_language;
 use crate::protocol::{Datestamp, OaiIdentifier, SetInfo, SetSpec};
 use crate::store::pipeline::BatchWriter;
-use crate::store::{BatchOutcome, Origin, RecordInput, Store, StoreError, StoredRecord};
+use crate::store::{
+    BatchOutcome, Origin, RecordInput, RecordSink, Store, StoreError, StoredRecord,
+};
 
 /// Most per-line messages a [`DcLoader`] keeps when it collects them (the count goes on).
 pub const MAX_KEPT_MESSAGES: usize = 1000;
@@ -224,10 +226,10 @@ pub struct DcOptions {
 /// Records in the first batch of a load (see `DcLoader::filling`).
 const FIRST_BATCH: usize = 250;
 
-/// Loads JSON Lines into a store: lines in, records written in batches, every refused line
-/// reported by name and line number.
-pub struct DcLoader {
-    store: Store,
+/// Loads JSON Lines into a store (any [`RecordSink`]): lines in, records written in batches,
+/// every refused line reported by name and line number.
+pub struct DcLoader<S: RecordSink + Clone + Send + 'static = Store> {
+    sink: S,
     name: PathBuf,
     options: DcOptions,
     now: Datestamp,
@@ -238,7 +240,7 @@ pub struct DcLoader {
     batch: Vec<RecordInput>,
     batch_lines: Vec<usize>,
     /// Writes each batch while the next one is parsed.
-    writer: BatchWriter,
+    writer: BatchWriter<S>,
     /// The line numbers of the batch the writer has.
     in_flight_lines: Vec<usize>,
     lines_with_content: u64,
@@ -248,20 +250,20 @@ pub struct DcLoader {
     print: Option<fn(&str)>,
 }
 
-impl DcLoader {
-    /// A loader into `store` for the input called `name`; refused lines are handed to `print`
+impl<S: RecordSink + Clone + Send + 'static> DcLoader<S> {
+    /// A loader into `sink` for the input called `name`; refused lines are handed to `print`
     /// when given, else kept (at most [`MAX_KEPT_MESSAGES`]).
     pub fn new(
-        store: Store,
+        sink: S,
         name: PathBuf,
         options: DcOptions,
         batch_size: usize,
         print: Option<fn(&str)>,
-    ) -> DcLoader {
+    ) -> DcLoader<S> {
         DcLoader {
-            writer: BatchWriter::new(store.clone()),
+            writer: BatchWriter::new(sink.clone()),
             in_flight_lines: Vec::new(),
-            store,
+            sink,
             name,
             options,
             now: Datestamp::now(),
@@ -334,7 +336,7 @@ impl DcLoader {
                 }
             }
             Ok(Item::Set(s)) => {
-                self.store
+                self.sink
                     .define_set(&s.spec, &s.name, s.description.as_ref())?;
                 self.summary.sets += 1;
             }
@@ -404,7 +406,7 @@ impl LineSplitter {
         }
     }
 
-    fn too_long(&mut self, loader: &mut DcLoader) {
+    fn too_long<S: RecordSink + Clone + Send + 'static>(&mut self, loader: &mut DcLoader<S>) {
         loader.reject(
             self.line,
             format!("the line is longer than {} bytes", self.max),
@@ -417,7 +419,11 @@ impl LineSplitter {
     ///
     /// # Errors
     /// A storage failure of the loader.
-    pub fn push(&mut self, chunk: &[u8], loader: &mut DcLoader) -> Result<(), StoreError> {
+    pub fn push<S: RecordSink + Clone + Send + 'static>(
+        &mut self,
+        chunk: &[u8],
+        loader: &mut DcLoader<S>,
+    ) -> Result<(), StoreError> {
         let mut rest = chunk;
         while let Some(pos) = rest.iter().position(|b| *b == b'\n') {
             let piece = &rest[..pos];
@@ -448,7 +454,10 @@ impl LineSplitter {
     ///
     /// # Errors
     /// A storage failure of the loader.
-    pub fn finish(&mut self, loader: &mut DcLoader) -> Result<(), StoreError> {
+    pub fn finish<S: RecordSink + Clone + Send + 'static>(
+        &mut self,
+        loader: &mut DcLoader<S>,
+    ) -> Result<(), StoreError> {
         if self.overlong {
             self.line += 1;
             self.too_long(loader);
@@ -599,6 +608,63 @@ mod tests {
         assert_eq!((summary.added, summary.rejected), (2, 1), "{messages:?}");
         assert_eq!(messages, ["f:2: the line is longer than 64 bytes"]);
         assert!(store.get("oai:x:2").unwrap().is_some());
+    }
+
+    /// A backend that is not a `Store`: what it was given, shared with the writer thread.
+    #[derive(Clone, Default)]
+    struct MemorySink(std::sync::Arc<std::sync::Mutex<(Vec<String>, Vec<String>)>>);
+
+    impl RecordSink for MemorySink {
+        fn put_batch(&self, records: Vec<RecordInput>) -> Result<BatchOutcome, StoreError> {
+            let mut seen = self.0.lock().unwrap();
+            let outcomes = records
+                .iter()
+                .map(|r| {
+                    seen.0.push(r.identifier.to_string());
+                    crate::store::PutOutcome::Added
+                })
+                .collect();
+            Ok(BatchOutcome {
+                outcomes,
+                ..BatchOutcome::default()
+            })
+        }
+        fn classify(&self, _: &RecordInput) -> Result<crate::store::PutOutcome, StoreError> {
+            Ok(crate::store::PutOutcome::Added)
+        }
+        fn set_name(&self, _: &SetSpec) -> Result<Option<String>, StoreError> {
+            Ok(None)
+        }
+        fn define_set(
+            &self,
+            spec: &SetSpec,
+            _: &str,
+            _: Option<&DcRecord>,
+        ) -> Result<(), StoreError> {
+            self.0.lock().unwrap().1.push(spec.to_string());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn any_record_sink_takes_the_records_in_order_and_the_sets() {
+        let sink = MemorySink::default();
+        let mut loader = DcLoader::new(sink.clone(), "f".into(), DcOptions::default(), 2, None);
+        let mut lines = LineSplitter::new(MAX_LINE_BYTES);
+        let input = (1..=5)
+            .map(|n| format!("{{\"id\":\"oai:x:{n}\",\"dc\":{{\"title\":\"t\"}}}}\n"))
+            .chain(["{\"setSpec\":\"a\",\"setName\":\"A\"}\n".to_owned()])
+            .collect::<String>();
+        lines.push(input.as_bytes(), &mut loader).unwrap();
+        lines.finish(&mut loader).unwrap();
+        let (summary, _) = loader.finish().unwrap();
+        assert_eq!((summary.added, summary.sets), (5, 1));
+        let seen = sink.0.lock().unwrap();
+        assert_eq!(
+            seen.0,
+            (1..=5).map(|n| format!("oai:x:{n}")).collect::<Vec<_>>()
+        );
+        assert_eq!(seen.1, ["a"]);
     }
 
     #[test]

@@ -1,15 +1,15 @@
-//! A writer thread in front of [`Store::put_batch`]: an importer parses its next batch while
-//! the store renders, compresses, syncs and indexes the one before, so that on two cores
-//! parsing and writing overlap instead of taking turns.
+//! A writer thread in front of a [`RecordSink`]'s `put_batch`: an importer parses its next
+//! batch while the store renders, compresses, syncs and indexes the one before, so that on two
+//! cores parsing and writing overlap instead of taking turns.
 //!
 //! At most one batch is in flight, so memory stays at two batches, and a batch's outcome (or
 //! its error) comes back when the next batch is handed over or at [`BatchWriter::wait`]. A
-//! batch is acknowledged, as with [`Store::put_batch`], once its outcome is returned.
+//! batch is acknowledged, as with [`RecordSink::put_batch`], once its outcome is returned.
 
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
-use super::{BatchOutcome, RecordInput, Store, StoreError};
+use super::{BatchOutcome, RecordInput, RecordSink, Store, StoreError};
 
 type Reply = Result<BatchOutcome, StoreError>;
 
@@ -19,18 +19,18 @@ struct Worker {
     thread: JoinHandle<()>,
 }
 
-/// Writes batches to a store on a thread of its own, one batch in flight.
-pub struct BatchWriter {
-    store: Store,
+/// Writes batches to a sink on a thread of its own, one batch in flight.
+pub struct BatchWriter<S: RecordSink + Clone + Send + 'static = Store> {
+    sink: S,
     worker: Option<Worker>,
     in_flight: bool,
 }
 
-impl BatchWriter {
-    /// A writer into `store`; its thread starts with the first batch.
-    pub fn new(store: Store) -> BatchWriter {
+impl<S: RecordSink + Clone + Send + 'static> BatchWriter<S> {
+    /// A writer into `sink`; its thread starts with the first batch.
+    pub fn new(sink: S) -> BatchWriter<S> {
         BatchWriter {
-            store,
+            sink,
             worker: None,
             in_flight: false,
         }
@@ -48,13 +48,13 @@ impl BatchWriter {
         }
         let Some(worker) = &self.worker else {
             // No thread to be had: write here, as put_batch would.
-            return self.store.put_batch(records).map(Some);
+            return self.sink.put_batch(records).map(Some);
         };
         match worker.to.send(records) {
             Ok(()) => self.in_flight = true,
             Err(mpsc::SendError(records)) => {
                 self.worker = None;
-                return self.store.put_batch(records).map(Some);
+                return self.sink.put_batch(records).map(Some);
             }
         }
         Ok(previous)
@@ -80,12 +80,12 @@ impl BatchWriter {
     fn spawn(&self) -> Option<Worker> {
         let (to, batches) = mpsc::sync_channel::<Vec<RecordInput>>(0);
         let (replies, from) = mpsc::sync_channel::<Reply>(1);
-        let store = self.store.clone();
+        let sink = self.sink.clone();
         let thread = std::thread::Builder::new()
             .name("moisson-writer".into())
             .spawn(move || {
                 for batch in batches {
-                    if replies.send(store.put_batch(batch)).is_err() {
+                    if replies.send(sink.put_batch(batch)).is_err() {
                         return;
                     }
                 }
@@ -100,7 +100,7 @@ impl BatchWriter {
     }
 }
 
-impl Drop for BatchWriter {
+impl<S: RecordSink + Clone + Send + 'static> Drop for BatchWriter<S> {
     /// Lets the batch in flight finish (written whole or not at all) before returning.
     fn drop(&mut self) {
         if let Some(worker) = self.worker.take() {
