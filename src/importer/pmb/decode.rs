@@ -46,17 +46,22 @@ fn line_of(bytes: &[u8], offset: usize) -> usize {
 }
 
 fn check_not_binary(bytes: &[u8]) -> Result<(), PmbError> {
-    if let Some(offset) = bytes.iter().position(|&b| b == 0) {
+    let is_control = |b: u8| b < 0x20 && !matches!(b, b'\t' | b'\n' | 0x0C | b'\r');
+    // Text has no control byte at all, almost always: one vectorised scan says so.
+    let any_control = crate::dc::any_byte(bytes, |b| u8::from(is_control(b)));
+    if !any_control {
+        return Ok(());
+    }
+    if let Some(offset) = memchr::memchr(0, bytes) {
         return Err(PmbError::Binary {
             line: line_of(bytes, offset),
             reason: format!("NUL byte at byte offset {offset}"),
         });
     }
-    let is_control = |b: u8| b < 0x20 && !matches!(b, b'\t' | b'\n' | 0x0C | b'\r');
     let controls = bytes.iter().filter(|&&b| is_control(b)).count();
     // A stray control character in a real display is stripped later and counted; only a
     // density no text has is refused here.
-    if controls > 0 && controls * 100 > bytes.len() {
+    if controls * 100 > bytes.len() {
         let first = bytes.iter().position(|&b| is_control(b)).unwrap_or(0);
         return Err(PmbError::Binary {
             line: line_of(bytes, first),
@@ -134,45 +139,41 @@ fn is_continuation_reading(c: char) -> bool {
 }
 
 fn check_not_mojibake(text: &str) -> Result<(), PmbError> {
-    // Fast path: every mojibake sequence we look for starts with Â, Ã or â (U+00C2, U+00C3,
-    // U+00E2), all encoded with the lead byte 0xC3.
-    if !text.as_bytes().contains(&0xC3) {
-        return Ok(());
-    }
-    let mut line = 1;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '\n' => line += 1,
-            // "Ã©" = é, "Â«" = «: the lead byte of a 2-byte sequence for U+0080–U+00FF.
-            'Â' | 'Ã' => {
-                if let Some(&(j, d)) = chars.peek() {
-                    if is_continuation_reading(d) {
-                        return Err(PmbError::Mojibake {
-                            line,
-                            sample: text[i..j + d.len_utf8()].to_owned(),
-                        });
-                    }
-                }
-            }
-            // "â€™" = ’, "â€œ" = “: the lead byte 0xE2 of U+2000–U+2FFF, then 0x80 (€).
-            'â' => {
-                let rest = &text[i + c.len_utf8()..];
-                let mut next = rest.chars();
-                if let (Some('€'), Some(d)) = (next.next(), next.next()) {
-                    if is_continuation_reading(d) {
-                        let end = i + c.len_utf8() + '€'.len_utf8() + d.len_utf8();
-                        return Err(PmbError::Mojibake {
-                            line,
-                            sample: text[i..end].to_owned(),
-                        });
-                    }
-                }
-            }
-            _ => {}
+    // Every mojibake sequence we look for starts with Â, Ã or â (U+00C2, U+00C3, U+00E2),
+    // encoded C3 82, C3 83 and C3 A2: only those places are looked at. French text holds
+    // C3 in nearly every line (é is C3 A9), so the byte after it is checked first.
+    let bytes = text.as_bytes();
+    for i in memchr::memchr_iter(0xC3, bytes) {
+        if !matches!(bytes.get(i + 1), Some(0x82 | 0x83 | 0xA2)) {
+            continue;
+        }
+        if let Some(end) = mojibake_at(&text[i..]) {
+            return Err(PmbError::Mojibake {
+                line: memchr::memchr_iter(b'\n', &bytes[..i]).count() + 1,
+                sample: text[i..i + end].to_owned(),
+            });
         }
     }
     Ok(())
+}
+
+/// The length of the mojibake sequence `rest` starts with, if it starts with one.
+fn mojibake_at(rest: &str) -> Option<usize> {
+    let mut chars = rest.chars();
+    let first = chars.next()?;
+    let second = chars.next()?;
+    match first {
+        // "Ã©" = é, "Â«" = «: the lead byte of a 2-byte sequence for U+0080–U+00FF.
+        'Â' | 'Ã' if is_continuation_reading(second) => {
+            Some(first.len_utf8() + second.len_utf8())
+        }
+        // "â€™" = ’, "â€œ" = “: the lead byte 0xE2 of U+2000–U+2FFF, then 0x80 (€).
+        'â' if second == '€' => chars
+            .next()
+            .filter(|&d| is_continuation_reading(d))
+            .map(|d| first.len_utf8() + second.len_utf8() + d.len_utf8()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
