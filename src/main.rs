@@ -3,20 +3,28 @@
 use clap::Parser;
 use moisson::cli::{self, Cli, ExitCode};
 
-/// glibc's malloc setting read at start-up that `serve` needs (see [`bound_malloc_arenas`]).
-const ARENA_MAX: &str = "MALLOC_ARENA_MAX";
+/// jemalloc: a fifth less CPU than glibc's malloc on imports and harvests, whose records are
+/// allocated on one thread and freed on another, and faster GetRecord at the same memory.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// Runs the server with two malloc arenas, by executing this binary again (same process,
-/// same arguments) with `MALLOC_ARENA_MAX=2` unless it is set already.
+/// The environment variable jemalloc reads its settings from at start-up.
+const MALLOC_CONF: &str = "_RJEM_MALLOC_CONF";
+/// What `serve` runs with (see [`bound_malloc_arenas`]).
+const SERVE_MALLOC_CONF: &str =
+    "narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0,background_thread:true";
+
+/// Runs the server with two malloc arenas that give freed memory back within a second, by
+/// executing this binary again (same process, same arguments) with jemalloc's settings, unless
+/// they are set already.
 ///
-/// glibc gives each thread that allocates its own arena, up to eight per core, and memory
-/// freed in one arena is not reused by another: at 1M records, a full harvest then 10 s of
-/// GetRecord left the server at 137 MB of peak RSS, 88 MB with two arenas, for the same
-/// throughput. glibc reads the setting before `main`, hence the exec; when the exec fails,
-/// the server runs as it is.
+/// By default jemalloc keeps four arenas per core and freed pages for ten seconds: at 1M
+/// records, a full harvest then 10 s of GetRecord peaked at 105 MB of RSS, 91 MB with these
+/// settings, for more GetRecords a second. jemalloc reads them before `main`, hence the
+/// exec; when the exec fails, the server runs with the defaults.
 fn bound_malloc_arenas() {
     use std::os::unix::process::CommandExt as _;
-    if std::env::var_os(ARENA_MAX).is_some() {
+    if std::env::var_os(MALLOC_CONF).is_some() {
         return;
     }
     let Ok(exe) = std::env::current_exe() else {
@@ -24,11 +32,11 @@ fn bound_malloc_arenas() {
     };
     let mut args = std::env::args_os();
     let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
-    // `exec` returns only when it failed: the server then runs with glibc's default.
+    // `exec` returns only when it failed: the server then runs with jemalloc's defaults.
     let _ = std::process::Command::new(exe)
         .arg0(arg0)
         .args(args)
-        .env(ARENA_MAX, "2")
+        .env(MALLOC_CONF, SERVE_MALLOC_CONF)
         .exec();
 }
 
