@@ -425,7 +425,7 @@ impl LineSplitter {
         loader: &mut DcLoader<S>,
     ) -> Result<(), StoreError> {
         let mut rest = chunk;
-        while let Some(pos) = rest.iter().position(|b| *b == b'\n') {
+        while let Some(pos) = memchr::memchr(b'\n', rest) {
             let piece = &rest[..pos];
             rest = &rest[pos + 1..];
             self.line += 1;
