@@ -15,13 +15,13 @@ pub struct CompactArgs {
 }
 
 impl CompactArgs {
-    /// Compacts the store and prints what it gave back.
+    /// Compacts the store, rewrites sled's files, and prints what it gave back.
     pub fn run(self, settings: &Settings) -> anyhow::Result<ExitCode> {
         let dir = &settings.store.data_dir;
         let store = open_store_for(settings, "compact")?;
         let before = store.stats()?;
-        let outcome = store
-            .compact()
+        let (outcome, store) = store
+            .compact_offline()
             .with_context(|| format!("Failed to compact the store at {}", dir.display()))?;
         let after = store.stats()?;
         if self.json {
@@ -50,6 +50,14 @@ impl CompactArgs {
                     "nothing to rebuild".to_owned()
                 }
             );
+            if let Some(files) = outcome.sled_files {
+                println!(
+                    "sled files: {} bytes before, {} after; {} bytes given back",
+                    files.bytes_before,
+                    files.bytes_after,
+                    files.bytes_before.saturating_sub(files.bytes_after)
+                );
+            }
         }
         Ok(ExitCode::Ok)
     }

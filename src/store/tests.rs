@@ -292,7 +292,12 @@ fn fault_store(dir: &Path, files: &vlog::fault::FaultFiles, segment_bytes: u64) 
         segment_bytes,
         ..StoreOptions::default()
     };
-    Store::assemble(db, Arc::new(files.clone()), None, None, &options).unwrap()
+    let home = Home {
+        path: None,
+        temporary: None,
+        lock: None,
+    };
+    Store::assemble(db, Arc::new(files.clone()), home, &options).unwrap()
 }
 
 /// One random write: (identifier, given datestamp or now, set, title, deleted).
