@@ -15,6 +15,10 @@
 //! writer lock is held throughout, so no write can refer to a segment being emptied; readers
 //! go on. While serving, emptied segments are deleted at the next round instead of at once,
 //! so that a reader that took a reference just before the switch can still read it.
+//!
+//! That gives back the value log's space and the index's slots, but not sled's: sled never
+//! shrinks its files. [`Store::compact_offline`] (`moisson compact`, which has the store to
+//! itself) then rewrites sled into a fresh database and swaps it in (`swap.rs`).
 
 use std::sync::atomic::Ordering;
 

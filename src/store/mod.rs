@@ -53,6 +53,14 @@
 //! their references with one intent, flushes, then deletes the old segments. It runs on
 //! `moisson compact` and, while serving, when dead bytes pass a configured share.
 //!
+//! # Files
+//! The store directory holds sled's files (`conf`, `db`, `blobs/`, `snap.*`), the value log
+//! (`values/`), the `reserve` file (below), and `lock`, the store's own lock, held by the
+//! process that has the store open (`lock.rs`). sled never shrinks its files, however much of
+//! them old pages and dropped generations fill, so `moisson compact`, offline, finally copies
+//! the trees in use into a fresh database in `.index-new/` and swaps it in (`swap.rs`); the
+//! lock keeps every other process out meanwhile, and open finishes a swap a crash interrupted.
+//!
 //! # Writes and crashes
 //! A batch: render and compress, append to the value log and **fsync** (no reference ever
 //! points at bytes that are not durable), write the batch's **intent** under one key, apply it
@@ -90,13 +98,13 @@ pub mod harvest_state;
 pub mod index;
 pub mod keys;
 pub mod legacy;
+mod lock;
 pub mod origin;
 pub mod page;
 pub mod pipeline;
 mod rebuild;
 mod repository;
 mod sink;
-mod lock;
 mod swap;
 mod upgrade;
 pub mod vlog;

@@ -44,6 +44,8 @@ const ASIDE_DIR: &str = ".index-aside";
 const OLD_DIR: &str = ".index-old";
 /// Present from the moment the new database is complete until the swap is committed.
 pub(crate) const MARKER: &str = ".index-swap";
+/// The marker while it is written.
+const MARKER_TMP: &str = ".index-swap.tmp";
 /// Bytes of keys and values per batch of the copy.
 const BATCH_BYTES: usize = 8 << 20;
 /// How long a closed sled may take to release its lock.
@@ -109,17 +111,30 @@ pub(crate) fn build(
     let dir = root.join(NEW_DIR);
     remove_dir(&dir)?;
     let new = open_sled(&dir, cache_capacity_bytes)?;
+    let copied = copy_trees(old, &new, keep, stop).and_then(|()| Ok(new.flush().map(drop)?));
+    // Even a failed build lets its sled end before going on, so that nothing writes into
+    // `.index-new` once this returns.
+    drop(new);
+    wait_released(&dir)?;
+    copied?;
+    sync_all(&dir)?;
+    sync_dir(root)
+}
+
+/// Copies the trees of `old` that `keep` accepts into `new`.
+fn copy_trees(
+    old: &sled::Db,
+    new: &sled::Db,
+    keep: impl Fn(&[u8]) -> bool,
+    stop: u64,
+) -> Result<(), StoreError> {
     for name in old.tree_names() {
         if keep(&name) {
             copy_tree(&old.open_tree(&name)?, &new.open_tree(&name)?)?;
             step(stop, 0)?;
         }
     }
-    new.flush()?;
-    drop(new);
-    wait_released(&dir)?;
-    sync_all(&dir)?;
-    sync_dir(root)
+    Ok(())
 }
 
 /// Copies every key of `from` into the empty `to`, in batches, and checks the copy.
@@ -187,7 +202,11 @@ pub(crate) fn recover(root: &Path) -> Result<(), StoreError> {
     for dir in [NEW_DIR, ASIDE_DIR, OLD_DIR] {
         remove_dir(&root.join(dir))?;
     }
-    Ok(())
+    let tmp = root.join(MARKER_TMP);
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&tmp)(e)),
+        _ => Ok(()),
+    }
 }
 
 /// Phases 3 to 6, each redone or skipped as what is on disk says.
@@ -258,7 +277,7 @@ fn move_entries(
 
 /// Writes the marker durably: tmp file, fsync, rename, fsync of the directory.
 fn write_marker(root: &Path) -> Result<(), StoreError> {
-    let tmp = root.join(format!("{MARKER}.tmp"));
+    let tmp = root.join(MARKER_TMP);
     let mut file = File::create(&tmp).map_err(io(&tmp))?;
     file.write_all(b"moisson: the index in .index-new is complete; open swaps it in\n")
         .and_then(|()| file.sync_all())
@@ -275,9 +294,7 @@ fn remove_dir(dir: &PathBuf) -> Result<(), StoreError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
 /// fsyncs every file and directory under `dir`, and `dir`.

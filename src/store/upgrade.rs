@@ -18,8 +18,8 @@ use super::index::{Cursor, Index, Selection};
 use super::rebuild::{self, drop_generation};
 use super::vlog::{DiskFiles, ValueLog};
 use super::{
-    codec, legacy, open_sled_waiting, State, StoreError, StoreOptions, StoredRecord, LAYOUT, LAYOUT_KEY,
-    STATE_KEY, VALUE_DIR,
+    codec, legacy, open_sled_waiting, State, StoreError, StoreOptions, StoredRecord, LAYOUT,
+    LAYOUT_KEY, STATE_KEY, VALUE_DIR,
 };
 
 const LEGACY_TREES: [&str; 4] = ["records", "by_datestamp", "by_set", "counts"];

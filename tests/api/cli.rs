@@ -680,3 +680,40 @@ fn commands_that_read_a_store_refuse_a_directory_that_is_not_one_and_create_noth
         );
     }
 }
+
+#[test]
+fn compact_gives_back_sleds_space_and_the_store_exports_the_same_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let input = dir.path().join("in.jsonl");
+    for round in 0..4 {
+        let mut lines = String::new();
+        for i in 0..300 {
+            writeln!(
+                lines,
+                "{{\"id\":\"oai:x:{i}\",\"sets\":[\"a:b\"],\"dc\":{{\"title\":\"round {round} {i}\"}}}}"
+            )
+            .unwrap();
+        }
+        std::fs::write(&input, lines).unwrap();
+        let out = moisson(&data, &["import", "dc", input.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let before = moisson(&data, &["export"]).stdout;
+    let out = moisson(&data, &["compact", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = &report["compaction"]["sled_files"];
+    let (was, is) = (
+        files["bytes_before"].as_u64().unwrap(),
+        files["bytes_after"].as_u64().unwrap(),
+    );
+    assert!(is < was, "{report}");
+    let out = moisson(&data, &["compact"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("sled files: "), "{text}");
+    assert_eq!(moisson(&data, &["export"]).stdout, before);
+    let check = moisson(&data, &["check"]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert!(!data.join(".index-new").exists());
+}
