@@ -311,3 +311,58 @@ fn sync_all(dir: &Path) -> Result<(), StoreError> {
     }
     sync_dir(dir)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_marker_open_deletes_what_an_unfinished_build_left() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join(NEW_DIR).join("blobs")).unwrap();
+        std::fs::write(root.path().join(NEW_DIR).join("db"), b"half").unwrap();
+        std::fs::write(root.path().join(MARKER_TMP), b"torn").unwrap();
+        std::fs::write(root.path().join("db"), b"old").unwrap();
+        recover(root.path()).unwrap();
+        assert!(!root.path().join(NEW_DIR).exists());
+        assert!(!root.path().join(MARKER_TMP).exists());
+        assert_eq!(std::fs::read(root.path().join("db")).unwrap(), b"old");
+    }
+
+    #[test]
+    fn a_marker_without_its_new_database_is_refused_rather_than_guessed_at() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join(MARKER), b"").unwrap();
+        std::fs::write(root.path().join("db"), b"old").unwrap();
+        let err = recover(root.path()).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert_eq!(std::fs::read(root.path().join("db")).unwrap(), b"old");
+    }
+
+    #[test]
+    fn a_marker_moves_the_old_files_aside_and_the_new_ones_in_whatever_was_done() {
+        let root = tempfile::tempdir().unwrap();
+        let (r, new) = (root.path(), root.path().join(NEW_DIR));
+        std::fs::create_dir_all(&new).unwrap();
+        for (dir, tag) in [(r, "old"), (new.as_path(), "new")] {
+            for name in ["db", "conf", "snap.00000001"] {
+                std::fs::write(dir.join(name), tag).unwrap();
+            }
+        }
+        // As if the process had died after moving `conf` in (phase 4 half done).
+        std::fs::write(r.join(MARKER), b"").unwrap();
+        std::fs::create_dir(r.join(OLD_DIR)).unwrap();
+        for name in ["conf", "snap.00000001"] {
+            std::fs::rename(r.join(name), r.join(OLD_DIR).join(name)).unwrap();
+        }
+        std::fs::rename(new.join("conf"), r.join("conf")).unwrap();
+        recover(r).unwrap();
+        for name in ["db", "conf", "snap.00000001"] {
+            assert_eq!(std::fs::read(r.join(name)).unwrap(), b"new", "{name}");
+        }
+        for side in [NEW_DIR, OLD_DIR, ASIDE_DIR, MARKER] {
+            assert!(!r.join(side).exists(), "{side}");
+        }
+        assert_eq!(sled_bytes(r).unwrap(), 9);
+    }
+}
