@@ -31,6 +31,14 @@ impl StoreLock {
     /// # Errors
     /// [`StoreError::Locked`] when another handle holds it.
     pub(crate) fn acquire(dir: &Path) -> Result<Option<StoreLock>, StoreError> {
+        StoreLock::acquire_with(dir, open)
+    }
+
+    /// [`StoreLock::acquire`], creating the file with `open` (a test seam for a full disk).
+    fn acquire_with(
+        dir: &Path,
+        open: impl Fn(&Path, &PathBuf) -> std::io::Result<File>,
+    ) -> Result<Option<StoreLock>, StoreError> {
         let path = dir.join(LOCK_FILE);
         let io = |source| StoreError::Io {
             path: path.clone(),
@@ -78,5 +86,25 @@ mod tests {
         ));
         drop(first);
         assert!(StoreLock::acquire(dir.path()).unwrap().is_some());
+    }
+
+    fn full_disk(_: &Path, _: &PathBuf) -> std::io::Result<File> {
+        Err(std::io::Error::from_raw_os_error(28))
+    }
+
+    #[test]
+    fn on_a_full_disk_an_existing_lock_file_still_locks_and_a_missing_one_is_done_without() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(StoreLock::acquire_with(dir.path(), full_disk)
+            .unwrap()
+            .is_none());
+        assert!(!dir.path().join(LOCK_FILE).exists());
+        drop(StoreLock::acquire(dir.path()).unwrap());
+        let held = StoreLock::acquire_with(dir.path(), full_disk).unwrap();
+        assert!(held.is_some(), "locked through a read-only handle");
+        assert!(matches!(
+            StoreLock::acquire_with(dir.path(), full_disk),
+            Err(StoreError::Locked { .. })
+        ));
     }
 }
