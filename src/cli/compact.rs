@@ -50,13 +50,14 @@ impl CompactArgs {
                     "nothing to rebuild".to_owned()
                 }
             );
-            if let Some(files) = outcome.sled_files {
-                println!(
+            match outcome.sled_files {
+                Some(files) => println!(
                     "sled files: {} bytes before, {} after; {} bytes given back",
                     files.bytes_before,
                     files.bytes_after,
                     files.bytes_before.saturating_sub(files.bytes_after)
-                );
+                ),
+                None => println!("sled files: not rewritten (no room for a copy of them)"),
             }
         }
         Ok(ExitCode::Ok)

@@ -40,7 +40,7 @@ pub struct CompactOutcome {
     /// True when the index was rebuilt too (records out of order or dead slots).
     pub index_rebuilt: bool,
     /// sled's files before and after they were rewritten (`None` when they were not: a
-    /// temporary store, or [`Store::compact`] alone).
+    /// temporary store, a disk without room for a copy of them, or [`Store::compact`] alone).
     pub sled_files: Option<SledFiles>,
 }
 
@@ -93,6 +93,20 @@ impl Store {
             return Ok((outcome, self));
         }
         let bytes_before = super::swap::sled_bytes(&root)?;
+        // The copy holds at most what the old files hold; without room for it, the store is
+        // left as it is rather than filled up.
+        let room = fs4::available_space(&root).map_err(|source| StoreError::Io {
+            path: root.clone(),
+            source,
+        })?;
+        if room < bytes_before {
+            tracing::warn!(
+                needed = bytes_before,
+                available = room,
+                "Not enough free space to rewrite sled's files; they keep their size."
+            );
+            return Ok((outcome, self));
+        }
         {
             let state = self.lock_write();
             let keep = |name: &[u8]| !super::of_other_generation(name, state.gen);
