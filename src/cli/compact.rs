@@ -46,18 +46,24 @@ impl CompactArgs {
                         "rebuilt ({} old versions and {} records out of order before)",
                         before.dead_slots, before.out_of_order
                     )
+                } else if before.dead_slots > 0 || before.out_of_order > 0 {
+                    "left as it is".to_owned()
                 } else {
                     "nothing to rebuild".to_owned()
                 }
             );
-            match outcome.sled_files {
-                Some(files) => println!(
+            if let Some(files) = outcome.sled_files {
+                println!(
                     "sled files: {} bytes before, {} after; {} bytes given back",
                     files.bytes_before,
                     files.bytes_after,
                     files.bytes_before.saturating_sub(files.bytes_after)
-                ),
-                None => println!("sled files: not rewritten (no room for a copy of them)"),
+                );
+            }
+            if outcome.no_room {
+                println!(
+                    "not enough free space to rebuild the index or rewrite sled's files (as much again as they hold): left as they were"
+                );
             }
         }
         Ok(ExitCode::Ok)

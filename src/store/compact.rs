@@ -40,8 +40,11 @@ pub struct CompactOutcome {
     /// True when the index was rebuilt too (records out of order or dead slots).
     pub index_rebuilt: bool,
     /// sled's files before and after they were rewritten (`None` when they were not: a
-    /// temporary store, a disk without room for a copy of them, or [`Store::compact`] alone).
+    /// temporary store, a disk without room (see `no_room`), or [`Store::compact`] alone).
     pub sled_files: Option<SledFiles>,
+    /// True when the disk had no room to rebuild the index or rewrite sled's files, which
+    /// were then left as they were.
+    pub no_room: bool,
 }
 
 /// The bytes of sled's files (`conf`, `db`, `blobs/`, `snap.*`) around their rewrite.
@@ -65,11 +68,13 @@ impl Store {
         let mut outcome = self.compact_segments(1, true)?;
         let mut state = self.lock_write();
         self.writable()?;
-        if state.ooo > 0 || state.dead_slots > 0 {
+        if (state.ooo > 0 || state.dead_slots > 0) && self.room_for_sled("rebuild the index")? {
             super::rebuild::renumber(self, &mut state).map_err(|e| self.on_write_error(e))?;
             // `moisson compact` has the store to itself: no reader is on the old generation.
             super::rebuild::drop_generation(&self.inner.db, state.gen - 1)?;
             outcome.index_rebuilt = true;
+        } else if state.ooo > 0 || state.dead_slots > 0 {
+            outcome.no_room = true;
         }
         drop(state);
         self.flush()?;
@@ -92,21 +97,11 @@ impl Store {
         if self.inner.lock.is_none() {
             return Ok((outcome, self));
         }
-        let bytes_before = super::swap::sled_bytes(&root)?;
-        // The copy holds at most what the old files hold; without room for it, the store is
-        // left as it is rather than filled up.
-        let room = fs4::available_space(&root).map_err(|source| StoreError::Io {
-            path: root.clone(),
-            source,
-        })?;
-        if room < bytes_before {
-            tracing::warn!(
-                needed = bytes_before,
-                available = room,
-                "Not enough free space to rewrite sled's files; they keep their size."
-            );
+        if !self.room_for_sled("rewrite sled's files")? {
+            outcome.no_room = true;
             return Ok((outcome, self));
         }
+        let bytes_before = super::swap::sled_bytes(&root)?;
         {
             let state = self.lock_write();
             let keep = |name: &[u8]| !super::of_other_generation(name, state.gen);
@@ -122,6 +117,30 @@ impl Store {
             bytes_after: super::swap::sled_bytes(&root)?,
         });
         Ok((outcome, store))
+    }
+
+    /// True when the disk has room for as much again as sled's files hold (what rebuilding
+    /// the index or copying sled can write at most), with the reserve's margin: sled that
+    /// meets a full disk mid-write can leave files it cannot open again, so `what` is not
+    /// done then, with a warning. Temporary stores always have room.
+    fn room_for_sled(&self, what: &str) -> Result<bool, StoreError> {
+        let Some(root) = self.path() else {
+            return Ok(true);
+        };
+        let io = |source| StoreError::Io {
+            path: root.to_path_buf(),
+            source,
+        };
+        let needed = super::swap::sled_bytes(root)? + super::RESERVE_BYTES;
+        let available = fs4::available_space(root).map_err(io)?;
+        if available < needed {
+            tracing::warn!(
+                needed,
+                available,
+                "Not enough free space to {what}; it is left as it is."
+            );
+        }
+        Ok(available >= needed)
     }
 
     /// Closes the store, sled completely (its lock let go), and keeps the store's lock.
