@@ -7,8 +7,8 @@
 //!
 //! On a full or read-only disk the lock file may not be creatable: a store that has one (every
 //! store this version opened once) is locked through a read-only handle; one that has none is
-//! opened without it, guarded by sled's lock alone, and such a store is read-only anyway, so
-//! nothing can swap its files.
+//! opened without it, guarded by sled's lock alone, and `moisson compact` then does not swap
+//! sled's files (`Store::compact_offline` needs the lock).
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
