@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Space reclaimed: N records (about 3 KB of Dublin Core), re-imported ROUNDS times with a
 # changed title, then `moisson compact`; the store must come back within 1.5x of a fresh store
-# holding the same final records (the live data). Prints the size after each round.
+# holding the same final records (the live data). Prints the size after each round, and how
+# long `compact` took (it rewrites sled's files into a fresh database too).
 # Usage: benches/churn.sh [N_RECORDS] [ROUNDS]   (defaults 20000 and 10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,9 @@ for r in $(seq "$ROUNDS"); do
   echo "round $r: $(size "$WORK/store") bytes"
 done
 "$BIN" --data "$WORK/store" stats | grep -E "value log|index"
+started=$(date +%s.%N)
 "$BIN" --data "$WORK/store" compact
+echo "compact took $(echo "$(date +%s.%N) - $started" | bc -l | xargs printf '%.1f') s"
 compacted=$(size "$WORK/store")
 MOISSON_LOG=warn "$BIN" --data "$WORK/fresh" import dc "$WORK/round.jsonl" 2>>"$WORK/import.log"
 fresh=$(size "$WORK/fresh")

@@ -15,13 +15,13 @@ pub struct CompactArgs {
 }
 
 impl CompactArgs {
-    /// Compacts the store and prints what it gave back.
+    /// Compacts the store, rewrites sled's files, and prints what it gave back.
     pub fn run(self, settings: &Settings) -> anyhow::Result<ExitCode> {
         let dir = &settings.store.data_dir;
         let store = open_store_for(settings, "compact")?;
         let before = store.stats()?;
-        let outcome = store
-            .compact()
+        let (outcome, store) = store
+            .compact_offline()
             .with_context(|| format!("Failed to compact the store at {}", dir.display()))?;
         let after = store.stats()?;
         if self.json {
@@ -46,10 +46,25 @@ impl CompactArgs {
                         "rebuilt ({} old versions and {} records out of order before)",
                         before.dead_slots, before.out_of_order
                     )
+                } else if before.dead_slots > 0 || before.out_of_order > 0 {
+                    "left as it is".to_owned()
                 } else {
                     "nothing to rebuild".to_owned()
                 }
             );
+            if let Some(files) = outcome.sled_files {
+                println!(
+                    "sled files: {} bytes before, {} after; {} bytes given back",
+                    files.bytes_before,
+                    files.bytes_after,
+                    files.bytes_before.saturating_sub(files.bytes_after)
+                );
+            }
+            if outcome.no_room {
+                println!(
+                    "not enough free space to rebuild the index or rewrite sled's files (as much again as they hold): left as they were"
+                );
+            }
         }
         Ok(ExitCode::Ok)
     }

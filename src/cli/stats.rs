@@ -35,7 +35,7 @@ impl StatsArgs {
                 stats.live_bytes, stats.dead_bytes, stats.segments
             )?;
             say!(
-                "index: {} bytes, {} old versions, {} records out of order",
+                "index: {} bytes in sled (`moisson compact` rewrites it), {} old versions, {} records out of order",
                 stats.index_bytes,
                 stats.dead_slots,
                 stats.out_of_order

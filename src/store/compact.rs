@@ -15,6 +15,10 @@
 //! writer lock is held throughout, so no write can refer to a segment being emptied; readers
 //! go on. While serving, emptied segments are deleted at the next round instead of at once,
 //! so that a reader that took a reference just before the switch can still read it.
+//!
+//! That gives back the value log's space and the index's slots, but not sled's: sled never
+//! shrinks its files. [`Store::compact_offline`] (`moisson compact`, which has the store to
+//! itself) then rewrites sled into a fresh database and swaps it in (`swap.rs`).
 
 use std::sync::atomic::Ordering;
 
@@ -35,6 +39,21 @@ pub struct CompactOutcome {
     pub bytes_reclaimed: u64,
     /// True when the index was rebuilt too (records out of order or dead slots).
     pub index_rebuilt: bool,
+    /// sled's files before and after they were rewritten (`None` when they were not: a
+    /// temporary store, a disk without room (see `no_room`), or [`Store::compact`] alone).
+    pub sled_files: Option<SledFiles>,
+    /// True when the disk had no room to rebuild the index or rewrite sled's files, which
+    /// were then left as they were.
+    pub no_room: bool,
+}
+
+/// The bytes of sled's files (`conf`, `db`, `blobs/`, `snap.*`) around their rewrite.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SledFiles {
+    /// Before.
+    pub bytes_before: u64,
+    /// After.
+    pub bytes_after: u64,
 }
 
 /// Live blobs copied per intent, at most.
@@ -49,15 +68,111 @@ impl Store {
         let mut outcome = self.compact_segments(1, true)?;
         let mut state = self.lock_write();
         self.writable()?;
-        if state.ooo > 0 || state.dead_slots > 0 {
+        if (state.ooo > 0 || state.dead_slots > 0) && self.room_for_sled("rebuild the index")? {
             super::rebuild::renumber(self, &mut state).map_err(|e| self.on_write_error(e))?;
             // `moisson compact` has the store to itself: no reader is on the old generation.
             super::rebuild::drop_generation(&self.inner.db, state.gen - 1)?;
             outcome.index_rebuilt = true;
+        } else if state.ooo > 0 || state.dead_slots > 0 {
+            outcome.no_room = true;
         }
         drop(state);
         self.flush()?;
         Ok(outcome)
+    }
+
+    /// Compacts everything ([`Store::compact`]), then rewrites sled's files into a fresh
+    /// database and swaps it in (`swap.rs`): sled never shrinks its files otherwise. Consumes
+    /// the store, which must be the only handle of it (`moisson compact`), and returns it open
+    /// again; the store's lock is held throughout, so no other process opens it meanwhile.
+    ///
+    /// # Errors
+    /// A storage failure; an interrupted swap is finished by the next open.
+    pub fn compact_offline(self) -> Result<(CompactOutcome, Store), StoreError> {
+        let stop = self.swap_stop();
+        let mut outcome = self.compact()?;
+        let Some(root) = self.path().map(std::path::Path::to_path_buf) else {
+            return Ok((outcome, self));
+        };
+        if self.inner.lock.is_none() {
+            return Ok((outcome, self));
+        }
+        if !self.room_for_sled("rewrite sled's files")? {
+            outcome.no_room = true;
+            return Ok((outcome, self));
+        }
+        let bytes_before = super::swap::sled_bytes(&root)?;
+        {
+            let state = self.lock_write();
+            let keep = |name: &[u8]| !super::of_other_generation(name, state.gen);
+            let cache = self.inner.options.cache_capacity_bytes;
+            super::swap::build(&self.inner.db, &root, keep, cache, stop)?;
+        }
+        super::swap::step(stop, 1)?;
+        let (lock, options) = self.close()?;
+        super::swap::commit(&root, stop)?;
+        let store = Store::open_locked(&root, &options, lock)?;
+        outcome.sled_files = Some(SledFiles {
+            bytes_before,
+            bytes_after: super::swap::sled_bytes(&root)?,
+        });
+        Ok((outcome, store))
+    }
+
+    /// True when the disk has room for as much again as sled's files hold (what rebuilding
+    /// the index or copying sled can write at most), with the reserve's margin: sled that
+    /// meets a full disk mid-write can leave files it cannot open again, so `what` is not
+    /// done then, with a warning. Temporary stores always have room.
+    fn room_for_sled(&self, what: &str) -> Result<bool, StoreError> {
+        let Some(root) = self.path() else {
+            return Ok(true);
+        };
+        let io = |source| StoreError::Io {
+            path: root.to_path_buf(),
+            source,
+        };
+        let needed = super::swap::sled_bytes(root)? + super::RESERVE_BYTES;
+        let available = fs4::available_space(root).map_err(io)?;
+        if available < needed {
+            tracing::warn!(
+                needed,
+                available,
+                "Not enough free space to {what}; it is left as it is."
+            );
+        }
+        Ok(available >= needed)
+    }
+
+    /// Closes the store, sled completely (its lock let go), and keeps the store's lock.
+    fn close(self) -> Result<(Option<super::lock::StoreLock>, super::StoreOptions), StoreError> {
+        let root = self.path().map(std::path::Path::to_path_buf);
+        self.stop_background();
+        let mut inner = std::sync::Arc::try_unwrap(self.inner).map_err(|_| {
+            StoreError::Invalid("the store is still in use elsewhere in this process".into())
+        })?;
+        let lock = inner.lock.take();
+        let options = inner.options.clone();
+        drop(inner);
+        if let Some(root) = root {
+            super::swap::wait_released(&root)?;
+        }
+        Ok((lock, options))
+    }
+
+    /// The step of the index swap after which a test stops it (`stop_after` 200 + step).
+    #[cfg(test)]
+    fn swap_stop(&self) -> u64 {
+        self.inner
+            .stop_after
+            .load(Ordering::SeqCst)
+            .checked_sub(200)
+            .unwrap_or(u64::MAX)
+    }
+
+    #[cfg(not(test))]
+    #[allow(clippy::unused_self)]
+    fn swap_stop(&self) -> u64 {
+        u64::MAX
     }
 
     /// Compacts the value log when its dead bytes are at least `percent` of it (the online

@@ -53,6 +53,14 @@
 //! their references with one intent, flushes, then deletes the old segments. It runs on
 //! `moisson compact` and, while serving, when dead bytes pass a configured share.
 //!
+//! # Files
+//! The store directory holds sled's files (`conf`, `db`, `blobs/`, `snap.*`), the value log
+//! (`values/`), the `reserve` file (below), and `lock`, the store's own lock, held by the
+//! process that has the store open (`lock.rs`). sled never shrinks its files, however much of
+//! them old pages and dropped generations fill, so `moisson compact`, offline, finally copies
+//! the trees in use into a fresh database in `.index-new/` and swaps it in (`swap.rs`); the
+//! lock keeps every other process out meanwhile, and open finishes a swap a crash interrupted.
+//!
 //! # Writes and crashes
 //! A batch: render and compress, append to the value log and **fsync** (no reference ever
 //! points at bytes that are not durable), write the batch's **intent** under one key, apply it
@@ -90,12 +98,14 @@ pub mod harvest_state;
 pub mod index;
 pub mod keys;
 pub mod legacy;
+mod lock;
 pub mod origin;
 pub mod page;
 pub mod pipeline;
 mod rebuild;
 mod repository;
 mod sink;
+mod swap;
 mod upgrade;
 pub mod vlog;
 mod write;
@@ -110,7 +120,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use codec::StoredRecord;
-pub use compact::CompactOutcome;
+pub use compact::{CompactOutcome, SledFiles};
 pub use error::StoreError;
 pub use origin::{Origin, Refusal};
 #[cfg(test)]
@@ -330,6 +340,17 @@ struct Inner {
     #[cfg(test)]
     stop_after: AtomicU64,
     _temporary: Option<tempfile::TempDir>,
+    /// How the store was opened (to open it again after an index swap).
+    options: StoreOptions,
+    /// The store's own lock; last, so that it is let go after everything else.
+    lock: Option<lock::StoreLock>,
+}
+
+/// Where a store lives: its directory and lock, or a temporary directory.
+pub(crate) struct Home {
+    path: Option<PathBuf>,
+    temporary: Option<tempfile::TempDir>,
+    lock: Option<lock::StoreLock>,
 }
 
 /// The thread that compacts while the store is open.
@@ -340,19 +361,26 @@ struct Background {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(bg) = self
+        let bg = self
             .background
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
+            .take();
+        Background::stop(bg);
+        let _ = self.db.flush();
+    }
+}
+
+impl Background {
+    /// Stops the thread, if there is one, and waits for it.
+    fn stop(bg: Option<Background>) {
+        if let Some(bg) = bg {
             drop(bg.stop);
             // The thread itself may drop the last clone; it cannot wait for itself.
             if bg.thread.thread().id() != std::thread::current().id() {
                 let _ = bg.thread.join();
             }
         }
-        let _ = self.db.flush();
     }
 }
 
@@ -471,19 +499,33 @@ impl Store {
 
     /// Opens (or creates) the store in `path` with `options`.
     ///
+    /// The store's own lock (`lock.rs`) is taken first, then an index swap that an interrupted
+    /// `moisson compact` began is finished (`swap.rs`), and only then is sled opened.
+    ///
     /// sled writes at open (it zero-fills the end of its last segment), so a full disk would
     /// keep it closed: the store keeps a reserve file of [`RESERVE_BYTES`], given back to let
     /// sled open, and the store then stays read-only.
     pub fn open_with(path: &Path, options: &StoreOptions) -> Result<Store, StoreError> {
+        let lock = lock::StoreLock::acquire(path)?;
+        Store::open_locked(path, options, lock)
+    }
+
+    /// Opens the store in `path` whose lock is held (or could not be made, see `lock.rs`).
+    fn open_locked(
+        path: &Path,
+        options: &StoreOptions,
+        lock: Option<lock::StoreLock>,
+    ) -> Result<Store, StoreError> {
+        swap::recover(path)?;
         let reserve = path.join(RESERVE_FILE);
-        let (db, full) = match open_sled(path, options.cache_capacity_bytes) {
+        let (db, full) = match open_sled_waiting(path, options.cache_capacity_bytes) {
             Ok(db) => (db, false),
             Err(e) if store_cannot_write(&e).is_some() && reserve.exists() => {
                 std::fs::remove_file(&reserve).map_err(|source| StoreError::Io {
                     path: reserve.clone(),
                     source,
                 })?;
-                (open_sled(path, options.cache_capacity_bytes)?, true)
+                (open_sled_waiting(path, options.cache_capacity_bytes)?, true)
             }
             Err(e) => return Err(e),
         };
@@ -492,7 +534,12 @@ impl Store {
             Ok(f) => Arc::new(f),
             Err(source) => return Err(StoreError::Io { path: dir, source }),
         };
-        let store = Store::assemble(db, files, Some(path.to_path_buf()), None, options)?;
+        let home = Home {
+            path: Some(path.to_path_buf()),
+            temporary: None,
+            lock,
+        };
+        let store = Store::assemble(db, files, home, options)?;
         if full {
             store.become_read_only("no space left on device".into());
         } else if store.read_only_reason().is_none() {
@@ -526,20 +573,24 @@ impl Store {
             path: values,
             source,
         })?;
-        Store::assemble(db, Arc::new(files), None, Some(dir), options)
+        let home = Home {
+            path: None,
+            temporary: Some(dir),
+            lock: None,
+        };
+        Store::assemble(db, Arc::new(files), home, options)
     }
 
     /// Opens a store over `db` and the value log in `files`.
     pub(crate) fn assemble(
         db: sled::Db,
         files: Arc<dyn vlog::FileLayer>,
-        path: Option<PathBuf>,
-        temporary: Option<tempfile::TempDir>,
+        home: Home,
         options: &StoreOptions,
     ) -> Result<Store, StoreError> {
         let meta = db.open_tree("meta")?;
         let mut read_only = None;
-        let state = match Store::layout_state(&db, &meta, path.as_deref()) {
+        let state = match Store::layout_state(&db, &meta, home.path.as_deref()) {
             Ok(state) => state,
             Err(e) => match store_cannot_write(&e) {
                 // A new store that cannot even be initialised has nothing to serve.
@@ -576,12 +627,14 @@ impl Store {
                 read_only: RwLock::new(read_only),
                 committed: AtomicU64::new(0),
                 ooo_min: AtomicU64::new(OOO_MIN),
-                path,
+                path: home.path,
                 background: Mutex::new(None),
                 #[cfg(test)]
                 stop_after: AtomicU64::new(u64::MAX),
-                _temporary: temporary,
+                _temporary: home.temporary,
+                options: options.clone(),
                 db,
+                lock: home.lock,
             }),
         };
         if let Err(e) = store.recover() {
@@ -651,20 +704,23 @@ impl Store {
     }
 
     fn drop_other_generations(&self, gen: u64) -> Result<(), StoreError> {
-        let keep = index::tree_names(gen);
         for name in self.inner.db.tree_names() {
-            let Ok(name) = std::str::from_utf8(&name) else {
-                continue;
-            };
-            let generational = name.rsplit_once('.').is_some_and(|(base, n)| {
-                ["pages", "ids", "lists", "ooo", "counts"].contains(&base)
-                    && n.parse::<u64>().is_ok()
-            });
-            if generational && !keep.iter().any(|k| k == name) {
+            if of_other_generation(&name, gen) {
                 self.inner.db.drop_tree(name)?;
             }
         }
         Ok(())
+    }
+
+    /// Stops the compaction thread (which may hold a clone of the store for a moment).
+    pub(crate) fn stop_background(&self) {
+        let bg = self
+            .inner
+            .background
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        Background::stop(bg);
     }
 
     fn start_background(&self, options: &StoreOptions) {
@@ -1363,10 +1419,40 @@ pub(crate) fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync
     })
 }
 
-/// True when `path` holds a store (sled's `conf` and `db` files), so that commands that only
-/// read or convert a store never create one in a directory that is something else.
+/// True when `path` holds a store (sled's `conf` and `db` files, or `db` and the marker of an
+/// index swap that open finishes), so that commands that only read or convert a store never
+/// create one in a directory that is something else.
 pub fn is_store(path: &Path) -> bool {
-    path.join("conf").is_file() && path.join("db").is_file()
+    path.join("db").is_file() && (path.join("conf").is_file() || path.join(swap::MARKER).is_file())
+}
+
+/// True when the tree `name` belongs to a generation of the index other than `gen`.
+pub(crate) fn of_other_generation(name: &[u8], gen: u64) -> bool {
+    let Ok(name) = std::str::from_utf8(name) else {
+        return false;
+    };
+    let generational = name.rsplit_once('.').is_some_and(|(base, n)| {
+        ["pages", "ids", "lists", "ooo", "counts"].contains(&base) && n.parse::<u64>().is_ok()
+    });
+    generational && !index::tree_names(gen).iter().any(|k| k == name)
+}
+
+/// How long a sled that another handle of this store just closed may take to let its lock go.
+const SLED_RELEASE_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens sled for a store whose own lock is held: a sled lock still held then belongs to a
+/// handle closing at this moment (its last thread ends a little after the drop), or to a
+/// process of a version without the store's lock, which is [`StoreError::Locked`].
+fn open_sled_waiting(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        match open_sled(path, cache_capacity_bytes) {
+            Err(StoreError::Locked { .. }) if started.elapsed() < SLED_RELEASE_WAIT => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
 }
 
 fn open_sled(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {

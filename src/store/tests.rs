@@ -292,7 +292,12 @@ fn fault_store(dir: &Path, files: &vlog::fault::FaultFiles, segment_bytes: u64) 
         segment_bytes,
         ..StoreOptions::default()
     };
-    Store::assemble(db, Arc::new(files.clone()), None, None, &options).unwrap()
+    let home = Home {
+        path: None,
+        temporary: None,
+        lock: None,
+    };
+    Store::assemble(db, Arc::new(files.clone()), home, &options).unwrap()
 }
 
 /// One random write: (identifier, given datestamp or now, set, title, deleted).
@@ -624,4 +629,184 @@ fn repair_rebuilds_a_lost_identifier_map_and_names_records_whose_bytes_are_gone(
             .any(|p| p.contains("oai:x:9") && p.contains("bytes are gone")),
         "{problems:?}"
     );
+}
+
+/// Writes `n` records `rounds` times, each round with changed titles, in sets and of two
+/// origins, with a tombstone every 50 in the last round; defines the sets and leaves a
+/// harvest checkpoint. A fresh store of the final records is `churned(dir, n, 1)`.
+fn churned(dir: &Path, n: usize, rounds: usize) -> Store {
+    let options = StoreOptions {
+        segment_bytes: 256 << 10,
+        compact_dead_percent: 0,
+        ..StoreOptions::default()
+    };
+    let store = Store::open_with(dir, &options).unwrap();
+    let text = "une notice assez longue pour peser ".repeat(25);
+    for round in (0..rounds).rev() {
+        let batch: Vec<RecordInput> = (0..n)
+            .map(|i| {
+                let sets = [SETS[i % 4]];
+                let mut r = input(
+                    &format!("oai:x:{i:05}"),
+                    &format!("{round} {i} {text}"),
+                    &sets,
+                );
+                if i % 3 == 0 {
+                    r.origin = Origin::Source("up".into());
+                }
+                if round == 0 && i % 50 == 0 {
+                    r.deleted = true;
+                    r.dc = None;
+                }
+                r
+            })
+            .collect();
+        for chunk in batch.chunks(500) {
+            store.put_batch(chunk.to_vec()).unwrap();
+        }
+    }
+    for spec in SETS {
+        store
+            .define_set(&SetSpec::parse(spec).unwrap(), &format!("Set {spec}"), None)
+            .unwrap();
+    }
+    let key = harvest_state::ListKey {
+        source: "up".into(),
+        prefix: "oai_dc".into(),
+        set: None,
+    };
+    let state = harvest_state::ListState {
+        base_url: "http://up.example.org/oai".into(),
+        next_from: Some("2024-01-01".into()),
+        last_completed: Some(1_700_000_000),
+        in_flight: None,
+    };
+    store.set_list_state(&key, &state).unwrap();
+    store
+}
+
+/// What a user can read from a store: every list in full (records and headers, whole and per
+/// set) with its count, the sets, origins, the token secret, harvest checkpoints and `check`.
+fn readable(store: &Store) -> Vec<String> {
+    let mut seen = Vec::new();
+    for set in [None, Some("a"), Some("a:b"), Some("d")] {
+        let filter = ListFilter {
+            metadata_prefix: MetadataPrefix::oai_dc(),
+            set: set.map(|s| SetSpec::parse(s).unwrap()),
+            from: None,
+            until: Datestamp::from_unix(4_000_000_000),
+        };
+        for headers_only in [true, false] {
+            let mut out = Vec::new();
+            let end = store
+                .list_page(&filter, None, usize::MAX, headers_only, &mut out)
+                .unwrap();
+            assert!(!end.more);
+            seen.push(String::from_utf8(out).unwrap());
+        }
+        seen.push(store.count(&filter).unwrap().to_string());
+    }
+    let mut sets = Vec::new();
+    store
+        .sets_page(None, 100, &mut |s| {
+            sets.push(format!("{} {}", s.spec, s.name));
+        })
+        .unwrap();
+    seen.push(sets.join("\n"));
+    for r in store.iter_records() {
+        let (id, record) = r.unwrap();
+        seen.push(format!("{id} {} {}", record.origin, record.deleted));
+    }
+    seen.push(format!("{:?}", store.token_secret().unwrap()));
+    seen.push(format!("{:?}", store.list_states().unwrap()));
+    seen.push(format!("{:?}", store.check().unwrap()));
+    let stats = store.stats().unwrap();
+    seen.push(format!(
+        "{} {} {}",
+        stats.records, stats.deleted, stats.sets
+    ));
+    seen
+}
+
+/// Bytes of a store directory, without the fixed-size reserve file.
+fn store_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name() != RESERVE_FILE)
+        .map(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                store_bytes(&path)
+            } else {
+                path.metadata().unwrap().len()
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn churn_then_compaction_comes_back_within_one_and_a_half_times_a_fresh_store_reading_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, fresh_path) = (dir.path().join("s"), dir.path().join("fresh"));
+    let store = churned(&path, 2000, 6);
+    let before = readable(&store);
+    let (outcome, store) = store.compact_offline().unwrap();
+    let files = outcome.sled_files.unwrap();
+    assert!(
+        files.bytes_after * 3 < files.bytes_before,
+        "sled gave back little: {files:?}"
+    );
+    assert_eq!(readable(&store), before);
+    drop(store);
+    let fresh = churned(&fresh_path, 2000, 1);
+    drop(fresh);
+    let (compacted, fresh) = (store_bytes(&path), store_bytes(&fresh_path));
+    assert!(
+        compacted * 2 <= fresh * 3,
+        "{compacted} bytes after compaction, {fresh} in a fresh store"
+    );
+    let store = Store::open(&path, 1 << 20).unwrap();
+    assert_eq!(readable(&store), before, "after reopening");
+}
+
+#[test]
+fn an_index_swap_interrupted_at_any_step_opens_to_the_same_records_and_is_finished_later() {
+    for step in 0..=8 {
+        let dir = tempfile::tempdir().unwrap();
+        let store = churned(dir.path(), 200, 3);
+        let before = readable(&store);
+        store.inner.stop_after.store(200 + step, Ordering::SeqCst);
+        let err = store.compact_offline().unwrap_err();
+        assert!(err.to_string().contains("stopped"), "step {step}: {err}");
+        assert!(is_store(dir.path()), "step {step}");
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(readable(&store), before, "step {step}, reopened");
+        for side in [".index-new", ".index-aside", ".index-old", ".index-swap"] {
+            assert!(!dir.path().join(side).exists(), "step {step}: {side} left");
+        }
+        let (outcome, store) = store.compact_offline().unwrap();
+        assert!(outcome.sled_files.is_some());
+        assert_eq!(readable(&store), before, "step {step}, compacted again");
+    }
+}
+
+#[test]
+fn a_second_open_of_a_store_is_refused_while_the_first_is_open_even_after_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    store.put(input("oai:x:1", "t", &[])).unwrap();
+    let second = Store::open(dir.path(), 1 << 20);
+    assert!(
+        matches!(second, Err(StoreError::Locked { .. })),
+        "{second:?}"
+    );
+    let (_, store) = store.compact_offline().unwrap();
+    let second = Store::open(dir.path(), 1 << 20);
+    assert!(
+        matches!(second, Err(StoreError::Locked { .. })),
+        "{second:?}"
+    );
+    drop(store);
+    assert!(Store::open(dir.path(), 1 << 20).is_ok());
 }

@@ -18,8 +18,8 @@ use super::index::{Cursor, Index, Selection};
 use super::rebuild::{self, drop_generation};
 use super::vlog::{DiskFiles, ValueLog};
 use super::{
-    codec, legacy, open_sled, State, StoreError, StoreOptions, StoredRecord, LAYOUT, LAYOUT_KEY,
-    STATE_KEY, VALUE_DIR,
+    codec, legacy, open_sled_waiting, State, StoreError, StoreOptions, StoredRecord, LAYOUT,
+    LAYOUT_KEY, STATE_KEY, VALUE_DIR,
 };
 
 const LEGACY_TREES: [&str; 4] = ["records", "by_datestamp", "by_set", "counts"];
@@ -60,7 +60,9 @@ impl super::Store {
         path: &Path,
         options: &StoreOptions,
     ) -> Result<Option<UpgradeOutcome>, StoreError> {
-        let db = open_sled(path, options.cache_capacity_bytes)?;
+        let _lock = super::lock::StoreLock::acquire(path)?;
+        super::swap::recover(path)?;
+        let db = open_sled_waiting(path, options.cache_capacity_bytes)?;
         let meta = db.open_tree("meta")?;
         match meta.get(LAYOUT_KEY)?.as_deref() {
             Some([LAYOUT]) => return Ok(None),

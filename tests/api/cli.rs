@@ -680,3 +680,101 @@ fn commands_that_read_a_store_refuse_a_directory_that_is_not_one_and_create_noth
         );
     }
 }
+
+#[test]
+fn compact_gives_back_sleds_space_and_the_store_exports_the_same_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let input = dir.path().join("in.jsonl");
+    for round in 0..4 {
+        let mut lines = String::new();
+        for i in 0..300 {
+            writeln!(
+                lines,
+                "{{\"id\":\"oai:x:{i}\",\"sets\":[\"a:b\"],\"dc\":{{\"title\":\"round {round} {i}\"}}}}"
+            )
+            .unwrap();
+        }
+        std::fs::write(&input, lines).unwrap();
+        let out = moisson(&data, &["import", "dc", input.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let before = moisson(&data, &["export"]).stdout;
+    let out = moisson(&data, &["compact", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = &report["compaction"]["sled_files"];
+    let (was, is) = (
+        files["bytes_before"].as_u64().unwrap(),
+        files["bytes_after"].as_u64().unwrap(),
+    );
+    assert!(is < was, "{report}");
+    let out = moisson(&data, &["compact"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("sled files: "), "{text}");
+    assert_eq!(moisson(&data, &["export"]).stdout, before);
+    let check = moisson(&data, &["check"]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert!(!data.join(".index-new").exists());
+}
+
+/// Kills `moisson compact` with SIGKILL at several moments (opening, copying sled's trees,
+/// swapping files, reopening), then checks that every command still reads the same
+/// records, and that a last compact finishes.
+#[test]
+fn compact_killed_at_any_moment_leaves_a_store_that_reads_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let input = dir.path().join("in.jsonl");
+    for round in 0..3 {
+        let mut lines = String::new();
+        for i in 0..2000 {
+            writeln!(
+                lines,
+                "{{\"id\":\"oai:x:{i}\",\"sets\":[\"s{}\"],\"dc\":{{\"title\":\"round {round} {i}\",\"description\":\"{}\"}}}}",
+                i % 7,
+                "lorem ipsum ".repeat(40)
+            )
+            .unwrap();
+        }
+        std::fs::write(&input, lines).unwrap();
+        let out = moisson(&data, &["import", "dc", input.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let before = moisson(&data, &["export"]).stdout;
+    // Killed at fractions of how long a whole compact (of a store it already compacted:
+    // sled's rewrite and swap, mostly) takes here.
+    let started = Instant::now();
+    let out = moisson(&data, &["compact"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let whole = started.elapsed().as_millis();
+    for delay_ms in (1..=8).map(|i| u64::try_from(whole * i / 8).unwrap()) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_moisson"))
+            .arg("--data")
+            .arg(&data)
+            .arg("compact")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let finished = child.try_wait().unwrap().is_some();
+        child.kill().unwrap_or_default();
+        child.wait().unwrap();
+        let left: Vec<String> = std::fs::read_dir(&data)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".index"))
+            .collect();
+        eprintln!("killed after {delay_ms} ms (finished: {finished}), left {left:?}");
+        let check = moisson(&data, &["check"]);
+        assert!(check.status.success(), "{delay_ms} ms: {}", stderr(&check));
+        assert!(
+            moisson(&data, &["export"]).stdout == before,
+            "{delay_ms} ms: the records changed"
+        );
+    }
+    let out = moisson(&data, &["compact"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(moisson(&data, &["export"]).stdout == before);
+}
