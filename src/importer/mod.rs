@@ -4,6 +4,7 @@
 //! [`pmb`] reads PMB OPAC displays; [`unimarc`] reads PMB's UNIMARC (its OAI `pmb_xml_unimarc`,
 //! XML and ISO 2709 exports); both map to the same [`pmb::MappedRecord`].
 
+pub mod batch;
 pub mod jsonl;
 pub mod pmb;
 pub mod unimarc;
