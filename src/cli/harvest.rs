@@ -17,14 +17,14 @@ use anyhow::Context as _;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::import::{print_pmb_summary, print_unimarc_summary, DcInput, Inputs};
+use super::import::{print_summary, DcInput, Inputs};
 use super::{open_store, ExitCode};
 use crate::config::Settings;
 use crate::harvester::{self, HarvestSpec, NoProgress, Outcome, Progress, RunReport, SourceReport};
 use crate::http::admin::ImportReport;
 use crate::importer::pmb::load::{add, PmbOptions};
 use crate::importer::unimarc::load::UnimarcOptions;
-use crate::importer::ImportSummary;
+use crate::importer::{FileFormat, ImportSummary};
 use crate::store::StoreError;
 
 /// Flags of `moisson harvest`.
@@ -519,7 +519,7 @@ pub(super) fn hand_off_pmb(
         total.nothing_to_import &= report.summary.nothing_to_import;
         add(&mut total, &report.summary);
     }
-    print_pmb_summary(path, &total, options.dry_run, write);
+    print_summary(path, &FileFormat::Pmb(options.clone()), &total, write);
     Ok(super::import::exit_code(&total))
 }
 
@@ -562,6 +562,24 @@ pub(super) fn hand_off_unimarc(
         total.nothing_to_import &= report.summary.nothing_to_import;
         add(&mut total, &report.summary);
     }
-    print_unimarc_summary(path, &total, options.dry_run, write);
+    print_summary(path, &FileFormat::Unimarc(options.clone()), &total, write);
     Ok(super::import::exit_code(&total))
+}
+
+/// Sends a `pmb` or `unimarc` import to the admin API (see [`hand_off_pmb`]).
+///
+/// # Errors
+/// An unreadable file, no token, or a server that cannot take it.
+pub(super) fn hand_off_files(
+    settings: &Settings,
+    locked: &Path,
+    path: &Path,
+    files: &[PathBuf],
+    format: &FileFormat,
+    strict: bool,
+) -> anyhow::Result<ExitCode> {
+    match format {
+        FileFormat::Pmb(o) => hand_off_pmb(settings, locked, path, files, o, strict),
+        FileFormat::Unimarc(o) => hand_off_unimarc(settings, locked, path, files, o, strict),
+    }
 }

@@ -9,9 +9,87 @@ pub mod jsonl;
 pub mod pmb;
 pub mod unimarc;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::store::StoreError;
+use crate::store::{RecordSink, StoreError};
+use pmb::load::PmbOptions;
+use unimarc::load::UnimarcOptions;
+
+/// A format imported file by file (each file read whole), with its options: PMB displays or
+/// PMB UNIMARC exports, which `import pmb`, `import unimarc` and the admin API treat alike.
+#[derive(Debug, Clone)]
+pub enum FileFormat {
+    /// PMB OPAC displays.
+    Pmb(PmbOptions),
+    /// PMB UNIMARC exports (XML or ISO 2709).
+    Unimarc(UnimarcOptions),
+}
+
+impl FileFormat {
+    /// The format's name, as the `import` subcommand and the admin route spell it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FileFormat::Pmb(_) => "pmb",
+            FileFormat::Unimarc(_) => "unimarc",
+        }
+    }
+
+    /// Whether nothing is to be written.
+    pub fn dry_run(&self) -> bool {
+        match self {
+            FileFormat::Pmb(o) => o.dry_run,
+            FileFormat::Unimarc(o) => o.dry_run,
+        }
+    }
+
+    /// The same format and options, with `dry_run` set.
+    #[must_use]
+    pub fn with_dry_run(&self, dry_run: bool) -> FileFormat {
+        let mut format = self.clone();
+        match &mut format {
+            FileFormat::Pmb(o) => o.dry_run = dry_run,
+            FileFormat::Unimarc(o) => o.dry_run = dry_run,
+        }
+        format
+    }
+
+    /// Checks, without mapping anything, that a non-empty file may be of this format.
+    ///
+    /// # Errors
+    /// Why the whole file is not of this format.
+    pub fn check(&self, bytes: &[u8]) -> Result<(), String> {
+        match self {
+            FileFormat::Pmb(_) => pmb::check_display(bytes).map_err(|e| e.to_string()),
+            FileFormat::Unimarc(_) => unimarc::read(bytes).map(drop).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// True when every record of the file `name` can be imported (what `--strict` checks).
+    pub fn file_is_clean(&self, name: &Path, bytes: &[u8]) -> bool {
+        match self {
+            FileFormat::Pmb(o) => pmb::load::file_is_clean(bytes, &o.repository_identifier),
+            FileFormat::Unimarc(o) => unimarc::load::file_is_clean(name, bytes, o),
+        }
+    }
+
+    /// Writes (or, in a dry run, classifies) the records of the file `name`, reporting each
+    /// rejection through `report` (see [`pmb::load::load_file`], [`unimarc::load::load_file`]).
+    ///
+    /// # Errors
+    /// A storage failure; the batch in flight is then not written.
+    pub fn load_file<S: RecordSink + ?Sized>(
+        &self,
+        store: Option<&S>,
+        name: &Path,
+        bytes: &[u8],
+        report: &mut dyn FnMut(ImportError),
+    ) -> Result<ImportSummary, StoreError> {
+        match self {
+            FileFormat::Pmb(o) => pmb::load::load_file(store, name, bytes, o, report),
+            FileFormat::Unimarc(o) => unimarc::load::load_file(store, name, bytes, o, report),
+        }
+    }
+}
 
 /// An import failure.
 #[derive(Debug, thiserror::Error)]
