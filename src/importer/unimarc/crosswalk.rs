@@ -14,9 +14,8 @@ use std::fmt;
 
 use super::record::{Field, Level, Position, UnimarcRecord};
 use super::UnimarcError;
-use crate::dc::may_hold_illegal_xml;
-use crate::dc::{DcElement, DcRecord, DcValue};
-use crate::importer::pmb::map::{bcp47, language_name, slug};
+use crate::dc::DcElement;
+use crate::importer::pmb::map::{bcp47, language_name, Builder};
 use crate::importer::pmb::values::{first_year, function_label};
 use crate::importer::pmb::{MappedRecord, RecordKind, SetDef};
 
@@ -148,73 +147,6 @@ pub enum Mapped {
     Skipped(Skipped),
 }
 
-/// Accumulates the mapped record: every value goes through [`Builder::push`].
-struct Builder {
-    dc: DcRecord,
-    sets: Vec<SetDef>,
-    local: Vec<(String, String)>,
-    stripped: usize,
-}
-
-impl Builder {
-    /// Cleans a value and appends it unless it is empty or already there; returns whether the
-    /// element now has that value.
-    fn push(&mut self, element: DcElement, value: &str, lang: Option<&str>) -> bool {
-        let Some(value) = self.clean(value) else {
-            return false;
-        };
-        let value = DcValue {
-            value,
-            lang: lang.map(str::to_owned),
-        };
-        if !self.dc.get(element).contains(&value) {
-            self.dc.push(element, value);
-        }
-        true
-    }
-
-    fn local(&mut self, key: &str, value: &str) {
-        if let Some(value) = self.clean(value) {
-            self.local.push((key.to_owned(), value));
-        }
-    }
-
-    fn set(&mut self, prefix: &str, name: &str) {
-        let Some(name) = self.clean(name) else {
-            return;
-        };
-        let spec = format!("{prefix}:{}", slug(&name));
-        self.set_def(SetDef { spec, name });
-    }
-
-    fn set_def(&mut self, def: SetDef) {
-        if !self.sets.iter().any(|s| s.spec == def.spec) {
-            self.sets.push(def);
-        }
-    }
-
-    /// CR LF and CR become LF (ISO 2709 keeps PMB's CR LF), characters XML forbids go, and the
-    /// value is trimmed; `None` when nothing is left.
-    fn clean(&mut self, value: &str) -> Option<String> {
-        let mut value = if value.contains('\r') {
-            value.replace("\r\n", "\n").replace('\r', "\n")
-        } else {
-            value.to_owned()
-        };
-        if may_hold_illegal_xml(&value) {
-            self.stripped += crate::dc::strip_illegal_xml_chars(&mut value);
-        }
-        let trimmed = value.trim();
-        if trimmed.is_empty() {
-            None
-        } else if trimmed.len() == value.len() {
-            Some(value)
-        } else {
-            Some(trimmed.to_owned())
-        }
-    }
-}
-
 /// PMB's document types (`dt`, includes/marc_tables/fr_FR/doctype.xml) with their DCMI Type
 /// (the rule of `expected-good-crosswalk.json`).
 fn doc_type(code: char) -> Option<(&'static str, &'static str)> {
@@ -295,12 +227,7 @@ pub fn map_record(
             ),
         });
     }
-    let mut b = Builder {
-        dc: DcRecord::new(),
-        sets: Vec::new(),
-        local: Vec::new(),
-        stripped: 0,
-    };
+    let mut b = Builder::new(true);
     let level = record.label.level();
     let bulletin = bulletin_id(record).filter(|_| level == Level::BulletinNotice);
     let (kind, local_id) = match bulletin {
