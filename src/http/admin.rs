@@ -35,7 +35,7 @@ use crate::importer::jsonl::{
 };
 use crate::importer::pmb::load::PmbOptions;
 use crate::importer::unimarc::load::UnimarcOptions;
-use crate::importer::unimarc::{CrosswalkOptions, KeywordSeparator, OpacUrl};
+use crate::importer::unimarc::CrosswalkOptions;
 use crate::importer::{FileFormat, ImportSummary};
 use crate::store::harvest_state::{ListKey, ListState, SourceRun};
 use crate::store::StoreError;
@@ -468,23 +468,8 @@ pub struct UnimarcQuery {
 
 impl UnimarcQuery {
     fn crosswalk(&self) -> Result<CrosswalkOptions, AdminError> {
-        let opac_url = self
-            .opac_url
-            .as_deref()
-            .map(OpacUrl::parse)
-            .transpose()
-            .map_err(AdminError::BadRequest)?;
-        let keyword_separator = self
-            .keyword_separator
-            .as_deref()
-            .map(KeywordSeparator::parse)
-            .transpose()
-            .map_err(AdminError::BadRequest)?
-            .unwrap_or_default();
-        Ok(CrosswalkOptions {
-            opac_url,
-            keyword_separator,
-        })
+        CrosswalkOptions::parse(self.opac_url.as_deref(), self.keyword_separator.as_deref())
+            .map_err(|e| AdminError::BadRequest(e.to_string()))
     }
 }
 

@@ -108,6 +108,53 @@ pub struct CrosswalkOptions {
     pub keyword_separator: KeywordSeparator,
 }
 
+impl CrosswalkOptions {
+    /// Parses the options as the configuration, the command line or the admin API gives them
+    /// (no separator: the default one).
+    ///
+    /// # Errors
+    /// The first option that cannot be used, and why.
+    pub fn parse(
+        opac_url: Option<&str>,
+        keyword_separator: Option<&str>,
+    ) -> Result<CrosswalkOptions, OptionError> {
+        let opac_url = opac_url
+            .map(OpacUrl::parse)
+            .transpose()
+            .map_err(OptionError::OpacUrl)?;
+        let keyword_separator = keyword_separator
+            .map(KeywordSeparator::parse)
+            .transpose()
+            .map_err(OptionError::KeywordSeparator)?
+            .unwrap_or_default();
+        Ok(CrosswalkOptions {
+            opac_url,
+            keyword_separator,
+        })
+    }
+}
+
+/// A crosswalk option that cannot be used: which one, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OptionError {
+    /// The OPAC URL.
+    #[error("{0}")]
+    OpacUrl(String),
+    /// The keyword separator.
+    #[error("{0}")]
+    KeywordSeparator(String),
+}
+
+impl OptionError {
+    /// The option's name, as the configuration spells it.
+    pub fn option(&self) -> &'static str {
+        match self {
+            OptionError::OpacUrl(_) => "opac_url",
+            OptionError::KeywordSeparator(_) => "keyword_separator",
+        }
+    }
+}
+
 /// Why a record is not published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SkipReason {
