@@ -1,5 +1,5 @@
 //! Importers: turn files into [`RecordInput`](crate::store::RecordInput)s for a
-//! [`RecordSink`](crate::store::RecordSink), reporting every rejected line by file and line.
+//! [`RecordSink`], reporting every rejected line by file and line.
 //!
 //! [`pmb`] reads PMB OPAC displays; [`unimarc`] reads PMB's UNIMARC (its OAI `pmb_xml_unimarc`,
 //! XML and ISO 2709 exports); both map to the same [`pmb::MappedRecord`].
@@ -73,21 +73,34 @@ impl FileFormat {
     }
 
     /// Writes (or, in a dry run, classifies) the records of the file `name`, reporting each
-    /// rejection through `report` (see [`pmb::load::load_file`], [`unimarc::load::load_file`]).
+    /// rejection through `report` (as [`pmb::load::load_file`] and
+    /// [`unimarc::load::load_file`] do), each batch written on a thread of its own while the
+    /// next is read.
     ///
     /// # Errors
     /// A storage failure; the batch in flight is then not written.
-    pub fn load_file<S: RecordSink + ?Sized>(
+    pub fn load_file<S: RecordSink + Clone + Send + 'static>(
         &self,
         store: Option<&S>,
         name: &Path,
         bytes: &[u8],
         report: &mut dyn FnMut(ImportError),
     ) -> Result<ImportSummary, StoreError> {
-        match self {
-            FileFormat::Pmb(o) => pmb::load::load_file(store, name, bytes, o, report),
-            FileFormat::Unimarc(o) => unimarc::load::load_file(store, name, bytes, o, report),
+        if batch::is_blank(bytes) {
+            return Ok(batch::blank_file());
         }
+        let (items, placing): (Box<dyn Iterator<Item = batch::Item>>, _) = match self {
+            FileFormat::Pmb(o) => (
+                Box::new(pmb::load::items(name, bytes, &o.repository_identifier)),
+                &pmb::load::PLACING,
+            ),
+            FileFormat::Unimarc(o) => (
+                unimarc::load::items_or_refusal(name, bytes, o),
+                &unimarc::load::PLACING,
+            ),
+        };
+        let file = batch::File::new(name, placing, self.dry_run());
+        batch::write_items_pipelined(store, &file, items, report)
     }
 }
 

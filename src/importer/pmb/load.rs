@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use super::MappedRecord;
-use crate::importer::batch::{is_blank, write_items, Item, Placing};
+use crate::importer::batch::{is_blank, load, File, Item, Placing};
 use crate::importer::{ImportError, ImportSummary};
 use crate::protocol::{OaiIdentifier, SetSpec};
 use crate::store::{RecordInput, RecordSink, StoreError};
@@ -175,14 +175,19 @@ pub fn load_file<S: RecordSink + ?Sized>(
     options: &PmbOptions,
     report: &mut dyn FnMut(ImportError),
 ) -> Result<ImportSummary, StoreError> {
-    if is_blank(bytes) {
-        return Ok(ImportSummary {
-            nothing_to_import: true,
-            ..ImportSummary::default()
-        });
-    }
-    let items = file_items(bytes, &options.repository_identifier);
-    let rejected = items.rejections.into_iter().map(|(line, message)| {
+    let file = File::new(name, &PLACING, options.dry_run);
+    let items = || items(name, bytes, &options.repository_identifier);
+    load(store, &file, bytes, items, report)
+}
+
+/// The items of one display file for [`crate::importer::batch`], its rejections first.
+pub fn items<'a>(
+    name: &'a Path,
+    bytes: &[u8],
+    repository_identifier: &str,
+) -> impl Iterator<Item = Item> + 'a {
+    let items = file_items(bytes, repository_identifier);
+    let rejected = items.rejections.into_iter().map(move |(line, message)| {
         Item::Rejected(if line == 0 {
             ImportError::NotFormat {
                 path: name.to_path_buf(),
@@ -205,12 +210,11 @@ pub fn load_file<S: RecordSink + ?Sized>(
             stripped,
             at,
         });
-    let items = rejected.chain(records);
-    write_items(store, options.dry_run, name, items, &PLACING, report)
+    rejected.chain(records)
 }
 
 /// A display's records are placed by line; every set is named as each record gives it.
-const PLACING: Placing = Placing {
+pub const PLACING: Placing = Placing {
     refusal: |name, line, _, message| ImportError::Parse {
         path: name.to_path_buf(),
         line,

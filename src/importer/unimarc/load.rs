@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use super::{import_bytes, CrosswalkOptions, Format, Mapped, UnimarcError};
-use crate::importer::batch::{is_blank, write_items, Item, Placing};
+use crate::importer::batch::{is_blank, load, File, Item, Placing};
 use crate::importer::pmb::load::record_input;
 use crate::importer::{ImportError, ImportSummary};
 use crate::store::{RecordSink, StoreError};
@@ -110,26 +110,31 @@ pub fn load_file<S: RecordSink + ?Sized>(
     options: &UnimarcOptions,
     report: &mut dyn FnMut(ImportError),
 ) -> Result<ImportSummary, StoreError> {
-    if is_blank(bytes) {
-        return Ok(ImportSummary {
-            nothing_to_import: true,
-            ..ImportSummary::default()
-        });
-    }
+    let file = File::new(name, &PLACING, options.dry_run);
+    load(
+        store,
+        &file,
+        bytes,
+        || items_or_refusal(name, bytes, options),
+        report,
+    )
+}
+
+/// The items of one UNIMARC file for [`crate::importer::batch`]: its records, or one refusal
+/// for a file that is not UNIMARC at all.
+pub fn items_or_refusal<'a>(
+    name: &'a Path,
+    bytes: &'a [u8],
+    options: &'a UnimarcOptions,
+) -> Box<dyn Iterator<Item = Item> + 'a> {
     match items(name, bytes, options) {
-        Ok(items) => write_items(store, options.dry_run, name, items, &PLACING, report),
-        Err(e) => {
-            report(e);
-            Ok(ImportSummary {
-                rejected: 1,
-                ..ImportSummary::default()
-            })
-        }
+        Ok(items) => Box::new(items),
+        Err(e) => Box::new(std::iter::once(Item::Rejected(e))),
     }
 }
 
 /// A UNIMARC record is placed by its number and identifier; a set is looked at once a file.
-const PLACING: Placing = Placing {
+pub const PLACING: Placing = Placing {
     refusal: |name, record, identifier, message| ImportError::Record {
         path: name.to_path_buf(),
         record,
