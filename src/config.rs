@@ -59,25 +59,15 @@ impl PmbSettings {
         opac_url: Option<&str>,
         keyword_separator: Option<&str>,
     ) -> Result<crate::importer::unimarc::CrosswalkOptions, ConfigError> {
-        use crate::importer::unimarc::{CrosswalkOptions, KeywordSeparator, OpacUrl};
-        let opac_url = opac_url
-            .or(self.opac_url.as_deref())
-            .map(OpacUrl::parse)
-            .transpose()
-            .map_err(|m| ConfigError::Invalid(format!("pmb.opac_url (or --opac-url): {m}")))?;
-        let keyword_separator = keyword_separator
-            .or(self.keyword_separator.as_deref())
-            .map(KeywordSeparator::parse)
-            .transpose()
-            .map_err(|m| {
-                ConfigError::Invalid(format!(
-                    "pmb.keyword_separator (or --keyword-separator): {m}"
-                ))
-            })?
-            .unwrap_or_default();
-        Ok(CrosswalkOptions {
-            opac_url,
-            keyword_separator,
+        use crate::importer::unimarc::CrosswalkOptions;
+        CrosswalkOptions::parse(
+            opac_url.or(self.opac_url.as_deref()),
+            keyword_separator.or(self.keyword_separator.as_deref()),
+        )
+        .map_err(|e| {
+            let option = e.option();
+            let flag = option.replace('_', "-");
+            ConfigError::Invalid(format!("pmb.{option} (or --{flag}): {e}"))
         })
     }
 }

@@ -17,14 +17,13 @@ use anyhow::Context as _;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::import::{print_pmb_summary, print_unimarc_summary, DcInput, Inputs};
+use super::import::{print_summary, DcInput, Inputs};
 use super::{open_store, ExitCode};
 use crate::config::Settings;
 use crate::harvester::{self, HarvestSpec, NoProgress, Outcome, Progress, RunReport, SourceReport};
 use crate::http::admin::ImportReport;
-use crate::importer::pmb::load::{add, PmbOptions};
-use crate::importer::unimarc::load::UnimarcOptions;
-use crate::importer::ImportSummary;
+use crate::importer::pmb::load::add;
+use crate::importer::{FileFormat, ImportSummary};
 use crate::store::StoreError;
 
 /// Flags of `moisson harvest`.
@@ -389,51 +388,38 @@ impl AdminClient {
         self.json(request, &url, "import report").await
     }
 
-    async fn import_pmb(
+    /// Sends one file to `POST /admin/import/FORMAT`, with the format's options.
+    async fn import_file(
         &self,
+        format: &FileFormat,
         name: &Path,
         bytes: Vec<u8>,
         dry_run: bool,
     ) -> anyhow::Result<ImportReport> {
-        let url = format!("{}/admin/import/pmb", self.base);
-        let request = self
-            .http
-            .post(&url)
-            .query(&[
-                ("name", name.display().to_string().as_str()),
-                ("dry_run", if dry_run { "true" } else { "false" }),
-            ])
-            .header(reqwest::header::CONTENT_TYPE, "text/plain")
-            .body(bytes);
-        self.json(request, &url, "import report").await
-    }
-}
-
-impl AdminClient {
-    async fn import_unimarc(
-        &self,
-        name: &Path,
-        bytes: Vec<u8>,
-        options: &UnimarcOptions,
-        dry_run: bool,
-    ) -> anyhow::Result<ImportReport> {
-        let url = format!("{}/admin/import/unimarc", self.base);
+        let url = format!("{}/admin/import/{}", self.base, format.name());
         let mut query = vec![
             ("name", name.display().to_string()),
             ("dry_run", dry_run.to_string()),
-            (
-                "keyword_separator",
-                options.crosswalk.keyword_separator.as_ref().to_owned(),
-            ),
         ];
-        if let Some(opac) = &options.crosswalk.opac_url {
-            query.push(("opac_url", opac.as_ref().to_owned()));
-        }
+        let content_type = match format {
+            FileFormat::Pmb(_) => "text/plain",
+            FileFormat::Unimarc(options) => {
+                let crosswalk = &options.crosswalk;
+                query.push((
+                    "keyword_separator",
+                    crosswalk.keyword_separator.as_ref().to_owned(),
+                ));
+                if let Some(opac) = &crosswalk.opac_url {
+                    query.push(("opac_url", opac.as_ref().to_owned()));
+                }
+                "application/octet-stream"
+            }
+        };
         let request = self
             .http
             .post(&url)
             .query(&query)
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(bytes);
         self.json(request, &url, "import report").await
     }
@@ -480,28 +466,29 @@ pub(super) fn hand_off_dc(
     Ok(super::import::exit_code(summary))
 }
 
-/// Sends a `pmb` import to the admin API of the server that holds the store at `locked`, one
-/// request per file (a display is parsed whole); with `strict`, every file is checked first
-/// and nothing is sent to be written if one has a rejected record.
+/// Sends a `pmb` or `unimarc` import to the admin API of the server that holds the store at
+/// `locked`, one request per file (a file is read whole), with the options resolved here; with
+/// `strict`, every file is checked first and nothing is sent to be written if one has a
+/// rejected record.
 ///
 /// # Errors
 /// An unreadable file, no token, or a server that cannot take it.
-pub(super) fn hand_off_pmb(
+pub(super) fn hand_off_files(
     settings: &Settings,
     locked: &Path,
     path: &Path,
     files: &[PathBuf],
-    options: &PmbOptions,
+    format: &FileFormat,
     strict: bool,
 ) -> anyhow::Result<ExitCode> {
     let mut inputs = Inputs::default();
     let runtime = current_thread_runtime()?;
     let client = runtime.block_on(AdminClient::connect(settings, locked))?;
-    let mut write = !options.dry_run;
+    let mut write = !format.dry_run();
     if write && strict {
         for file in files {
             let bytes = inputs.read(file)?;
-            let report = runtime.block_on(client.import_pmb(file, bytes, true))?;
+            let report = runtime.block_on(client.import_file(format, file, bytes, true))?;
             write &= report.summary.rejected == 0;
             if !write {
                 break;
@@ -514,54 +501,11 @@ pub(super) fn hand_off_pmb(
     };
     for file in files {
         let bytes = inputs.read(file)?;
-        let report = runtime.block_on(client.import_pmb(file, bytes, !write))?;
+        let report = runtime.block_on(client.import_file(format, file, bytes, !write))?;
         print_messages(&report);
         total.nothing_to_import &= report.summary.nothing_to_import;
         add(&mut total, &report.summary);
     }
-    print_pmb_summary(path, &total, options.dry_run, write);
-    Ok(super::import::exit_code(&total))
-}
-
-/// Sends a `unimarc` import to the admin API of the server that holds the store at `locked`,
-/// one request per file, with the crosswalk options resolved here; `strict` as for
-/// [`hand_off_pmb`].
-///
-/// # Errors
-/// An unreadable file, no token, or a server that cannot take it.
-pub(super) fn hand_off_unimarc(
-    settings: &Settings,
-    locked: &Path,
-    path: &Path,
-    files: &[PathBuf],
-    options: &UnimarcOptions,
-    strict: bool,
-) -> anyhow::Result<ExitCode> {
-    let mut inputs = Inputs::default();
-    let runtime = current_thread_runtime()?;
-    let client = runtime.block_on(AdminClient::connect(settings, locked))?;
-    let mut write = !options.dry_run;
-    if write && strict {
-        for file in files {
-            let bytes = inputs.read(file)?;
-            let report = runtime.block_on(client.import_unimarc(file, bytes, options, true))?;
-            write &= report.summary.rejected == 0;
-            if !write {
-                break;
-            }
-        }
-    }
-    let mut total = ImportSummary {
-        nothing_to_import: true,
-        ..ImportSummary::default()
-    };
-    for file in files {
-        let bytes = inputs.read(file)?;
-        let report = runtime.block_on(client.import_unimarc(file, bytes, options, !write))?;
-        print_messages(&report);
-        total.nothing_to_import &= report.summary.nothing_to_import;
-        add(&mut total, &report.summary);
-    }
-    print_unimarc_summary(path, &total, options.dry_run, write);
+    print_summary(path, format, &total, write);
     Ok(super::import::exit_code(&total))
 }

@@ -14,9 +14,9 @@ use clap::Subcommand;
 use super::{open_store, ExitCode};
 use crate::config::{ConfigError, Settings};
 use crate::importer::jsonl::{sniff, DcLoader, DcOptions, LineSplitter, Sniff, MAX_LINE_BYTES};
-use crate::importer::pmb::load::{add, file_is_clean, load_file, PmbOptions};
-use crate::importer::unimarc::load::{self as unimarc, UnimarcOptions};
-use crate::importer::{ImportError, ImportSummary};
+use crate::importer::pmb::load::{add, PmbOptions};
+use crate::importer::unimarc::load::UnimarcOptions;
+use crate::importer::{FileFormat, ImportError, ImportSummary};
 use crate::store::{Store, StoreError};
 
 /// Records written per transaction by `import dc`.
@@ -88,7 +88,13 @@ impl ImportCommand {
                 path,
                 dry_run,
                 strict,
-            } => run_pmb(settings, &path, dry_run, strict),
+            } => {
+                let format = FileFormat::Pmb(PmbOptions {
+                    repository_identifier: settings.repository.repository_identifier.clone(),
+                    dry_run,
+                });
+                run_files(settings, &path, &format, strict)
+            }
             ImportCommand::Unimarc {
                 path,
                 dry_run,
@@ -96,14 +102,14 @@ impl ImportCommand {
                 opac_url,
                 keyword_separator,
             } => {
-                let options = UnimarcOptions {
+                let format = FileFormat::Unimarc(UnimarcOptions {
                     repository_identifier: settings.repository.repository_identifier.clone(),
                     dry_run,
                     crosswalk: settings
                         .pmb
                         .crosswalk_options(opac_url.as_deref(), keyword_separator.as_deref())?,
-                };
-                run_unimarc(settings, &path, &options, strict)
+                });
+                run_files(settings, &path, &format, strict)
             }
         }
     }
@@ -354,8 +360,7 @@ impl Inputs {
 /// returns the summary, so that neither a store nor a running server is needed for that.
 fn judged_without_store(
     files: &[PathBuf],
-    format: &str,
-    check: impl Fn(&[u8]) -> Result<(), String>,
+    format: &FileFormat,
 ) -> Result<Option<ImportSummary>, ImportError> {
     let mut refusals = Vec::new();
     let mut empty = Vec::new();
@@ -372,7 +377,7 @@ fn judged_without_store(
             empty.push(file);
             continue;
         }
-        match check(&bytes) {
+        match format.check(&bytes) {
             Ok(()) => return Ok(None),
             Err(message) => refusals.push(ImportError::NotFormat {
                 path: file.clone(),
@@ -382,10 +387,7 @@ fn judged_without_store(
     }
     if files.len() > 1 {
         for file in empty {
-            note!(
-                "moisson: import {format} {}: nothing to import (the file is empty)",
-                file.display()
-            );
+            note_empty(format, file);
         }
     }
     for refusal in &refusals {
@@ -398,33 +400,38 @@ fn judged_without_store(
     }))
 }
 
-fn run_pmb(
+/// Says that `file`, one of several, is empty.
+fn note_empty(format: &FileFormat, file: &Path) {
+    note!(
+        "moisson: import {} {}: nothing to import (the file is empty)",
+        format.name(),
+        file.display()
+    );
+}
+
+/// Imports the files under `path` in `format` into the store, or through the running server
+/// that holds it, and prints the summary.
+fn run_files(
     settings: &Settings,
     path: &Path,
-    dry_run: bool,
+    format: &FileFormat,
     strict: bool,
 ) -> anyhow::Result<ExitCode> {
     let files = input_files(path)?;
-    if let Some(summary) = judged_without_store(&files, "pmb", |bytes| {
-        crate::importer::pmb::check_display(bytes).map_err(|e| e.to_string())
-    })? {
-        print_pmb_summary(path, &summary, dry_run, true);
+    if let Some(summary) = judged_without_store(&files, format)? {
+        print_summary(path, format, &summary, true);
         return Ok(exit_code(&summary));
     }
-    let options = PmbOptions {
-        repository_identifier: settings.repository.repository_identifier.clone(),
-        dry_run,
-    };
     let dir = &settings.store.data_dir;
     // A dry run never creates the store: without one, every record would be added.
-    let store = if dry_run && !dir.exists() {
+    let store = if format.dry_run() && !dir.exists() {
         None
     } else {
         match open_store(settings) {
             Ok(store) => Some(store),
             Err(StoreError::Locked { path: locked }) => {
-                return super::harvest::hand_off_pmb(
-                    settings, &locked, path, &files, &options, strict,
+                return super::harvest::hand_off_files(
+                    settings, &locked, path, &files, format, strict,
                 );
             }
             Err(e) => {
@@ -433,181 +440,71 @@ fn run_pmb(
             }
         }
     };
-    let (summary, written) = import_pmb(store.as_ref(), &files, &options, strict)?;
+    let (summary, written) = import_files(store.as_ref(), &files, format, strict)?;
     if let Some(store) = &store {
         store
             .flush()
             .with_context(|| format!("Failed to flush the store at {}", dir.display()))?;
     }
-    print_pmb_summary(path, &summary, dry_run, written);
+    print_summary(path, format, &summary, written);
     Ok(exit_code(&summary))
 }
 
-/// Prints the summary line of a PMB import.
-pub(super) fn print_pmb_summary(
+/// Prints the summary line of a PMB or UNIMARC import.
+pub(super) fn print_summary(
     path: &Path,
+    format: &FileFormat,
     summary: &ImportSummary,
-    dry_run: bool,
     written: bool,
 ) {
-    let mode = match (dry_run, written) {
-        (true, _) => " (dry run: nothing written)",
-        (false, false) => " (strict: nothing written)",
-        _ => "",
-    };
-    note!("moisson: import pmb {}: {summary}{mode}", path.display());
-}
-
-/// Imports PMB displays file by file: rejected records are reported by file and line, the
-/// others are written in batches. With `strict`, a first pass checks every file and nothing is
-/// written if anything would be rejected; with a dry run, nothing is written at all. Returns
-/// the counts and whether anything could be written.
-///
-/// # Errors
-/// An unreadable input or a storage failure.
-pub(super) fn import_pmb(
-    store: Option<&Store>,
-    files: &[PathBuf],
-    options: &PmbOptions,
-    strict: bool,
-) -> Result<(ImportSummary, bool), ImportError> {
-    let mut inputs = Inputs::default();
-    let mut write = !options.dry_run;
-    if write && strict {
-        for file in files {
-            let bytes = inputs.read(file)?;
-            if !file_is_clean(&bytes, &options.repository_identifier) {
-                write = false;
-                break;
-            }
-        }
-    }
-    let pass = PmbOptions {
-        dry_run: !write,
-        ..options.clone()
-    };
-    let mut total = ImportSummary {
-        nothing_to_import: true,
-        ..ImportSummary::default()
-    };
-    for file in files {
-        let bytes = inputs.read(file)?;
-        let summary = load_file(store, file, &bytes, &pass, &mut |e| {
-            print_line(&e.to_string());
-        })?;
-        if summary.nothing_to_import && files.len() > 1 {
-            note!(
-                "moisson: import pmb {}: nothing to import (the file is empty)",
-                file.display()
-            );
-        }
-        total.nothing_to_import &= summary.nothing_to_import;
-        add(&mut total, &summary);
-    }
-    Ok((total, write))
-}
-
-fn run_unimarc(
-    settings: &Settings,
-    path: &Path,
-    options: &UnimarcOptions,
-    strict: bool,
-) -> anyhow::Result<ExitCode> {
-    let files = input_files(path)?;
-    if let Some(summary) = judged_without_store(&files, "unimarc", |bytes| {
-        crate::importer::unimarc::read(bytes)
-            .map(drop)
-            .map_err(|e| e.to_string())
-    })? {
-        print_unimarc_summary(path, &summary, options.dry_run, true);
-        return Ok(exit_code(&summary));
-    }
-    let dir = &settings.store.data_dir;
-    let store = if options.dry_run && !dir.exists() {
-        None
-    } else {
-        match open_store(settings) {
-            Ok(store) => Some(store),
-            Err(StoreError::Locked { path: locked }) => {
-                return super::harvest::hand_off_unimarc(
-                    settings, &locked, path, &files, options, strict,
-                );
-            }
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("Failed to open the store at {}", dir.display()))
-            }
-        }
-    };
-    let (summary, written) = import_unimarc(store.as_ref(), &files, options, strict)?;
-    if let Some(store) = &store {
-        store
-            .flush()
-            .with_context(|| format!("Failed to flush the store at {}", dir.display()))?;
-    }
-    print_unimarc_summary(path, &summary, options.dry_run, written);
-    Ok(exit_code(&summary))
-}
-
-/// Prints the summary line of a UNIMARC import.
-pub(super) fn print_unimarc_summary(
-    path: &Path,
-    summary: &ImportSummary,
-    dry_run: bool,
-    written: bool,
-) {
-    let mode = match (dry_run, written) {
+    let mode = match (format.dry_run(), written) {
         (true, _) => " (dry run: nothing written)",
         (false, false) => " (strict: nothing written)",
         _ => "",
     };
     note!(
-        "moisson: import unimarc {}: {summary}{mode}",
+        "moisson: import {} {}: {summary}{mode}",
+        format.name(),
         path.display()
     );
 }
 
-/// Imports UNIMARC exports file by file, as [`import_pmb`] does displays: rejected records are
-/// reported by file and record, the others written in batches; `strict` checks every file
-/// first and writes nothing if one has a rejected record.
+/// Imports PMB displays or UNIMARC exports file by file: rejected records are reported by file
+/// and line or record, the others are written in batches. With `strict`, a first pass checks
+/// every file and nothing is written if anything would be rejected; with a dry run, nothing is
+/// written at all. Returns the counts and whether anything could be written.
 ///
 /// # Errors
 /// An unreadable input or a storage failure.
-pub(super) fn import_unimarc(
+pub(super) fn import_files(
     store: Option<&Store>,
     files: &[PathBuf],
-    options: &UnimarcOptions,
+    format: &FileFormat,
     strict: bool,
 ) -> Result<(ImportSummary, bool), ImportError> {
     let mut inputs = Inputs::default();
-    let mut write = !options.dry_run;
+    let mut write = !format.dry_run();
     if write && strict {
         for file in files {
             let bytes = inputs.read(file)?;
-            if !unimarc::file_is_clean(file, &bytes, options) {
+            if !format.file_is_clean(file, &bytes) {
                 write = false;
                 break;
             }
         }
     }
-    let pass = UnimarcOptions {
-        dry_run: !write,
-        ..options.clone()
-    };
+    let pass = format.with_dry_run(!write);
     let mut total = ImportSummary {
         nothing_to_import: true,
         ..ImportSummary::default()
     };
     for file in files {
         let bytes = inputs.read(file)?;
-        let summary = unimarc::load_file(store, file, &bytes, &pass, &mut |e| {
+        let summary = pass.load_file(store, file, &bytes, &mut |e| {
             print_line(&e.to_string());
         })?;
         if summary.nothing_to_import && files.len() > 1 {
-            note!(
-                "moisson: import unimarc {}: nothing to import (the file is empty)",
-                file.display()
-            );
+            note_empty(format, file);
         }
         total.nothing_to_import &= summary.nothing_to_import;
         add(&mut total, &summary);

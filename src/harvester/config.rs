@@ -27,7 +27,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
-use crate::importer::unimarc::{CrosswalkOptions, KeywordSeparator, OpacUrl};
+use crate::importer::unimarc::CrosswalkOptions;
 use crate::protocol::{DateArgument, MetadataPrefix, SetSpec};
 
 /// Default pause between two requests to one source, in milliseconds.
@@ -227,23 +227,12 @@ impl SourceSettings {
                         self.metadata_prefix
                     )));
                 }
-                let opac_url = self
-                    .opac_url
-                    .as_deref()
-                    .map(OpacUrl::parse)
-                    .transpose()
-                    .map_err(|m| bad(format!("opac_url: {m}")))?;
-                let keyword_separator = self
-                    .keyword_separator
-                    .as_deref()
-                    .map(KeywordSeparator::parse)
-                    .transpose()
-                    .map_err(|m| bad(format!("keyword_separator: {m}")))?
-                    .unwrap_or_default();
-                Ok(Some(Crosswalk::PmbUnimarc(CrosswalkOptions {
-                    opac_url,
-                    keyword_separator,
-                })))
+                let options = CrosswalkOptions::parse(
+                    self.opac_url.as_deref(),
+                    self.keyword_separator.as_deref(),
+                )
+                .map_err(|e| bad(format!("{}: {e}", e.option())))?;
+                Ok(Some(Crosswalk::PmbUnimarc(options)))
             }
             Some(other) => Err(bad(format!(
                 "unknown crosswalk \"{other}\" (known: \"{PMB_UNIMARC_CROSSWALK}\")"

@@ -33,10 +33,10 @@ use crate::harvester::{self, HarvestSpec, NoProgress, RunReport};
 use crate::importer::jsonl::{
     sniff, DcLoader, DcOptions, LineSplitter, Sniff, MAX_KEPT_MESSAGES, MAX_LINE_BYTES,
 };
-use crate::importer::pmb::load::{load_file, PmbOptions};
-use crate::importer::unimarc::load::{self as unimarc, UnimarcOptions};
-use crate::importer::unimarc::{CrosswalkOptions, KeywordSeparator, OpacUrl};
-use crate::importer::ImportSummary;
+use crate::importer::pmb::load::PmbOptions;
+use crate::importer::unimarc::load::UnimarcOptions;
+use crate::importer::unimarc::CrosswalkOptions;
+use crate::importer::{FileFormat, ImportSummary};
 use crate::store::harvest_state::{ListKey, ListState, SourceRun};
 use crate::store::StoreError;
 
@@ -409,35 +409,46 @@ pub async fn import_pmb(
 ) -> Result<HttpResponse, AdminError> {
     authorize(&req, &state.admin)?;
     let query = query.into_inner();
-    let bytes = read_body(&req, &mut body, MAX_PMB_UPLOAD).await?;
-    let name = query.name.unwrap_or_else(|| "-".into());
-    let options = PmbOptions {
+    let format = FileFormat::Pmb(PmbOptions {
         repository_identifier: state.admin.repository_identifier.clone(),
         dry_run: query.dry_run,
-    };
+    });
+    import_file(&req, &state, query.name, format, &mut body).await
+}
+
+/// Imports the one file of `format` that is the body, under the file name the client gave.
+async fn import_file(
+    req: &HttpRequest,
+    state: &AppState,
+    name: Option<String>,
+    format: FileFormat,
+    body: &mut web::Payload,
+) -> Result<HttpResponse, AdminError> {
+    let bytes = read_body(req, body, MAX_PMB_UPLOAD).await?;
+    let name = name.unwrap_or_else(|| "-".into());
     let store = state.store.clone();
     let file = name.clone();
+    let (dry_run, label) = (format.dry_run(), format.name().to_uppercase());
     let (summary, messages) = web::block(move || -> Result<_, StoreError> {
         let mut messages = Vec::new();
-        let summary = load_file(
+        let summary = format.load_file(
             Some(&store),
             std::path::Path::new(&file),
             &bytes,
-            &options,
             &mut |e| {
                 if messages.len() < MAX_KEPT_MESSAGES {
                     messages.push(e.to_string());
                 }
             },
         )?;
-        if !options.dry_run {
+        if !dry_run {
             store.flush()?;
         }
         Ok((summary, messages))
     })
     .await
     .map_err(|e| AdminError::Internal(e.to_string()))??;
-    tracing::info!(name = %name, summary = %summary, "Admin PMB import finished.");
+    tracing::info!(name = %name, summary = %summary, "Admin {label} import finished.");
     json_response(&ImportReport { summary, messages })
 }
 
@@ -457,23 +468,8 @@ pub struct UnimarcQuery {
 
 impl UnimarcQuery {
     fn crosswalk(&self) -> Result<CrosswalkOptions, AdminError> {
-        let opac_url = self
-            .opac_url
-            .as_deref()
-            .map(OpacUrl::parse)
-            .transpose()
-            .map_err(AdminError::BadRequest)?;
-        let keyword_separator = self
-            .keyword_separator
-            .as_deref()
-            .map(KeywordSeparator::parse)
-            .transpose()
-            .map_err(AdminError::BadRequest)?
-            .unwrap_or_default();
-        Ok(CrosswalkOptions {
-            opac_url,
-            keyword_separator,
-        })
+        CrosswalkOptions::parse(self.opac_url.as_deref(), self.keyword_separator.as_deref())
+            .map_err(|e| AdminError::BadRequest(e.to_string()))
     }
 }
 
@@ -487,38 +483,12 @@ pub async fn import_unimarc(
 ) -> Result<HttpResponse, AdminError> {
     authorize(&req, &state.admin)?;
     let query = query.into_inner();
-    let crosswalk = query.crosswalk()?;
-    let bytes = read_body(&req, &mut body, MAX_PMB_UPLOAD).await?;
-    let name = query.name.unwrap_or_else(|| "-".into());
-    let options = UnimarcOptions {
+    let format = FileFormat::Unimarc(UnimarcOptions {
         repository_identifier: state.admin.repository_identifier.clone(),
         dry_run: query.dry_run,
-        crosswalk,
-    };
-    let store = state.store.clone();
-    let file = name.clone();
-    let (summary, messages) = web::block(move || -> Result<_, StoreError> {
-        let mut messages = Vec::new();
-        let summary = unimarc::load_file(
-            Some(&store),
-            std::path::Path::new(&file),
-            &bytes,
-            &options,
-            &mut |e| {
-                if messages.len() < MAX_KEPT_MESSAGES {
-                    messages.push(e.to_string());
-                }
-            },
-        )?;
-        if !options.dry_run {
-            store.flush()?;
-        }
-        Ok((summary, messages))
-    })
-    .await
-    .map_err(|e| AdminError::Internal(e.to_string()))??;
-    tracing::info!(name = %name, summary = %summary, "Admin UNIMARC import finished.");
-    json_response(&ImportReport { summary, messages })
+        crosswalk: query.crosswalk()?,
+    });
+    import_file(&req, &state, query.name, format, &mut body).await
 }
 
 #[cfg(test)]

@@ -121,11 +121,10 @@ impl AppState {
 }
 
 /// Registers the routes on an actix `ServiceConfig` (used by the server and by tests).
-pub fn configure(state: AppState, max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) {
+pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         let pages = state.web.clone();
         cfg.app_data(web::Data::new(state))
-            .app_data(web::PayloadConfig::new(max_body_bytes))
             .service(
                 web::resource("/oai")
                     .route(web::get().to(routes::oai_get))
@@ -192,7 +191,6 @@ impl Application {
             "Connection limits set."
         );
         let timeouts = Timeouts::from_settings(settings);
-        let max_body = settings.server.max_body_bytes;
         let mut builder = Server::build()
             .workers(workers)
             // actix counts connections per worker.
@@ -202,7 +200,7 @@ impl Application {
             .shutdown_timeout(settings.server.shutdown_timeout_secs);
         let shutdown = builder.graceful_shutdown_signal();
         builder = builder.listen("moisson", listener, move || {
-            connection_service(state.clone(), timeouts, max_body, shutdown.clone())
+            connection_service(state.clone(), timeouts, shutdown.clone())
         })?;
         let server = builder.run();
         Ok(Application { port, server })
@@ -232,7 +230,6 @@ impl Application {
 fn connection_service(
     state: AppState,
     timeouts: Timeouts,
-    max_body: usize,
     shutdown: actix_server::GracefulShutdownSignal,
 ) -> impl actix_service::ServiceFactory<
     actix_web::rt::net::TcpStream,
@@ -252,7 +249,7 @@ fn connection_service(
             body::with_idle_timeout(&mut req, timeouts.request);
             actix_web::dev::Service::call(srv, req)
         })
-        .configure(configure(state, max_body));
+        .configure(configure(state));
     let service = actix_http::HttpService::build()
         .keep_alive(actix_http::KeepAlive::Timeout(Duration::from_secs(5)))
         .client_request_timeout(timeouts.request)

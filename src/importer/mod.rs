@@ -1,16 +1,108 @@
 //! Importers: turn files into [`RecordInput`](crate::store::RecordInput)s for a
-//! [`RecordSink`](crate::store::RecordSink), reporting every rejected line by file and line.
+//! [`RecordSink`], reporting every rejected line by file and line.
 //!
 //! [`pmb`] reads PMB OPAC displays; [`unimarc`] reads PMB's UNIMARC (its OAI `pmb_xml_unimarc`,
 //! XML and ISO 2709 exports); both map to the same [`pmb::MappedRecord`].
 
+pub mod batch;
 pub mod jsonl;
 pub mod pmb;
 pub mod unimarc;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::store::StoreError;
+use crate::store::{RecordSink, StoreError};
+use pmb::load::PmbOptions;
+use unimarc::load::UnimarcOptions;
+
+/// A format imported file by file (each file read whole), with its options: PMB displays or
+/// PMB UNIMARC exports, which `import pmb`, `import unimarc` and the admin API treat alike.
+#[derive(Debug, Clone)]
+pub enum FileFormat {
+    /// PMB OPAC displays.
+    Pmb(PmbOptions),
+    /// PMB UNIMARC exports (XML or ISO 2709).
+    Unimarc(UnimarcOptions),
+}
+
+impl FileFormat {
+    /// The format's name, as the `import` subcommand and the admin route spell it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FileFormat::Pmb(_) => "pmb",
+            FileFormat::Unimarc(_) => "unimarc",
+        }
+    }
+
+    /// Whether nothing is to be written.
+    pub fn dry_run(&self) -> bool {
+        match self {
+            FileFormat::Pmb(o) => o.dry_run,
+            FileFormat::Unimarc(o) => o.dry_run,
+        }
+    }
+
+    /// The same format and options, with `dry_run` set.
+    #[must_use]
+    pub fn with_dry_run(&self, dry_run: bool) -> FileFormat {
+        let mut format = self.clone();
+        match &mut format {
+            FileFormat::Pmb(o) => o.dry_run = dry_run,
+            FileFormat::Unimarc(o) => o.dry_run = dry_run,
+        }
+        format
+    }
+
+    /// Checks, without mapping anything, that a non-empty file may be of this format.
+    ///
+    /// # Errors
+    /// Why the whole file is not of this format.
+    pub fn check(&self, bytes: &[u8]) -> Result<(), String> {
+        match self {
+            FileFormat::Pmb(_) => pmb::check_display(bytes).map_err(|e| e.to_string()),
+            FileFormat::Unimarc(_) => unimarc::read(bytes).map(drop).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// True when every record of the file `name` can be imported (what `--strict` checks).
+    pub fn file_is_clean(&self, name: &Path, bytes: &[u8]) -> bool {
+        match self {
+            FileFormat::Pmb(o) => pmb::load::file_is_clean(bytes, &o.repository_identifier),
+            FileFormat::Unimarc(o) => unimarc::load::file_is_clean(name, bytes, o),
+        }
+    }
+
+    /// Writes (or, in a dry run, classifies) the records of the file `name`, reporting each
+    /// rejection through `report` (as [`pmb::load::load_file`] and
+    /// [`unimarc::load::load_file`] do), each batch written on a thread of its own while the
+    /// next is read.
+    ///
+    /// # Errors
+    /// A storage failure; the batch in flight is then not written.
+    pub fn load_file<S: RecordSink + Clone + Send + 'static>(
+        &self,
+        store: Option<&S>,
+        name: &Path,
+        bytes: &[u8],
+        report: &mut dyn FnMut(ImportError),
+    ) -> Result<ImportSummary, StoreError> {
+        if batch::is_blank(bytes) {
+            return Ok(batch::blank_file());
+        }
+        let (items, placing): (Box<dyn Iterator<Item = batch::Item>>, _) = match self {
+            FileFormat::Pmb(o) => (
+                Box::new(pmb::load::items(name, bytes, &o.repository_identifier)),
+                &pmb::load::PLACING,
+            ),
+            FileFormat::Unimarc(o) => (
+                unimarc::load::items_or_refusal(name, bytes, o),
+                &unimarc::load::PLACING,
+            ),
+        };
+        let file = batch::File::new(name, placing, self.dry_run());
+        batch::write_items_pipelined(store, &file, items, report)
+    }
+}
 
 /// An import failure.
 #[derive(Debug, thiserror::Error)]

@@ -246,7 +246,6 @@ pub struct WebState {
     console: bool,
     harvest_interval_secs: Option<u64>,
     page_size: usize,
-    deleted: home::DeletedCount,
     sitemap: sitemap::IndexCache,
     /// Pages and sitemaps being made at once; beyond, 503 rather than a queue without bound.
     permits: Arc<Semaphore>,
@@ -278,7 +277,6 @@ impl WebState {
             console: settings.web.sources,
             harvest_interval_secs: settings.web.harvest_interval_secs,
             page_size: settings.web.page_size,
-            deleted: home::DeletedCount::default(),
             sitemap: sitemap::IndexCache::default(),
             permits: Arc::new(Semaphore::new(settings.server.max_concurrent_lists)),
             retry_after_secs: settings.server.retry_after_secs,

@@ -16,7 +16,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use quick_xml::events::BytesText;
 use quick_xml::Writer;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use super::{format_position, position_argument, WebState};
 use crate::protocol::Datestamp;
@@ -134,6 +134,14 @@ where
     let Some(permit) = state.permit() else {
         return state.overloaded();
     };
+    stream_with(permit, root, produce)
+}
+
+/// [`stream`] under a permit already taken.
+fn stream_with<F>(permit: OwnedSemaphorePermit, root: &'static str, produce: F) -> HttpResponse
+where
+    F: FnOnce(&mut XmlStream) -> Result<(), StoreError> + Send + 'static,
+{
     let (tx, rx) = mpsc::channel::<Chunk>(4);
     actix_web::rt::task::spawn_blocking(move || {
         let _permit = permit;
@@ -182,17 +190,14 @@ pub async fn index(state: web::Data<WebState>) -> HttpResponse {
     let Some(permit) = state.permit() else {
         return state.overloaded();
     };
+    // The one permit covers finding the files' starts and streaming the index.
     let starts = {
         let state = state.clone();
-        web::block(move || {
-            let _permit = permit;
-            state.sitemap.starts(&state)
-        })
-        .await
+        web::block(move || (state.sitemap.starts(&state), permit)).await
     };
-    let starts = match starts {
-        Ok(Ok(starts)) => starts,
-        Ok(Err(error)) => {
+    let (starts, permit) = match starts {
+        Ok((Ok(starts), permit)) => (starts, permit),
+        Ok((Err(error), _)) => {
             tracing::error!(error.cause_chain = ?error, error.message = %error, "Sitemap index failed.");
             return plain(
                 actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -209,7 +214,7 @@ pub async fn index(state: web::Data<WebState>) -> HttpResponse {
             );
         }
     };
-    stream(&state.clone(), "sitemapindex", move |out| {
+    stream_with(permit, "sitemapindex", move |out| {
         let links = &state.links;
         out.element("sitemap", &[("loc", &links.url("sitemap-sets.xml"))]);
         for (i, start) in starts.iter().enumerate() {

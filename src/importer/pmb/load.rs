@@ -6,12 +6,10 @@
 use std::path::Path;
 
 use super::MappedRecord;
+use crate::importer::batch::{is_blank, load, File, Item, Placing};
 use crate::importer::{ImportError, ImportSummary};
 use crate::protocol::{OaiIdentifier, SetSpec};
-use crate::store::{PutOutcome, RecordInput, RecordSink, StoreError};
-
-/// Records written per transaction.
-const BATCH: usize = 2000;
+use crate::store::{RecordInput, RecordSink, StoreError};
 
 /// The parent sets the PMB mapping puts records beneath, with their names.
 pub const PARENT_SETS: &[(&str, &str)] = &[
@@ -158,7 +156,7 @@ pub fn file_items(bytes: &[u8], repository_identifier: &str) -> FileItems {
 /// True when every record of the file can be imported (what `--strict` checks first); an empty
 /// file has nothing to refuse.
 pub fn file_is_clean(bytes: &[u8], repository_identifier: &str) -> bool {
-    bytes.iter().all(u8::is_ascii_whitespace)
+    is_blank(bytes)
         || file_items(bytes, repository_identifier)
             .rejections
             .is_empty()
@@ -177,15 +175,20 @@ pub fn load_file<S: RecordSink + ?Sized>(
     options: &PmbOptions,
     report: &mut dyn FnMut(ImportError),
 ) -> Result<ImportSummary, StoreError> {
-    let mut summary = ImportSummary::default();
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        summary.nothing_to_import = true;
-        return Ok(summary);
-    }
-    let items = file_items(bytes, &options.repository_identifier);
-    for (line, message) in items.rejections {
-        summary.rejected += 1;
-        report(if line == 0 {
+    let file = File::new(name, &PLACING, options.dry_run);
+    let items = || items(name, bytes, &options.repository_identifier);
+    load(store, &file, bytes, items, report)
+}
+
+/// The items of one display file for [`crate::importer::batch`], its rejections first.
+pub fn items<'a>(
+    name: &'a Path,
+    bytes: &[u8],
+    repository_identifier: &str,
+) -> impl Iterator<Item = Item> + 'a {
+    let items = file_items(bytes, repository_identifier);
+    let rejected = items.rejections.into_iter().map(move |(line, message)| {
+        Item::Rejected(if line == 0 {
             ImportError::NotFormat {
                 path: name.to_path_buf(),
                 message,
@@ -196,65 +199,30 @@ pub fn load_file<S: RecordSink + ?Sized>(
                 line,
                 message,
             }
+        })
+    });
+    let records = items
+        .records
+        .into_iter()
+        .map(|(input, sets, stripped, at)| Item::Record {
+            input: Box::new(input),
+            sets,
+            stripped,
+            at,
         });
-    }
-    let mut batch: Vec<RecordInput> = Vec::with_capacity(BATCH);
-    let mut lines: Vec<usize> = Vec::with_capacity(BATCH);
-    for (input, sets, stripped, line) in items.records {
-        summary.stripped_characters += stripped as u64;
-        let Some(store) = store.filter(|_| !options.dry_run) else {
-            let outcome = match store {
-                Some(store) => store.classify(&input)?,
-                None => PutOutcome::Added,
-            };
-            if outcome == PutOutcome::Rejected {
-                report(ImportError::Parse {
-                    path: name.to_path_buf(),
-                    line,
-                    message: "belongs to another origin: it would not be overwritten".into(),
-                });
-            }
-            summary.count(outcome);
-            continue;
-        };
-        for set in &sets {
-            summary.sets += define_named_set(store, set)?;
-        }
-        batch.push(input);
-        lines.push(line);
-        if batch.len() >= BATCH {
-            write_batch(store, name, &mut batch, &mut lines, &mut summary, report)?;
-        }
-    }
-    if let Some(store) = store.filter(|_| !options.dry_run) {
-        write_batch(store, name, &mut batch, &mut lines, &mut summary, report)?;
-    }
-    Ok(summary)
+    rejected.chain(records)
 }
 
-fn write_batch<S: RecordSink + ?Sized>(
-    store: &S,
-    name: &Path,
-    batch: &mut Vec<RecordInput>,
-    lines: &mut Vec<usize>,
-    summary: &mut ImportSummary,
-    report: &mut dyn FnMut(ImportError),
-) -> Result<(), StoreError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let outcome = store.put_batch(std::mem::take(batch))?;
-    for refusal in &outcome.refusals {
-        report(ImportError::Parse {
-            path: name.to_path_buf(),
-            line: lines.get(refusal.index).copied().unwrap_or(0),
-            message: refusal.to_string(),
-        });
-    }
-    lines.clear();
-    summary.record(&outcome);
-    Ok(())
-}
+/// A display's records are placed by line; every set is named as each record gives it.
+pub const PLACING: Placing = Placing {
+    refusal: |name, line, _, message| ImportError::Parse {
+        path: name.to_path_buf(),
+        line,
+        message,
+    },
+    other_origin: "belongs to another origin: it would not be overwritten",
+    name_sets_once: false,
+};
 
 /// Adds the counts of one file to those of a whole import.
 pub fn add(total: &mut ImportSummary, file: &ImportSummary) {

@@ -70,18 +70,33 @@ pub struct MappedRecord {
     pub stripped_chars: usize,
 }
 
-/// Accumulates the mapped record: every value goes through [`Builder::push`].
-struct Builder {
-    dc: DcRecord,
-    sets: Vec<SetDef>,
-    local: Vec<(String, String)>,
-    stripped: usize,
+/// Accumulates a mapped record, for both crosswalks (displays and UNIMARC): every value goes
+/// through [`Builder::push`] and its cleaning.
+pub(crate) struct Builder {
+    pub(crate) dc: DcRecord,
+    pub(crate) sets: Vec<SetDef>,
+    pub(crate) local: Vec<(String, String)>,
+    pub(crate) stripped: usize,
+    /// Whether CR LF and CR become LF: ISO 2709 keeps PMB's CR LF in values, while a
+    /// display's line ends were read as lines.
+    cr_to_lf: bool,
 }
 
 impl Builder {
+    /// An empty record; `cr_to_lf` as the input needs (see the field).
+    pub(crate) fn new(cr_to_lf: bool) -> Self {
+        Builder {
+            dc: DcRecord::new(),
+            sets: Vec::new(),
+            local: Vec::new(),
+            stripped: 0,
+            cr_to_lf,
+        }
+    }
+
     /// Cleans a value (illegal XML characters out, trimmed) and appends it unless it is empty
     /// or already there; returns whether the element now has that value.
-    fn push(&mut self, element: DcElement, value: &str, lang: Option<&str>) -> bool {
+    pub(crate) fn push(&mut self, element: DcElement, value: &str, lang: Option<&str>) -> bool {
         let Some(value) = self.clean(value) else {
             return false;
         };
@@ -95,41 +110,55 @@ impl Builder {
         true
     }
 
-    fn local(&mut self, key: &str, value: &str) {
+    /// Keeps a cleaned value DC cannot hold under `key`.
+    pub(crate) fn local(&mut self, key: &str, value: &str) {
         if let Some(value) = self.clean(value) {
             self.local.push((key.to_owned(), value));
         }
     }
 
-    fn set(&mut self, prefix: &str, name: &str) {
+    /// A set `prefix:<slug of name>`, named `name`.
+    pub(crate) fn set(&mut self, prefix: &str, name: &str) {
         let Some(name) = self.clean(name) else {
             return;
         };
         let spec = format!("{prefix}:{}", slug(&name));
-        if !self.sets.iter().any(|s| s.spec == spec) {
-            self.sets.push(SetDef { spec, name });
-        }
+        self.set_def(SetDef { spec, name });
     }
 
     /// A set whose spec is given as is (`lang:fre`), named `name`.
     fn set_spec(&mut self, spec: String, name: &str) {
-        let Some(name) = self.clean(name) else {
-            return;
-        };
-        if !self.sets.iter().any(|s| s.spec == spec) {
-            self.sets.push(SetDef { spec, name });
+        if let Some(name) = self.clean(name) {
+            self.set_def(SetDef { spec, name });
         }
     }
 
+    /// A set as given, unless the record already has its spec.
+    pub(crate) fn set_def(&mut self, def: SetDef) {
+        if !self.sets.iter().any(|s| s.spec == def.spec) {
+            self.sets.push(def);
+        }
+    }
+
+    /// The value with CRs made LF (when asked), the characters XML forbids out, trimmed;
+    /// `None` when nothing is left.
     fn clean(&mut self, value: &str) -> Option<String> {
-        let value = if crate::dc::may_hold_illegal_xml(value) {
-            let mut value = value.to_owned();
-            self.stripped += crate::dc::strip_illegal_xml_chars(&mut value);
-            value.trim().to_owned()
+        let mut value = if self.cr_to_lf && value.contains('\r') {
+            value.replace("\r\n", "\n").replace('\r', "\n")
         } else {
-            value.trim().to_owned()
+            value.to_owned()
         };
-        (!value.is_empty()).then_some(value)
+        if crate::dc::may_hold_illegal_xml(&value) {
+            self.stripped += crate::dc::strip_illegal_xml_chars(&mut value);
+        }
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            None
+        } else if trimmed.len() == value.len() {
+            Some(value)
+        } else {
+            Some(trimmed.to_owned())
+        }
     }
 }
 
@@ -169,12 +198,7 @@ impl<'r> Fallback<'r> {
 /// values that cannot be mapped (malformed languages, unknown labels) are kept in
 /// [`MappedRecord::local_fields`].
 pub fn map_record(record: &PmbRecord<'_>) -> Result<MappedRecord, PmbError> {
-    let mut b = Builder {
-        dc: DcRecord::new(),
-        sets: Vec::new(),
-        local: Vec::new(),
-        stripped: 0,
-    };
+    let mut b = Builder::new(false);
     let permalink = record.permalink();
     let kind = if permalink.is_some_and(|p| p.is_bulletin()) {
         RecordKind::Bulletin

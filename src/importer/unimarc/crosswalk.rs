@@ -14,9 +14,8 @@ use std::fmt;
 
 use super::record::{Field, Level, Position, UnimarcRecord};
 use super::UnimarcError;
-use crate::dc::may_hold_illegal_xml;
-use crate::dc::{DcElement, DcRecord, DcValue};
-use crate::importer::pmb::map::{bcp47, language_name, slug};
+use crate::dc::DcElement;
+use crate::importer::pmb::map::{bcp47, language_name, Builder};
 use crate::importer::pmb::values::{first_year, function_label};
 use crate::importer::pmb::{MappedRecord, RecordKind, SetDef};
 
@@ -109,6 +108,53 @@ pub struct CrosswalkOptions {
     pub keyword_separator: KeywordSeparator,
 }
 
+impl CrosswalkOptions {
+    /// Parses the options as the configuration, the command line or the admin API gives them
+    /// (no separator: the default one).
+    ///
+    /// # Errors
+    /// The first option that cannot be used, and why.
+    pub fn parse(
+        opac_url: Option<&str>,
+        keyword_separator: Option<&str>,
+    ) -> Result<CrosswalkOptions, OptionError> {
+        let opac_url = opac_url
+            .map(OpacUrl::parse)
+            .transpose()
+            .map_err(OptionError::OpacUrl)?;
+        let keyword_separator = keyword_separator
+            .map(KeywordSeparator::parse)
+            .transpose()
+            .map_err(OptionError::KeywordSeparator)?
+            .unwrap_or_default();
+        Ok(CrosswalkOptions {
+            opac_url,
+            keyword_separator,
+        })
+    }
+}
+
+/// A crosswalk option that cannot be used: which one, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OptionError {
+    /// The OPAC URL.
+    #[error("{0}")]
+    OpacUrl(String),
+    /// The keyword separator.
+    #[error("{0}")]
+    KeywordSeparator(String),
+}
+
+impl OptionError {
+    /// The option's name, as the configuration spells it.
+    pub fn option(&self) -> &'static str {
+        match self {
+            OptionError::OpacUrl(_) => "opac_url",
+            OptionError::KeywordSeparator(_) => "keyword_separator",
+        }
+    }
+}
+
 /// Why a record is not published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SkipReason {
@@ -146,73 +192,6 @@ pub enum Mapped {
     Record(Box<MappedRecord>),
     /// A record not to publish, and why.
     Skipped(Skipped),
-}
-
-/// Accumulates the mapped record: every value goes through [`Builder::push`].
-struct Builder {
-    dc: DcRecord,
-    sets: Vec<SetDef>,
-    local: Vec<(String, String)>,
-    stripped: usize,
-}
-
-impl Builder {
-    /// Cleans a value and appends it unless it is empty or already there; returns whether the
-    /// element now has that value.
-    fn push(&mut self, element: DcElement, value: &str, lang: Option<&str>) -> bool {
-        let Some(value) = self.clean(value) else {
-            return false;
-        };
-        let value = DcValue {
-            value,
-            lang: lang.map(str::to_owned),
-        };
-        if !self.dc.get(element).contains(&value) {
-            self.dc.push(element, value);
-        }
-        true
-    }
-
-    fn local(&mut self, key: &str, value: &str) {
-        if let Some(value) = self.clean(value) {
-            self.local.push((key.to_owned(), value));
-        }
-    }
-
-    fn set(&mut self, prefix: &str, name: &str) {
-        let Some(name) = self.clean(name) else {
-            return;
-        };
-        let spec = format!("{prefix}:{}", slug(&name));
-        self.set_def(SetDef { spec, name });
-    }
-
-    fn set_def(&mut self, def: SetDef) {
-        if !self.sets.iter().any(|s| s.spec == def.spec) {
-            self.sets.push(def);
-        }
-    }
-
-    /// CR LF and CR become LF (ISO 2709 keeps PMB's CR LF), characters XML forbids go, and the
-    /// value is trimmed; `None` when nothing is left.
-    fn clean(&mut self, value: &str) -> Option<String> {
-        let mut value = if value.contains('\r') {
-            value.replace("\r\n", "\n").replace('\r', "\n")
-        } else {
-            value.to_owned()
-        };
-        if may_hold_illegal_xml(&value) {
-            self.stripped += crate::dc::strip_illegal_xml_chars(&mut value);
-        }
-        let trimmed = value.trim();
-        if trimmed.is_empty() {
-            None
-        } else if trimmed.len() == value.len() {
-            Some(value)
-        } else {
-            Some(trimmed.to_owned())
-        }
-    }
 }
 
 /// PMB's document types (`dt`, includes/marc_tables/fr_FR/doctype.xml) with their DCMI Type
@@ -295,12 +274,7 @@ pub fn map_record(
             ),
         });
     }
-    let mut b = Builder {
-        dc: DcRecord::new(),
-        sets: Vec::new(),
-        local: Vec::new(),
-        stripped: 0,
-    };
+    let mut b = Builder::new(true);
     let level = record.label.level();
     let bulletin = bulletin_id(record).filter(|_| level == Level::BulletinNotice);
     let (kind, local_id) = match bulletin {

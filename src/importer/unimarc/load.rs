@@ -7,16 +7,13 @@
 //! A file is read record by record and written in batches: one bad record is reported by
 //! file, record number and line (XML) or byte offset (ISO 2709), and never hides the others.
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use super::{import_bytes, CrosswalkOptions, Format, Mapped, UnimarcError};
-use crate::importer::pmb::load::{define_named_set, record_input, NamedSet};
+use crate::importer::batch::{is_blank, load, File, Item, Placing};
+use crate::importer::pmb::load::record_input;
 use crate::importer::{ImportError, ImportSummary};
-use crate::store::{PutOutcome, RecordInput, RecordSink, StoreError};
-
-/// Records written per transaction.
-const BATCH: usize = 2000;
+use crate::store::{RecordSink, StoreError};
 
 /// How UNIMARC files are loaded.
 #[derive(Debug, Clone)]
@@ -27,17 +24,6 @@ pub struct UnimarcOptions {
     pub dry_run: bool,
     /// The PMB the files come from (OPAC URL, keyword separator).
     pub crosswalk: CrosswalkOptions,
-}
-
-/// One item of a file: a record ready for the store, or why it is not.
-enum Item {
-    Record {
-        input: Box<RecordInput>,
-        sets: Vec<NamedSet>,
-        record: usize,
-    },
-    Skipped,
-    Rejected(ImportError),
 }
 
 fn record_error(name: &Path, format: Format, e: &UnimarcError) -> ImportError {
@@ -83,10 +69,12 @@ fn items<'a>(
         match result {
             Ok(Mapped::Skipped(_)) => Item::Skipped,
             Ok(Mapped::Record(m)) => match record_input(*m, &options.repository_identifier) {
+                // The characters a crosswalk strips are not counted for UNIMARC.
                 Ok((input, sets)) => Item::Record {
                     input: Box::new(input),
                     sets,
-                    record: number,
+                    stripped: 0,
+                    at: number,
                 },
                 Err(message) => Item::Rejected(ImportError::Record {
                     path: name.to_path_buf(),
@@ -102,7 +90,7 @@ fn items<'a>(
 
 /// True when every record of the file can be imported (what `--strict` checks first).
 pub fn file_is_clean(name: &Path, bytes: &[u8], options: &UnimarcOptions) -> bool {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    if is_blank(bytes) {
         return true;
     }
     items(name, bytes, options)
@@ -122,103 +110,40 @@ pub fn load_file<S: RecordSink + ?Sized>(
     options: &UnimarcOptions,
     report: &mut dyn FnMut(ImportError),
 ) -> Result<ImportSummary, StoreError> {
-    let mut summary = ImportSummary::default();
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        summary.nothing_to_import = true;
-        return Ok(summary);
-    }
-    let items = match items(name, bytes, options) {
-        Ok(items) => items,
-        Err(e) => {
-            summary.rejected += 1;
-            report(e);
-            return Ok(summary);
-        }
-    };
-    let writer = store.filter(|_| !options.dry_run);
-    let mut batch: Vec<RecordInput> = Vec::with_capacity(BATCH);
-    let mut numbers: Vec<usize> = Vec::with_capacity(BATCH);
-    // A file names its few sets thousands of times: each is looked at once.
-    let mut named: HashSet<String> = HashSet::new();
-    for item in items {
-        let (input, sets, record) = match item {
-            Item::Skipped => {
-                summary.skipped += 1;
-                continue;
-            }
-            Item::Rejected(e) => {
-                summary.rejected += 1;
-                report(e);
-                continue;
-            }
-            Item::Record {
-                input,
-                sets,
-                record,
-            } => (*input, sets, record),
-        };
-        let Some(store) = writer else {
-            let outcome = match store {
-                Some(store) => store.classify(&input)?,
-                None => PutOutcome::Added,
-            };
-            if outcome == PutOutcome::Rejected {
-                report(refused(name, record, &input));
-            }
-            summary.count(outcome);
-            continue;
-        };
-        for set in &sets {
-            if named.insert(set.spec.as_ref().to_owned()) {
-                summary.sets += define_named_set(store, set)?;
-            }
-        }
-        batch.push(input);
-        numbers.push(record);
-        if batch.len() >= BATCH {
-            write_batch(store, name, &mut batch, &mut numbers, &mut summary, report)?;
-        }
-    }
-    if let Some(store) = writer {
-        write_batch(store, name, &mut batch, &mut numbers, &mut summary, report)?;
-    }
-    Ok(summary)
+    let file = File::new(name, &PLACING, options.dry_run);
+    load(
+        store,
+        &file,
+        bytes,
+        || items_or_refusal(name, bytes, options),
+        report,
+    )
 }
 
-fn refused(name: &Path, record: usize, input: &RecordInput) -> ImportError {
-    ImportError::Record {
+/// The items of one UNIMARC file for [`crate::importer::batch`]: its records, or one refusal
+/// for a file that is not UNIMARC at all.
+pub fn items_or_refusal<'a>(
+    name: &'a Path,
+    bytes: &'a [u8],
+    options: &'a UnimarcOptions,
+) -> Box<dyn Iterator<Item = Item> + 'a> {
+    match items(name, bytes, options) {
+        Ok(items) => Box::new(items),
+        Err(e) => Box::new(std::iter::once(Item::Rejected(e))),
+    }
+}
+
+/// A UNIMARC record is placed by its number and identifier; a set is looked at once a file.
+pub const PLACING: Placing = Placing {
+    refusal: |name, record, identifier, message| ImportError::Record {
         path: name.to_path_buf(),
         record,
-        place: input.identifier.as_ref().to_owned(),
-        message: "belongs to another origin (a harvested source): it would not be overwritten"
-            .into(),
-    }
-}
-
-fn write_batch<S: RecordSink + ?Sized>(
-    store: &S,
-    name: &Path,
-    batch: &mut Vec<RecordInput>,
-    numbers: &mut Vec<usize>,
-    summary: &mut ImportSummary,
-    report: &mut dyn FnMut(ImportError),
-) -> Result<(), StoreError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let outcome = store.put_batch(std::mem::take(batch))?;
-    for refusal in &outcome.refusals {
-        report(ImportError::Record {
-            path: name.to_path_buf(),
-            record: numbers.get(refusal.index).copied().unwrap_or(0),
-            place: refusal.identifier.clone(),
-            message: refusal.to_string(),
-        });
-    }
-    numbers.clear();
-    summary.record(&outcome);
-    Ok(())
-}
+        place: identifier.to_owned(),
+        message,
+    },
+    other_origin: "belongs to another origin (a harvested source): it would not be overwritten",
+    name_sets_once: true,
+};
 
 #[cfg(test)]
 mod tests {

@@ -40,8 +40,8 @@ mod write;
 mod xml;
 
 pub use crosswalk::{
-    map_record, CrosswalkOptions, KeywordSeparator, Mapped, OpacUrl, SkipReason, Skipped,
-    DEFAULT_KEYWORD_SEPARATOR,
+    map_record, CrosswalkOptions, KeywordSeparator, Mapped, OpacUrl, OptionError, SkipReason,
+    Skipped, DEFAULT_KEYWORD_SEPARATOR,
 };
 pub use error::UnimarcError;
 pub use record::{Field, FieldValue, Label, Level, Position, Subfield, Tag, UnimarcRecord};
