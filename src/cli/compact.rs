@@ -60,11 +60,14 @@ impl CompactArgs {
                     files.bytes_before.saturating_sub(files.bytes_after)
                 );
             }
-            if outcome.no_room {
-                println!(
-                    "not enough free space to rebuild the index or rewrite sled's files (as much again as they hold): left as they were"
-                );
-            }
+        }
+        if outcome.no_room {
+            // A cron job must see that the space was not given back.
+            super::note(format_args!(
+                "moisson: compact: not enough free space at {} to rebuild the index or rewrite sled's files (it needs as much again as they hold): they were left as they were",
+                dir.display()
+            ));
+            return Ok(ExitCode::Unexpected);
         }
         Ok(ExitCode::Ok)
     }
