@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -681,24 +681,31 @@ fn commands_that_read_a_store_refuse_a_directory_that_is_not_one_and_create_noth
     }
 }
 
-#[test]
-fn compact_gives_back_sleds_space_and_the_store_exports_the_same_records() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("store");
-    let input = dir.path().join("in.jsonl");
-    for round in 0..4 {
-        let mut lines = String::new();
-        for i in 0..300 {
-            writeln!(
-                lines,
-                "{{\"id\":\"oai:x:{i}\",\"sets\":[\"a:b\"],\"dc\":{{\"title\":\"round {round} {i}\"}}}}"
-            )
-            .unwrap();
-        }
+/// A store in `dir/store` that imported `records` JSON Lines (`line(round, i)`) `rounds`
+/// times: every round after the first changes every record.
+fn churned_store(
+    dir: &Path,
+    rounds: usize,
+    records: usize,
+    line: impl Fn(usize, usize) -> String,
+) -> PathBuf {
+    let data = dir.join("store");
+    let input = dir.join("in.jsonl");
+    for round in 0..rounds {
+        let lines: String = (0..records).map(|i| line(round, i) + "\n").collect();
         std::fs::write(&input, lines).unwrap();
         let out = moisson(&data, &["import", "dc", input.to_str().unwrap()]);
         assert!(out.status.success(), "{}", stderr(&out));
     }
+    data
+}
+
+#[test]
+fn compact_gives_back_sleds_space_and_the_store_exports_the_same_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = churned_store(dir.path(), 4, 300, |round, i| {
+        format!("{{\"id\":\"oai:x:{i}\",\"sets\":[\"a:b\"],\"dc\":{{\"title\":\"round {round} {i}\"}}}}")
+    });
     let before = moisson(&data, &["export"]).stdout;
     let out = moisson(&data, &["compact", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -724,23 +731,13 @@ fn compact_gives_back_sleds_space_and_the_store_exports_the_same_records() {
 #[test]
 fn compact_killed_at_any_moment_leaves_a_store_that_reads_the_same() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("store");
-    let input = dir.path().join("in.jsonl");
-    for round in 0..3 {
-        let mut lines = String::new();
-        for i in 0..2000 {
-            writeln!(
-                lines,
-                "{{\"id\":\"oai:x:{i}\",\"sets\":[\"s{}\"],\"dc\":{{\"title\":\"round {round} {i}\",\"description\":\"{}\"}}}}",
-                i % 7,
-                "lorem ipsum ".repeat(40)
-            )
-            .unwrap();
-        }
-        std::fs::write(&input, lines).unwrap();
-        let out = moisson(&data, &["import", "dc", input.to_str().unwrap()]);
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
+    let data = churned_store(dir.path(), 3, 2000, |round, i| {
+        format!(
+            "{{\"id\":\"oai:x:{i}\",\"sets\":[\"s{}\"],\"dc\":{{\"title\":\"round {round} {i}\",\"description\":\"{}\"}}}}",
+            i % 7,
+            "lorem ipsum ".repeat(40)
+        )
+    });
     let before = moisson(&data, &["export"]).stdout;
     // Killed at fractions of how long a whole compact (of a store it already compacted:
     // sled's rewrite and swap, mostly) takes here.
