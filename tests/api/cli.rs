@@ -385,17 +385,7 @@ fn a_writer_killed_mid_load_never_leaves_a_half_written_record() {
     }
     let data = dir.path().join("store");
     for (round, delay_ms) in [1500u64, 2500, 3500].into_iter().enumerate() {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_moisson"))
-            .arg("--data")
-            .arg(&data)
-            .args(["import", "dc", input.to_str().unwrap()])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let finished = child.try_wait().unwrap().is_some();
-        child.kill().unwrap_or_default();
-        child.wait().unwrap();
+        let finished = kill_after(&data, &["import", "dc", input.to_str().unwrap()], delay_ms);
         let store = Store::open(&data, 8 << 20).unwrap();
         let problems = store.check().unwrap();
         assert!(problems.is_empty(), "round {round}: {problems:?}");
@@ -681,6 +671,24 @@ fn commands_that_read_a_store_refuse_a_directory_that_is_not_one_and_create_noth
     }
 }
 
+/// Runs `moisson --data DATA ARGS`, kills it with SIGKILL after `delay_ms` unless it ended
+/// before; returns whether it had ended.
+fn kill_after(data: &Path, args: &[&str], delay_ms: u64) -> bool {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_moisson"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(delay_ms));
+    let finished = child.try_wait().unwrap().is_some();
+    child.kill().unwrap_or_default();
+    child.wait().unwrap();
+    finished
+}
+
 /// A store in `dir/store` that imported `records` JSON Lines (`line(round, i)`) `rounds`
 /// times: every round after the first changes every record.
 fn churned_store(
@@ -746,18 +754,7 @@ fn compact_killed_at_any_moment_leaves_a_store_that_reads_the_same() {
     assert!(out.status.success(), "{}", stderr(&out));
     let whole = started.elapsed().as_millis();
     for delay_ms in (1..=8).map(|i| u64::try_from(whole * i / 8).unwrap()) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_moisson"))
-            .arg("--data")
-            .arg(&data)
-            .arg("compact")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let finished = child.try_wait().unwrap().is_some();
-        child.kill().unwrap_or_default();
-        child.wait().unwrap();
+        let finished = kill_after(&data, &["compact"], delay_ms);
         let left: Vec<String> = std::fs::read_dir(&data)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
