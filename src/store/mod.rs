@@ -1456,6 +1456,7 @@ fn open_sled_waiting(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db,
 }
 
 fn open_sled(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
+    drop_unfinished_snapshots(path);
     sled::Config::new()
         .path(path)
         .cache_capacity(cache_capacity_bytes)
@@ -1469,6 +1470,32 @@ fn open_sled(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreEr
             }
             other => StoreError::Sled(other),
         })
+}
+
+/// Removes the snapshot files sled was still writing when its process died.
+///
+/// sled 0.34 writes a snapshot to `snap.LSN.generating`, then renames it `snap.LSN`; but at
+/// open it takes the last `snap.*` name, `.generating` included, and refuses to open at all
+/// when that file is cut short (a kill -9 during a snapshot leaves the store closed for good;
+/// sled issue #1527). An unfinished snapshot was never in use: without it sled takes the one
+/// before, or none, and replays its log from there, as it would have.
+fn drop_unfinished_snapshots(path: &Path) {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => tracing::warn!(file = %name, "Removed an unfinished sled snapshot."),
+                // sled then says why it cannot open.
+                Err(error) => {
+                    tracing::warn!(file = %name, %error, "Cannot remove an unfinished sled snapshot.");
+                }
+            }
+        }
+    }
 }
 
 /// The refused writes of a prepared batch, naming both origins.
