@@ -68,13 +68,15 @@ impl Store {
         let mut outcome = self.compact_segments(1, true)?;
         let mut state = self.lock_write();
         self.writable()?;
-        if (state.ooo > 0 || state.dead_slots > 0) && self.room_for_sled("rebuild the index")? {
-            super::rebuild::renumber(self, &mut state).map_err(|e| self.on_write_error(e))?;
-            // `moisson compact` has the store to itself: no reader is on the old generation.
-            super::rebuild::drop_generation(&self.inner.db, state.gen - 1)?;
-            outcome.index_rebuilt = true;
-        } else if state.ooo > 0 || state.dead_slots > 0 {
-            outcome.no_room = true;
+        if state.ooo > 0 || state.dead_slots > 0 {
+            if self.room_for_sled("rebuild the index")? {
+                super::rebuild::renumber(self, &mut state).map_err(|e| self.on_write_error(e))?;
+                // `moisson compact` has the store to itself: no reader is on the old generation.
+                super::rebuild::drop_generation(&self.inner.db, state.gen - 1)?;
+                outcome.index_rebuilt = true;
+            } else {
+                outcome.no_room = true;
+            }
         }
         drop(state);
         self.flush()?;

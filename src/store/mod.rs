@@ -1444,6 +1444,7 @@ const SLED_RELEASE_WAIT: Duration = Duration::from_secs(2);
 /// handle closing at this moment (its last thread ends a little after the drop), or to a
 /// process of a version without the store's lock, which is [`StoreError::Locked`].
 fn open_sled_waiting(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
+    drop_unfinished_snapshots(path);
     let started = std::time::Instant::now();
     loop {
         match open_sled(path, cache_capacity_bytes) {
@@ -1456,7 +1457,6 @@ fn open_sled_waiting(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db,
 }
 
 fn open_sled(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
-    drop_unfinished_snapshots(path);
     sled::Config::new()
         .path(path)
         .cache_capacity(cache_capacity_bytes)
