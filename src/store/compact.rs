@@ -156,7 +156,7 @@ impl Store {
         let options = inner.options.clone();
         drop(inner);
         if let Some(root) = root {
-            super::swap::wait_released(&root)?;
+            super::wait_released(&root, super::swap::RELEASE_WAIT)?;
         }
         Ok((lock, options))
     }

@@ -1445,13 +1445,38 @@ const SLED_RELEASE_WAIT: Duration = Duration::from_secs(2);
 /// process of a version without the store's lock, which is [`StoreError::Locked`].
 fn open_sled_waiting(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
     drop_unfinished_snapshots(path);
+    if path.join("db").is_file() {
+        wait_released(path, SLED_RELEASE_WAIT)?;
+    }
+    open_sled(path, cache_capacity_bytes)
+}
+
+/// Waits, for at most `within`, until no sled holds the database in `dir`: a dropped sled
+/// lets its lock go when its last thread ends, which may be a moment later, and only then are
+/// its files final.
+///
+/// # Errors
+/// [`StoreError::Locked`] when it is still held after `within`.
+pub(crate) fn wait_released(dir: &Path, within: Duration) -> Result<(), StoreError> {
+    let path = dir.join("db");
+    let io = |source| StoreError::Io {
+        path: path.clone(),
+        source,
+    };
+    let file = std::fs::File::open(&path).map_err(io)?;
     let started = std::time::Instant::now();
     loop {
-        match open_sled(path, cache_capacity_bytes) {
-            Err(StoreError::Locked { .. }) if started.elapsed() < SLED_RELEASE_WAIT => {
+        match fs4::FileExt::try_lock(&file) {
+            Ok(()) => return fs4::FileExt::unlock(&file).map_err(io),
+            Err(fs4::TryLockError::WouldBlock) if started.elapsed() < within => {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            other => return other,
+            Err(fs4::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked {
+                    path: dir.to_path_buf(),
+                })
+            }
+            Err(fs4::TryLockError::Error(e)) => return Err(io(e)),
         }
     }
 }

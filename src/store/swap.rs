@@ -32,9 +32,9 @@
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{open_sled, StoreError};
+use super::{open_sled, wait_released, StoreError};
 
 /// The new database, while it is built and until it is swapped in.
 pub(crate) const NEW_DIR: &str = ".index-new";
@@ -49,7 +49,7 @@ const MARKER_TMP: &str = ".index-swap.tmp";
 /// Bytes of keys and values per batch of the copy.
 const BATCH_BYTES: usize = 8 << 20;
 /// How long a closed sled may take to release its lock.
-const RELEASE_WAIT: Duration = Duration::from_secs(10);
+pub(crate) const RELEASE_WAIT: Duration = Duration::from_secs(10);
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
@@ -115,7 +115,7 @@ pub(crate) fn build(
     // Even a failed build lets its sled end before going on, so that nothing writes into
     // `.index-new` once this returns.
     drop(new);
-    wait_released(&dir)?;
+    wait_released(&dir, RELEASE_WAIT)?;
     copied?;
     sync_all(&dir)?;
     sync_dir(root)
@@ -158,28 +158,6 @@ fn copy_tree(from: &sled::Tree, to: &sled::Tree) -> Result<(), StoreError> {
         });
     }
     Ok(())
-}
-
-/// Waits until no sled holds the database in `dir`: a dropped sled lets its lock go when its
-/// last thread ends, which may be a moment later, and only then are its files final.
-pub(crate) fn wait_released(dir: &Path) -> Result<(), StoreError> {
-    let path = dir.join("db");
-    let file = File::open(&path).map_err(io(&path))?;
-    let started = Instant::now();
-    loop {
-        match fs4::FileExt::try_lock(&file) {
-            Ok(()) => return fs4::FileExt::unlock(&file).map_err(io(&path)),
-            Err(fs4::TryLockError::WouldBlock) if started.elapsed() < RELEASE_WAIT => {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(fs4::TryLockError::WouldBlock) => {
-                return Err(StoreError::Locked {
-                    path: dir.to_path_buf(),
-                })
-            }
-            Err(fs4::TryLockError::Error(e)) => return Err(io(&path)(e)),
-        }
-    }
 }
 
 /// Steps 2 to 6: swaps the database built in `root/.index-new` in, sled being closed.

@@ -276,17 +276,12 @@ fn assert_holds(store: &Store, model: &Model) {
 fn fault_store(dir: &Path, files: &vlog::fault::FaultFiles, segment_bytes: u64) -> Store {
     // sled releases its file lock when the last thread of the dropped store ends, which may
     // be a moment after the drop: a reopen at once waits for it, briefly.
-    let mut tries = 0;
-    let db = loop {
-        match sled::Config::new().path(dir.join("db")).open() {
-            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
-                tries += 1;
-                assert!(tries < 500, "the store's lock was never released: {e}");
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            other => break other.unwrap(),
-        }
-    };
+    let sled_dir = dir.join("db");
+    if sled_dir.join("db").is_file() {
+        super::wait_released(&sled_dir, std::time::Duration::from_secs(5))
+            .expect("the dropped store's sled lets its lock go");
+    }
+    let db = super::open_sled(&sled_dir, StoreOptions::default().cache_capacity_bytes).unwrap();
     let options = StoreOptions {
         compact_dead_percent: 0,
         segment_bytes,
