@@ -69,15 +69,19 @@ impl AsRef<[u8]> for Pooled {
 
 impl Drop for Pooled {
     fn drop(&mut self) {
-        let mut bytes = std::mem::take(&mut self.bytes);
-        if !(POOL_MIN_CAPACITY..=POOL_MAX_CAPACITY).contains(&bytes.capacity()) {
-            return;
-        }
-        bytes.clear();
-        let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
-        if pool.len() < POOL_BUFFERS {
-            pool.push(bytes);
-        }
+        give_back(&self.pool, std::mem::take(&mut self.bytes));
+    }
+}
+
+/// Keeps `bytes` in `pool` for the next page, if it is of a size worth keeping and there is room.
+fn give_back(pool: &Mutex<Vec<Vec<u8>>>, mut bytes: Vec<u8>) {
+    if !(POOL_MIN_CAPACITY..=POOL_MAX_CAPACITY).contains(&bytes.capacity()) {
+        return;
+    }
+    bytes.clear();
+    let mut pool = pool.lock().unwrap_or_else(PoisonError::into_inner);
+    if pool.len() < POOL_BUFFERS {
+        pool.push(bytes);
     }
 }
 
@@ -126,10 +130,17 @@ impl ResponseBudget {
     /// `bytes` as a body holding its share of the budget, or `None` when it does not fit.
     /// The buffer goes back to the pool ([`ResponseBudget::buffer`]) once it has been sent.
     pub fn body(&self, mut bytes: Vec<u8>) -> Option<BudgetedBody> {
-        // A page that grew by doubling may hold twice its length: what the budget counts is
-        // what stays allocated, so such a buffer is shrunk to its length first.
+        // What the budget counts is what stays allocated. A small answer written into a
+        // pooled buffer (an error, a short last page) is sent from a copy of its length, and
+        // the buffer goes back to the pool at once; a buffer too large to be pooled is shrunk
+        // to its length. A pooled buffer holding a page is kept whole for the next page.
         if bytes.capacity() > bytes.len().saturating_mul(2).max(FIRST_CAPACITY) {
-            bytes.shrink_to_fit();
+            if bytes.len() < POOL_MIN_CAPACITY {
+                let small = bytes.as_slice().to_vec();
+                give_back(&self.pool, std::mem::replace(&mut bytes, small));
+            } else if bytes.capacity() > POOL_MAX_CAPACITY {
+                bytes.shrink_to_fit();
+            }
         }
         // A body larger than the whole budget could never be sent; let it take all of it.
         let share = u32::try_from(bytes.capacity().min(self.total)).unwrap_or(u32::MAX);
@@ -346,6 +357,32 @@ mod tests {
             drop(budget.body(vec![b'q'; POOL_MIN_CAPACITY]).unwrap());
         }
         assert_eq!(budget.pool.lock().unwrap().len(), POOL_BUFFERS);
+    }
+
+    #[test]
+    fn a_small_answer_in_a_pooled_buffer_gives_the_buffer_back_and_a_page_keeps_it_whole() {
+        let budget = ResponseBudget::new(10 << 20);
+        let mut buffer = Vec::with_capacity(POOL_MAX_CAPACITY);
+        buffer.extend_from_slice(b"<error code=\"noRecordsMatch\"/>");
+        let body = budget.body(buffer).unwrap();
+        assert!(
+            budget.buffered() < POOL_MIN_CAPACITY,
+            "the small answer holds its length"
+        );
+        assert_eq!(
+            budget.buffer().capacity(),
+            POOL_MAX_CAPACITY,
+            "back at once"
+        );
+        drop(body);
+        let mut buffer = Vec::with_capacity(POOL_MAX_CAPACITY);
+        buffer.resize(300_000, b'p');
+        drop(budget.body(buffer).unwrap());
+        assert_eq!(
+            budget.buffer().capacity(),
+            POOL_MAX_CAPACITY,
+            "a page's buffer is not shrunk, so the next page does not grow it again"
+        );
     }
 
     #[test]
