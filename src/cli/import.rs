@@ -17,7 +17,7 @@ use crate::importer::jsonl::{sniff, DcLoader, DcOptions, LineSplitter, Sniff, MA
 use crate::importer::pmb::load::{add, PmbOptions};
 use crate::importer::unimarc::load::UnimarcOptions;
 use crate::importer::{FileFormat, ImportError, ImportSummary};
-use crate::store::{Store, StoreError};
+use crate::store::{is_store, Store, StoreError};
 
 /// Records written per transaction by `import dc`.
 const BATCH: usize = 2000;
@@ -424,7 +424,7 @@ fn run_files(
     }
     let dir = &settings.store.data_dir;
     // A dry run never creates the store: without one, every record would be added.
-    let store = if format.dry_run() && !dir.exists() {
+    let store = if format.dry_run() && !is_store(dir) {
         None
     } else {
         match open_store(settings) {

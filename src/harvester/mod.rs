@@ -788,9 +788,7 @@ impl<S: HarvestSink> SourceCtx<'_, S> {
             namespace: found.namespace.clone(),
         };
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.register_format(&format))
-            .await
-            .map_err(|e| HarvestError::Task(e.to_string()))??;
+        blocking(move || store.register_format(&format)).await?;
         Ok(found.namespace.clone())
     }
 
@@ -822,9 +820,8 @@ impl<S: HarvestSink> SourceCtx<'_, S> {
         };
         let store = self.store.clone();
         let k = key.clone();
-        let saved = tokio::task::spawn_blocking(move || store.list_state(&k))
-            .await
-            .map_err(|e| HarvestError::Task(e.to_string()))??
+        let saved = blocking(move || store.list_state(&k))
+            .await?
             .filter(|s| s.base_url == self.source.base_url);
         let window = self.options.window;
         let explicit = window.from.is_some() || window.until.is_some();

@@ -257,6 +257,12 @@ fn a_dry_run_creates_no_store() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("added 1,"), "{}", stderr(&out));
     assert!(!data.exists(), "the dry run created {}", data.display());
+    // A data directory made ahead (systemd's StateDirectory=) is not a store either.
+    std::fs::create_dir(&data).unwrap();
+    let out = import(&data, &["--dry-run", seed.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let left: Vec<_> = std::fs::read_dir(&data).unwrap().collect();
+    assert!(left.is_empty(), "the dry run wrote {left:?}");
 }
 
 #[tokio::test]
