@@ -24,6 +24,9 @@ pub struct BatchWriter<S: RecordSink + Clone + Send + 'static = Store> {
     sink: S,
     worker: Option<Worker>,
     in_flight: bool,
+    /// The reply of a batch written in the caller's thread (no writer thread to be had),
+    /// returned when a batch in flight would be: at the next send or wait.
+    written: Option<Reply>,
 }
 
 impl<S: RecordSink + Clone + Send + 'static> BatchWriter<S> {
@@ -33,6 +36,7 @@ impl<S: RecordSink + Clone + Send + 'static> BatchWriter<S> {
             sink,
             worker: None,
             in_flight: false,
+            written: None,
         }
     }
 
@@ -46,17 +50,20 @@ impl<S: RecordSink + Clone + Send + 'static> BatchWriter<S> {
         if self.worker.is_none() {
             self.worker = self.spawn();
         }
-        let Some(worker) = &self.worker else {
-            // No thread to be had: write here, as put_batch would.
-            return self.sink.put_batch(records).map(Some);
+        let records = match &self.worker {
+            Some(worker) => match worker.to.send(records) {
+                Ok(()) => {
+                    self.in_flight = true;
+                    return Ok(previous);
+                }
+                Err(mpsc::SendError(records)) => records,
+            },
+            None => records,
         };
-        match worker.to.send(records) {
-            Ok(()) => self.in_flight = true,
-            Err(mpsc::SendError(records)) => {
-                self.worker = None;
-                return self.sink.put_batch(records).map(Some);
-            }
-        }
+        // No thread to be had: write here, and answer for this batch when the next is handed
+        // over, as for one in flight.
+        self.worker = None;
+        self.written = Some(self.sink.put_batch(records));
         Ok(previous)
     }
 
@@ -65,6 +72,9 @@ impl<S: RecordSink + Clone + Send + 'static> BatchWriter<S> {
     /// # Errors
     /// Its storage error.
     pub fn wait(&mut self) -> Result<Option<BatchOutcome>, StoreError> {
+        if let Some(reply) = self.written.take() {
+            return reply.map(Some);
+        }
         if !std::mem::take(&mut self.in_flight) {
             return Ok(None);
         }
