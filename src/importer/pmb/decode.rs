@@ -42,7 +42,7 @@ pub fn decode_input(bytes: &[u8]) -> Result<String, PmbError> {
 }
 
 fn line_of(bytes: &[u8], offset: usize) -> usize {
-    bytes[..offset].split(|&b| b == b'\n').count()
+    memchr::memchr_iter(b'\n', &bytes[..offset]).count() + 1
 }
 
 fn check_not_binary(bytes: &[u8]) -> Result<(), PmbError> {
@@ -149,7 +149,7 @@ fn check_not_mojibake(text: &str) -> Result<(), PmbError> {
         }
         if let Some(end) = mojibake_at(&text[i..]) {
             return Err(PmbError::Mojibake {
-                line: memchr::memchr_iter(b'\n', &bytes[..i]).count() + 1,
+                line: line_of(bytes, i),
                 sample: text[i..i + end].to_owned(),
             });
         }
