@@ -304,7 +304,8 @@ impl<S: RecordSink + Clone + Send + 'static> DcLoader<S> {
     /// A storage failure, of the batch this line completes or of the one written before it;
     /// nothing after the failed batch is written.
     pub fn line(&mut self, line_no: usize, bytes: &[u8]) -> Result<(), StoreError> {
-        let Ok(text) = std::str::from_utf8(bytes) else {
+        // Vectorised: validating each line with `std` was a twentieth of an import's CPU.
+        let Ok(text) = simdutf8::basic::from_utf8(bytes) else {
             self.reject(line_no, "not UTF-8 text".into());
             return Ok(());
         };
