@@ -630,6 +630,13 @@ mod tests {
                 ..BatchOutcome::default()
             })
         }
+        type Prepared = Vec<RecordInput>;
+        fn prepare_batch(&self, records: Vec<RecordInput>) -> Result<Self::Prepared, StoreError> {
+            Ok(records)
+        }
+        fn put_prepared(&self, batch: Self::Prepared) -> Result<BatchOutcome, StoreError> {
+            self.put_batch(batch)
+        }
         fn classify(&self, _: &RecordInput) -> Result<crate::store::PutOutcome, StoreError> {
             Ok(crate::store::PutOutcome::Added)
         }

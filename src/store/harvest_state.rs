@@ -387,7 +387,7 @@ fn prepare_page(
             .collect::<Result<Vec<_>, _>>()?;
         let jobs: Vec<_> = page.into_iter().zip(olds).collect();
         let done = par_map(jobs, |(record, old)| {
-            Store::prepare(dated(record, old.as_ref(), now), old.as_ref(), now)
+            Store::prepare(&mut dated(record, old.as_ref(), now), old.as_ref(), now)
         });
         let stripped = done.iter().map(|(_, s)| s).sum();
         Ok((done.into_iter().map(|(p, _)| p).collect(), stripped))
@@ -401,7 +401,8 @@ fn prepare_page(
                 Some(&i) => Some((PENDING, 0, prepared[i].new.clone())),
                 None => Store::current(index, &id)?,
             };
-            let (p, stripped) = Store::prepare(dated(record, old.as_ref(), now), old.as_ref(), now);
+            let (p, stripped) =
+                Store::prepare(&mut dated(record, old.as_ref(), now), old.as_ref(), now);
             stripped_total += stripped;
             overlay.insert(id, prepared.len());
             prepared.push(p);

@@ -76,8 +76,11 @@
 //! nothing acknowledged; a power loss can lose the batches of the last half second, whole and
 //! in order (sled comes back as of its last flush, and the value log is cut back to that
 //! state's end), never leaving a reference to bytes the disk has not got. Importers write
-//! through [`pipeline::BatchWriter`], which parses the next batch while one is written (one
-//! batch in flight), and one fsync per batch of 2,000 records costs little next to the rest.
+//! through [`pipeline::BatchWriter`]: while the caller parses a batch, the one before is
+//! rendered and hashed ([`Store::prepare_batch`], without the write lock) and the one before
+//! that committed ([`Store::put_prepared`], which prepares it again if what it read has
+//! changed since: see `ahead.rs`). One fsync per batch of 2,000 records costs little next to
+//! the rest.
 //!
 //! # Degrade, don't die
 //! When the disk is full (or read-only), open still succeeds in **read-only** mode: reads and
@@ -89,6 +92,7 @@
 //! detected at open ([`StoreError::NeedsUpgrade`]); `moisson upgrade` converts it in place
 //! (`upgrade.rs`), keeping it intact until the new layout is committed.
 
+mod ahead;
 pub mod browse;
 pub mod codec;
 mod compact;
@@ -119,6 +123,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use ahead::PreparedBatch;
 pub use codec::StoredRecord;
 pub use compact::{CompactOutcome, SledFiles};
 pub use error::StoreError;
@@ -327,8 +332,10 @@ struct Inner {
     run_tail_ds: AtomicI64,
     /// Tombstones, as of the last commit (published with `next_seq`).
     deleted: AtomicU64,
-    /// When the batch being written was stamped (`i64::MAX` when none is): see [`Store::begin_write`].
-    in_flight: AtomicI64,
+    /// When the batches being written were stamped: see [`Store::begin_write`].
+    marks: Arc<ahead::Marks>,
+    /// Writes applied, for batches prepared ahead of their commit.
+    writes: ahead::Writes,
     read_only: RwLock<Option<String>>,
     /// Records this process committed.
     committed: AtomicU64,
@@ -393,6 +400,7 @@ impl std::fmt::Debug for Store {
 }
 
 /// A record prepared for writing against what is stored.
+#[derive(Debug)]
 pub(crate) struct Prepared {
     identifier: String,
     /// The record as stored before this write: (seq, flags, record).
@@ -403,15 +411,6 @@ pub(crate) struct Prepared {
     outcome: PutOutcome,
     /// Who wrote it: names the writer when the outcome is [`PutOutcome::Rejected`].
     writer: Origin,
-}
-
-/// Clears the in-flight mark of [`Store::begin_write`] when the batch is done, written or not.
-pub(crate) struct InFlight<'a>(&'a AtomicI64);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.store(i64::MAX, Ordering::SeqCst);
-    }
 }
 
 /// A set and its ancestors, for every set given.
@@ -623,7 +622,8 @@ impl Store {
                 run_tail_ds: AtomicI64::new(state.run_tail.as_ref().map_or(i64::MIN, |t| t.0)),
                 deleted: AtomicU64::new(state.deleted),
                 write: Mutex::new(state),
-                in_flight: AtomicI64::new(i64::MAX),
+                marks: ahead::Marks::new(),
+                writes: ahead::Writes::default(),
                 read_only: RwLock::new(read_only),
                 committed: AtomicU64::new(0),
                 ooo_min: AtomicU64::new(OOO_MIN),
@@ -1127,7 +1127,7 @@ impl Store {
 
     /// Renders a record and decides what writing it would do, against the `old` one stored.
     fn prepare(
-        mut input: RecordInput,
+        input: &mut RecordInput,
         old: Option<&(u64, u8, StoredRecord)>,
         now: Datestamp,
     ) -> (Prepared, usize) {
@@ -1156,7 +1156,7 @@ impl Store {
                 sets = kept;
             }
         }
-        let hash = content_hash(&input, &sets);
+        let hash = content_hash(input, &sets);
         let identifier = input.identifier.as_ref().to_owned();
         if let Some(old_record) = old_record {
             let outcome = if old_record.origin != input.origin {
@@ -1174,7 +1174,7 @@ impl Store {
                         new: old_record.clone(),
                         rendered: Vec::new(),
                         outcome,
-                        writer: input.origin,
+                        writer: input.origin.clone(),
                     },
                     stripped,
                 );
@@ -1234,7 +1234,7 @@ impl Store {
             deleted: input.deleted,
             formats,
             content_hash: hash,
-            local_fields: input.local_fields,
+            local_fields: input.local_fields.clone(),
             rendered: Vec::new(),
             origin: input.origin.clone(),
         };
@@ -1245,7 +1245,7 @@ impl Store {
                 new,
                 rendered,
                 outcome,
-                writer: input.origin,
+                writer: input.origin.clone(),
             },
             stripped,
         )
@@ -1255,11 +1255,10 @@ impl Store {
     /// the batch wrote.
     pub(crate) fn prepare_all(
         &self,
-        records: impl IntoIterator<Item = RecordInput>,
+        records: &mut [RecordInput],
         now: Datestamp,
     ) -> Result<(Vec<Prepared>, usize), StoreError> {
         let index = self.index();
-        let records: Vec<RecordInput> = records.into_iter().collect();
         let ids: BTreeSet<&str> = records.iter().map(|r| r.identifier.as_ref()).collect();
         if ids.len() == records.len() && records.len() >= PARALLEL_FROM {
             // Every identifier once: each record is rendered against the stored version alone,
@@ -1268,7 +1267,7 @@ impl Store {
                 .iter()
                 .map(|r| Store::current(&index, r.identifier.as_ref()))
                 .collect::<Result<Vec<_>, _>>()?;
-            let jobs: Vec<_> = records.into_iter().zip(olds).collect();
+            let jobs: Vec<_> = records.iter_mut().zip(olds).collect();
             let done = par_map(jobs, |(input, old)| {
                 Store::prepare(input, old.as_ref(), now)
             });
@@ -1278,7 +1277,7 @@ impl Store {
         let mut prepared: Vec<Prepared> = Vec::new();
         let mut overlay: BTreeMap<String, usize> = BTreeMap::new();
         let mut stripped_total = 0;
-        for input in records {
+        for input in records.iter_mut() {
             let id = input.identifier.as_ref().to_owned();
             let old = match overlay.get(&id) {
                 // Against the version this batch already wrote (the stored one is the first
@@ -1300,40 +1299,36 @@ impl Store {
     /// # Errors
     /// A storage failure, after which nothing of the batch is visible; [`StoreError::ReadOnly`]
     /// when the disk is full.
-    pub fn put_batch(&self, records: Vec<RecordInput>) -> Result<BatchOutcome, StoreError> {
+    pub fn put_batch(&self, mut records: Vec<RecordInput>) -> Result<BatchOutcome, StoreError> {
         let mut state = self.lock_write();
         let (now, _in_flight) = self.begin_write();
-        let (prepared, stripped) = self.prepare_all(records, now)?;
+        let (prepared, stripped) = self.prepare_all(&mut records, now)?;
         self.commit(&mut state, prepared, stripped, None)
     }
 
     /// Marks a batch as being written and returns its datestamp; the mark lasts as long as
-    /// the guard. Call it holding the write lock.
+    /// the guard.
     ///
-    /// Records are stamped before their batch commits. While the mark is set, lists are
-    /// answered as of its second ([`Store::visible_until`]), so that a record that becomes
-    /// visible after a response's responseDate is never dated before it.
-    pub(crate) fn begin_write(&self) -> (Datestamp, InFlight<'_>) {
+    /// Records are stamped before their batch commits. While a mark is set, lists are
+    /// answered as of the earliest marked second ([`Store::visible_until`]), so that a record
+    /// that becomes visible after a response's responseDate is never dated before it.
+    pub(crate) fn begin_write(&self) -> (Datestamp, ahead::InFlight) {
         // Marked first, stamped after: any stamp is at or after the mark.
-        self.inner
-            .in_flight
-            .store(Datestamp::now().unix(), Ordering::SeqCst);
-        (Datestamp::now(), InFlight(&self.inner.in_flight))
+        let mark = self.inner.marks.mark(Datestamp::now().unix());
+        (Datestamp::now(), mark)
     }
 
     /// The latest moment a list may be answered as of: `now`, or the second of the batch
     /// being written if one is.
     pub fn visible_until(&self, now: Datestamp) -> Datestamp {
-        now.min(Datestamp::from_unix(
-            self.inner.in_flight.load(Ordering::SeqCst),
-        ))
+        now.min(Datestamp::from_unix(self.inner.marks.earliest()))
     }
 
     /// What writing `record` would do, without writing anything (for dry runs).
     pub fn classify(&self, record: &RecordInput) -> Result<PutOutcome, StoreError> {
         let old = Store::current(&self.index(), record.identifier.as_ref())?;
         Ok(
-            Store::prepare(record.clone(), old.as_ref(), Datestamp::now())
+            Store::prepare(&mut record.clone(), old.as_ref(), Datestamp::now())
                 .0
                 .outcome,
         )

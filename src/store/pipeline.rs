@@ -1,20 +1,33 @@
-//! A writer thread in front of a [`RecordSink`]'s `put_batch`: an importer parses its next
-//! batch while the store renders, compresses, syncs and indexes the one before, so that on two
-//! cores parsing and writing overlap instead of taking turns.
+//! A writer thread in front of a [`RecordSink`]: an importer parses its next batch while the
+//! sink prepares (renders and hashes) one batch and commits (compresses, syncs and indexes) the
+//! one before, so that on two cores parsing, preparing and committing overlap instead of
+//! taking turns.
 //!
-//! At most one batch is in flight, so memory stays at two batches, and a batch's outcome (or
-//! its error) comes back when the next batch is handed over or at [`BatchWriter::wait`]. A
-//! batch is acknowledged, as with [`RecordSink::put_batch`], once its outcome is returned.
+//! At most one batch is prepared and one committed while the caller fills the next, so memory
+//! stays at three batches. A batch's outcome (or its error) comes back when the next batch is
+//! handed over or at [`BatchWriter::wait`]; a batch is acknowledged, as with
+//! [`RecordSink::put_batch`], once its outcome is returned. A batch handed over after one that
+//! failed is not written.
 
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use super::{BatchOutcome, RecordInput, RecordSink, Store, StoreError};
 
 type Reply = Result<BatchOutcome, StoreError>;
 
+/// What the writer thread is asked to do.
+enum Job {
+    /// Prepare these records (and commit the batch prepared before).
+    Batch(Vec<RecordInput>),
+    /// Commit the batch prepared last.
+    Flush,
+}
+
 struct Worker {
-    to: SyncSender<Vec<RecordInput>>,
+    to: SyncSender<Job>,
     from: Receiver<Reply>,
     thread: JoinHandle<()>,
 }
@@ -40,28 +53,35 @@ impl<S: RecordSink + Clone + Send + 'static> BatchWriter<S> {
         }
     }
 
-    /// Hands `records` to the writer thread, after waiting for the batch before; returns that
+    /// Hands `records` to the writer thread, then waits for the batch before; returns that
     /// batch's outcome. On its error the new batch is not written.
     ///
     /// # Errors
     /// The previous batch's storage error.
     pub fn send(&mut self, records: Vec<RecordInput>) -> Result<Option<BatchOutcome>, StoreError> {
-        let previous = self.wait()?;
+        if self.written.is_some() {
+            let previous = self.wait()?;
+            self.written = Some(self.sink.put_batch(records));
+            return Ok(previous);
+        }
         if self.worker.is_none() {
             self.worker = self.spawn();
         }
         let records = match &self.worker {
-            Some(worker) => match worker.to.send(records) {
+            Some(worker) => match worker.to.send(Job::Batch(records)) {
                 Ok(()) => {
-                    self.in_flight = true;
-                    return Ok(previous);
+                    let previous = self.reply();
+                    self.in_flight = previous.is_ok();
+                    return previous;
                 }
-                Err(mpsc::SendError(records)) => records,
+                Err(mpsc::SendError(Job::Batch(records))) => records,
+                Err(mpsc::SendError(Job::Flush)) => unreachable!("a batch was sent"),
             },
             None => records,
         };
         // No thread to be had: write here, and answer for this batch when the next is handed
         // over, as for one in flight.
+        let previous = self.reply()?;
         self.worker = None;
         self.written = Some(self.sink.put_batch(records));
         Ok(previous)
@@ -75,6 +95,17 @@ impl<S: RecordSink + Clone + Send + 'static> BatchWriter<S> {
         if let Some(reply) = self.written.take() {
             return reply.map(Some);
         }
+        if self.in_flight {
+            if let Some(worker) = &self.worker {
+                // A closed channel is answered by `reply`.
+                let _ = worker.to.send(Job::Flush);
+            }
+        }
+        self.reply()
+    }
+
+    /// The outcome of the batch in flight, once the writer thread has committed it.
+    fn reply(&mut self) -> Result<Option<BatchOutcome>, StoreError> {
         if !std::mem::take(&mut self.in_flight) {
             return Ok(None);
         }
@@ -88,18 +119,12 @@ impl<S: RecordSink + Clone + Send + 'static> BatchWriter<S> {
     }
 
     fn spawn(&self) -> Option<Worker> {
-        let (to, batches) = mpsc::sync_channel::<Vec<RecordInput>>(0);
+        let (to, jobs) = mpsc::sync_channel::<Job>(0);
         let (replies, from) = mpsc::sync_channel::<Reply>(1);
         let sink = self.sink.clone();
         let thread = std::thread::Builder::new()
             .name("moisson-writer".into())
-            .spawn(move || {
-                for batch in batches {
-                    if replies.send(sink.put_batch(batch)).is_err() {
-                        return;
-                    }
-                }
-            });
+            .spawn(move || work(&sink, &jobs, &replies));
         match thread {
             Ok(thread) => Some(Worker { to, from, thread }),
             Err(error) => {
@@ -108,6 +133,97 @@ impl<S: RecordSink + Clone + Send + 'static> BatchWriter<S> {
             }
         }
     }
+}
+
+/// How long a prepared batch waits for the next one before it is committed alone: until it is,
+/// lists are answered as of its second (see `Store::begin_write`), so it must not wait on a
+/// slow reader for long.
+const WAIT_FOR_NEXT: Duration = Duration::from_secs(1);
+
+/// The writer thread: prepares each batch as it comes, while the one before is committed.
+fn work<S: RecordSink + Clone + Send>(sink: &S, jobs: &Receiver<Job>, replies: &SyncSender<Reply>) {
+    let mut ready: Option<Result<S::Prepared, StoreError>> = None;
+    // Set when a batch committed alone failed: the one handed over next is not written.
+    let mut drop_next = false;
+    loop {
+        let job = match ready.take() {
+            Some(batch) => match jobs.recv_timeout(WAIT_FOR_NEXT) {
+                Ok(job) => {
+                    ready = Some(batch);
+                    job
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let reply = commit(sink, batch);
+                    drop_next = reply.is_err();
+                    if replies.send(reply).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    ready = Some(batch);
+                    break;
+                }
+            },
+            None => match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            },
+        };
+        ready = match (ready.take(), job) {
+            (None, Job::Batch(_)) if std::mem::take(&mut drop_next) => None,
+            (None, Job::Batch(records)) => Some(sink.prepare_batch(records)),
+            (Some(batch), Job::Batch(records)) => overlap(sink, batch, records, replies),
+            (Some(batch), Job::Flush) => {
+                if replies.send(commit(sink, batch)).is_err() {
+                    return;
+                }
+                None
+            }
+            (None, Job::Flush) => {
+                drop_next = false;
+                None
+            }
+        };
+    }
+    // The writer was dropped with a batch handed over: it is written, whole or not at all.
+    if let Some(batch) = ready {
+        let _ = replies.try_send(commit(sink, batch));
+    }
+}
+
+fn commit<S: RecordSink>(sink: &S, batch: Result<S::Prepared, StoreError>) -> Reply {
+    batch.and_then(|b| sink.put_prepared(b))
+}
+
+/// Commits `batch` (and replies) on a thread of its own while `records` are prepared here;
+/// returns them prepared, or nothing when the commit failed (they are then not written).
+fn overlap<S: RecordSink + Clone + Send>(
+    sink: &S,
+    batch: Result<S::Prepared, StoreError>,
+    records: Vec<RecordInput>,
+    replies: &SyncSender<Reply>,
+) -> Option<Result<S::Prepared, StoreError>> {
+    // Shared so that the batch is still here if no thread can be had for it.
+    let batch = Mutex::new(Some(batch));
+    let committed = |sink: &S| {
+        let taken = batch.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let reply = taken.map_or_else(|| Ok(BatchOutcome::default()), |b| commit(sink, b));
+        let ok = reply.is_ok();
+        replies.send(reply).is_ok() && ok
+    };
+    let committer = sink.clone();
+    std::thread::scope(|scope| {
+        let committing = std::thread::Builder::new()
+            .name("moisson-commit".into())
+            .spawn_scoped(scope, move || committed(&committer));
+        let Ok(committing) = committing else {
+            // No second thread: commit first, then prepare.
+            return committed(sink).then(|| sink.prepare_batch(records));
+        };
+        let next = sink.prepare_batch(records);
+        committing.join().unwrap_or(false).then_some(next)
+    })
 }
 
 impl<S: RecordSink + Clone + Send + 'static> Drop for BatchWriter<S> {
@@ -151,6 +267,40 @@ mod tests {
         assert_eq!(last.outcomes, vec![PutOutcome::Updated, PutOutcome::Added]);
         assert_eq!(writer.wait().expect("nothing in flight"), None);
         assert_eq!(store.stats().expect("stats").records, 4);
+        assert_eq!(store.check().expect("checked"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_batch_whose_successor_is_slow_to_come_is_written_meanwhile() {
+        let store = Store::temporary().expect("store");
+        let mut writer = BatchWriter::new(store.clone());
+        writer.send(vec![record(1, "a")]).expect("sent");
+        let started = std::time::Instant::now();
+        while store.get("oai:example.org:1").expect("read").is_none() {
+            assert!(
+                started.elapsed() < WAIT_FOR_NEXT * 10,
+                "a prepared batch holds lists back until it is written"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let later = crate::protocol::Datestamp::from_unix(i64::MAX / 2);
+        assert_eq!(
+            store.visible_until(later),
+            later,
+            "no batch in flight any more"
+        );
+        let outcome = writer.wait().expect("no error").expect("its outcome");
+        assert_eq!(outcome.outcomes, [PutOutcome::Added]);
+        writer.send(vec![record(2, "a")]).expect("sent");
+        assert_eq!(
+            writer
+                .wait()
+                .expect("no error")
+                .expect("its outcome")
+                .outcomes
+                .len(),
+            1
+        );
     }
 
     #[test]

@@ -263,6 +263,8 @@ fn switch(store: &Store, state: &mut State, to: Index, built: Built) -> Result<(
         .index
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(to);
+    // Every record number may have changed: nothing prepared before this holds after it.
+    store.inner.writes.applied();
     store.publish(&next);
     *state = next;
     Ok(())

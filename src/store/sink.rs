@@ -21,6 +21,23 @@ pub trait RecordSink {
     /// A storage failure, after which nothing of the batch is written.
     fn put_batch(&self, records: Vec<RecordInput>) -> Result<BatchOutcome, StoreError>;
 
+    /// A batch made ready by [`RecordSink::prepare_batch`].
+    type Prepared: Send + 'static;
+
+    /// Makes a batch ready to write without holding up other writers (a store renders and
+    /// hashes it against the stored records), so that a writer can prepare one batch while the
+    /// one before is written. Nothing is written.
+    ///
+    /// # Errors
+    /// A storage failure.
+    fn prepare_batch(&self, records: Vec<RecordInput>) -> Result<Self::Prepared, StoreError>;
+
+    /// Writes a batch of [`RecordSink::prepare_batch`] as [`RecordSink::put_batch`] writes one.
+    ///
+    /// # Errors
+    /// As [`RecordSink::put_batch`].
+    fn put_prepared(&self, batch: Self::Prepared) -> Result<BatchOutcome, StoreError>;
+
     /// What writing `record` would do, without writing anything (for dry runs).
     ///
     /// # Errors
@@ -151,6 +168,16 @@ impl RecordSink for Store {
         Store::put_batch(self, records)
     }
 
+    type Prepared = super::PreparedBatch;
+
+    fn prepare_batch(&self, records: Vec<RecordInput>) -> Result<Self::Prepared, StoreError> {
+        Store::prepare_batch(self, records)
+    }
+
+    fn put_prepared(&self, batch: Self::Prepared) -> Result<BatchOutcome, StoreError> {
+        Store::put_prepared(self, batch)
+    }
+
     fn classify(&self, record: &RecordInput) -> Result<PutOutcome, StoreError> {
         Store::classify(self, record)
     }
@@ -191,6 +218,16 @@ impl RecordSink for VecSink {
             outcomes,
             ..BatchOutcome::default()
         })
+    }
+
+    type Prepared = Vec<RecordInput>;
+
+    fn prepare_batch(&self, records: Vec<RecordInput>) -> Result<Self::Prepared, StoreError> {
+        Ok(records)
+    }
+
+    fn put_prepared(&self, batch: Self::Prepared) -> Result<BatchOutcome, StoreError> {
+        self.put_batch(batch)
     }
 
     fn classify(&self, record: &RecordInput) -> Result<PutOutcome, StoreError> {

@@ -6,7 +6,8 @@ use crate::protocol::{ListFilter, MetadataPrefix, Repository};
 use proptest::prelude::*;
 use std::path::Path;
 
-fn input(id: &str, title: &str, sets: &[&str]) -> RecordInput {
+/// A local record titled `title` in `sets`.
+pub(super) fn input(id: &str, title: &str, sets: &[&str]) -> RecordInput {
     let mut dc = DcRecord::new();
     dc.push_str(DcElement::Title, title);
     let mut r = RecordInput::dc(OaiIdentifier::parse(id).unwrap(), dc);

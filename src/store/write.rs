@@ -12,8 +12,8 @@ use super::index::{self, Index};
 use super::page::{self, SLOTS};
 use super::vlog::BlobRef;
 use super::{
-    codec, counts, expand_sets, keys, refusals, BatchOutcome, Prepared, PutOutcome, State, Store,
-    StoreError, StoredRecord, StoredSet, STATE_KEY, STRIPPED_KEY,
+    ahead, codec, counts, expand_sets, keys, refusals, BatchOutcome, Prepared, PutOutcome, State,
+    Store, StoreError, StoredRecord, StoredSet, STATE_KEY, STRIPPED_KEY,
 };
 
 /// The record number of a version that only exists within the batch being prepared.
@@ -190,8 +190,13 @@ impl Store {
             (a.new.datestamp, a.identifier.as_str()).cmp(&(b.new.datestamp, b.identifier.as_str()))
         });
         let written = finals.len() as u64;
+        let touched = finals
+            .iter()
+            .map(|f| ahead::id_hash(&f.identifier))
+            .collect();
         let intent = Store::batch_intent(finals, next, stripped as u64, harvest);
         self.run(&intent).map_err(|e| self.on_write_error(e))?;
+        self.inner.writes.batch_wrote(touched);
         *state = intent.state;
         self.publish(state);
         self.inner
@@ -285,9 +290,16 @@ impl Store {
     /// Writes the intent, applies it and commits it.
     pub(crate) fn run(&self, intent: &Intent) -> Result<(), StoreError> {
         let key = intent.state.next_intent.to_be_bytes();
-        self.inner.intents.insert(key, codec::encode(intent))?;
-        apply(self, &self.index(), intent)?;
-        finish(self, &key, intent)
+        let written = self
+            .inner
+            .intents
+            .insert(key, codec::encode(intent))
+            .map_err(StoreError::from)
+            .and_then(|_| apply(self, &self.index(), intent))
+            .and_then(|()| finish(self, &key, intent));
+        // Counted written or not: a failed write may have changed part of what was read.
+        self.inner.writes.applied();
+        written
     }
 
     #[cfg(test)]
