@@ -535,6 +535,7 @@ fn record_line(store: &Store, id: String, record: StoredRecord) -> Result<Record
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::importer::testing::SharedSink;
 
     #[test]
     fn a_bad_line_says_why() {
@@ -611,45 +612,9 @@ mod tests {
         assert!(store.get("oai:x:2").unwrap().is_some());
     }
 
-    /// A backend that is not a `Store`: what it was given, shared with the writer thread.
-    #[derive(Clone, Default)]
-    struct MemorySink(std::sync::Arc<std::sync::Mutex<(Vec<String>, Vec<String>)>>);
-
-    impl RecordSink for MemorySink {
-        fn put_batch(&self, records: Vec<RecordInput>) -> Result<BatchOutcome, StoreError> {
-            let mut seen = self.0.lock().unwrap();
-            let outcomes = records
-                .iter()
-                .map(|r| {
-                    seen.0.push(r.identifier.to_string());
-                    crate::store::PutOutcome::Added
-                })
-                .collect();
-            Ok(BatchOutcome {
-                outcomes,
-                ..BatchOutcome::default()
-            })
-        }
-        fn classify(&self, _: &RecordInput) -> Result<crate::store::PutOutcome, StoreError> {
-            Ok(crate::store::PutOutcome::Added)
-        }
-        fn set_name(&self, _: &SetSpec) -> Result<Option<String>, StoreError> {
-            Ok(None)
-        }
-        fn define_set(
-            &self,
-            spec: &SetSpec,
-            _: &str,
-            _: Option<&DcRecord>,
-        ) -> Result<(), StoreError> {
-            self.0.lock().unwrap().1.push(spec.to_string());
-            Ok(())
-        }
-    }
-
     #[test]
     fn any_record_sink_takes_the_records_in_order_and_the_sets() {
-        let sink = MemorySink::default();
+        let sink = SharedSink::default();
         let mut loader = DcLoader::new(sink.clone(), "f".into(), DcOptions::default(), 2, None);
         let mut lines = LineSplitter::new(MAX_LINE_BYTES);
         let input = (1..=5)
@@ -660,12 +625,19 @@ mod tests {
         lines.finish(&mut loader).unwrap();
         let (summary, _) = loader.finish().unwrap();
         assert_eq!((summary.added, summary.sets), (5, 1));
-        let seen = sink.0.lock().unwrap();
+        let seen = sink.sink();
+        let ids: Vec<_> = seen
+            .records
+            .borrow()
+            .iter()
+            .map(|r| r.identifier.to_string())
+            .collect();
         assert_eq!(
-            seen.0,
+            ids,
             (1..=5).map(|n| format!("oai:x:{n}")).collect::<Vec<_>>()
         );
-        assert_eq!(seen.1, ["a"]);
+        let sets: Vec<_> = seen.sets.borrow().keys().cloned().collect();
+        assert_eq!(sets, ["a"]);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 pub mod batch;
 pub mod jsonl;
 pub mod pmb;
+#[cfg(test)]
+mod testing;
 pub mod unimarc;
 
 use std::path::{Path, PathBuf};
@@ -73,9 +75,9 @@ impl FileFormat {
     }
 
     /// Writes (or, in a dry run, classifies) the records of the file `name`, reporting each
-    /// rejection through `report` (as [`pmb::load::load_file`] and
-    /// [`unimarc::load::load_file`] do), each batch written on a thread of its own while the
-    /// next is read.
+    /// rejection and refusal by file and line or record through `report`, each batch written
+    /// on a thread of its own while the next is read. With no store (a dry run before the
+    /// store exists), every record counts as added; a blank file is "nothing to import".
     ///
     /// # Errors
     /// A storage failure; the batch in flight is then not written.

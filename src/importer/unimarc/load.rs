@@ -10,10 +10,9 @@
 use std::path::Path;
 
 use super::{import_bytes, CrosswalkOptions, Format, Mapped, UnimarcError};
-use crate::importer::batch::{is_blank, load, File, Item, Placing};
+use crate::importer::batch::{is_blank, Item, Placing};
 use crate::importer::pmb::load::record_input;
-use crate::importer::{ImportError, ImportSummary};
-use crate::store::{RecordSink, StoreError};
+use crate::importer::ImportError;
 
 /// How UNIMARC files are loaded.
 #[derive(Debug, Clone)]
@@ -97,29 +96,6 @@ pub fn file_is_clean(name: &Path, bytes: &[u8], options: &UnimarcOptions) -> boo
         .is_ok_and(|mut items| !items.any(|item| matches!(item, Item::Rejected(_))))
 }
 
-/// Writes (or, in a dry run, classifies) the records of one file, reporting each rejection
-/// by `name` and record through `report`. With no store (a dry run before the store exists),
-/// every record counts as added. An empty file is "nothing to import".
-///
-/// # Errors
-/// A storage failure; the batch in flight is then not written.
-pub fn load_file<S: RecordSink + ?Sized>(
-    store: Option<&S>,
-    name: &Path,
-    bytes: &[u8],
-    options: &UnimarcOptions,
-    report: &mut dyn FnMut(ImportError),
-) -> Result<ImportSummary, StoreError> {
-    let file = File::new(name, &PLACING, options.dry_run);
-    load(
-        store,
-        &file,
-        bytes,
-        || items_or_refusal(name, bytes, options),
-        report,
-    )
-}
-
 /// The items of one UNIMARC file for [`crate::importer::batch`]: its records, or one refusal
 /// for a file that is not UNIMARC at all.
 pub fn items_or_refusal<'a>(
@@ -148,6 +124,7 @@ pub const PLACING: Placing = Placing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::importer::{FileFormat, ImportSummary};
     use crate::store::Store;
 
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pmb/export");
@@ -160,18 +137,23 @@ mod tests {
         }
     }
 
+    /// Imports `bytes` as the file `name` as `import unimarc` does, each error to `report`.
+    fn load(
+        store: Option<&Store>,
+        name: &str,
+        bytes: &[u8],
+        report: &mut dyn FnMut(ImportError),
+    ) -> ImportSummary {
+        FileFormat::Unimarc(options(store.is_none()))
+            .load_file(store, Path::new(name), bytes, report)
+            .expect("no storage failure")
+    }
+
     #[test]
     fn an_export_is_loaded_with_named_sets_and_bulletin_identifiers() {
         let store = Store::temporary().unwrap();
         let bytes = std::fs::read(format!("{FIXTURES}/notices-utf8.iso2709")).unwrap();
-        let summary = load_file(
-            Some(&store),
-            Path::new("n.iso2709"),
-            &bytes,
-            &options(false),
-            &mut |e| panic!("{e}"),
-        )
-        .unwrap();
+        let summary = load(Some(&store), "n.iso2709", &bytes, &mut |e| panic!("{e}"));
         assert_eq!((summary.added, summary.rejected), (7, 0), "{summary}");
         assert!(store
             .get("oai:x.example.org:bulletin/44933")
@@ -184,14 +166,7 @@ mod tests {
         };
         assert_eq!(name("periodical").as_deref(), Some("Periodicals"));
         assert_eq!(name("lang:fre").as_deref(), Some("Français"));
-        let again = load_file(
-            Some(&store),
-            Path::new("n.iso2709"),
-            &bytes,
-            &options(false),
-            &mut |e| panic!("{e}"),
-        )
-        .unwrap();
+        let again = load(Some(&store), "n.iso2709", &bytes, &mut |e| panic!("{e}"));
         assert_eq!(again.unchanged, 7, "{again}");
     }
 
@@ -200,14 +175,9 @@ mod tests {
         let bytes = std::fs::read(format!("{FIXTURES}/notices-utf8.iso2709")).unwrap();
         let cut = &bytes[..bytes.len() - 40];
         let mut errors = Vec::new();
-        let summary = load_file::<Store>(
-            None,
-            Path::new("cut.iso2709"),
-            cut,
-            &options(true),
-            &mut |e| errors.push(e.to_string()),
-        )
-        .unwrap();
+        let summary = load(None, "cut.iso2709", cut, &mut |e| {
+            errors.push(e.to_string());
+        });
         assert_eq!((summary.added, summary.rejected), (6, 1), "{errors:?}");
         assert!(
             errors[0].starts_with("cut.iso2709:record 7 (byte "),
@@ -219,14 +189,10 @@ mod tests {
     #[test]
     fn a_file_that_is_not_unimarc_is_refused_once() {
         let mut errors = Vec::new();
-        let summary = load_file::<Store>(
-            None,
-            Path::new("README.md"),
-            include_bytes!("../../../README.md"),
-            &options(true),
-            &mut |e| errors.push(e.to_string()),
-        )
-        .unwrap();
+        let readme = include_bytes!("../../../README.md");
+        let summary = load(None, "README.md", readme, &mut |e| {
+            errors.push(e.to_string());
+        });
         assert_eq!(summary.rejected, 1);
         assert_eq!(errors.len(), 1);
         assert!(
