@@ -13,14 +13,13 @@ use clap::Subcommand;
 
 use super::{open_store, ExitCode};
 use crate::config::{ConfigError, Settings};
+use crate::importer::batch::{blank_file, BATCH};
 use crate::importer::jsonl::{sniff, DcLoader, DcOptions, LineSplitter, Sniff, MAX_LINE_BYTES};
 use crate::importer::pmb::load::{add, PmbOptions};
 use crate::importer::unimarc::load::UnimarcOptions;
 use crate::importer::{FileFormat, ImportError, ImportSummary};
 use crate::store::{is_store, Store, StoreError};
 
-/// Records written per transaction by `import dc`.
-const BATCH: usize = 2000;
 /// Bytes read to judge an input before importing it.
 const SNIFF_BYTES: usize = 8 * 1024;
 /// Bytes read at a time.
@@ -216,14 +215,7 @@ fn run_dc(settings: &Settings, file: &Path, options: DcOptions) -> anyhow::Resul
     let input = DcInput::open(file)?;
     if input.is_blank() {
         // Nothing to write: no store is opened or created, and no running server asked.
-        note!(
-            "moisson: import {}: {}",
-            file.display(),
-            ImportSummary {
-                nothing_to_import: true,
-                ..ImportSummary::default()
-            }
-        );
+        note!("moisson: import {}: {}", file.display(), blank_file());
         return Ok(ExitCode::Ok);
     }
     let dir = &settings.store.data_dir;

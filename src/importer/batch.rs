@@ -13,7 +13,7 @@ use std::path::Path;
 use super::pmb::load::{define_named_set, NamedSet};
 use super::{ImportError, ImportSummary};
 use crate::store::pipeline::BatchWriter;
-use crate::store::{BatchOutcome, PutOutcome, RecordInput, RecordSink, StoreError};
+use crate::store::{BatchOutcome, PutOutcome, RecordInput, RecordSink, Refusal, StoreError};
 
 /// Records written per transaction.
 pub const BATCH: usize = 2000;
@@ -152,15 +152,85 @@ fn classify<S: RecordSink + ?Sized>(
     Ok(())
 }
 
-/// The batch being filled, with the place of each of its records, and the places of the
-/// batch being written.
-struct Batches<'a, S: RecordSink + Clone + Send + 'static> {
-    store: &'a S,
+/// Records handed to a [`BatchWriter`] batch by batch, each with its place (a line or a
+/// record number): the batch being filled, and the places of the one in flight, so that a
+/// refusal, which the store gives by index in its batch, is placed in its own batch.
+pub struct PlacedBatches<S: RecordSink + Clone + Send + 'static> {
     writer: BatchWriter<S>,
-    file: &'a File<'a>,
     records: Vec<RecordInput>,
     places: Vec<usize>,
     in_flight: Vec<usize>,
+}
+
+/// A written batch: its outcome, and the places of its records.
+pub struct WrittenBatch {
+    places: Vec<usize>,
+    outcome: BatchOutcome,
+}
+
+impl WrittenBatch {
+    /// What the store did with the batch.
+    pub fn outcome(&self) -> &BatchOutcome {
+        &self.outcome
+    }
+
+    /// Each record the store refused, with its place (0 if the store named no record of the
+    /// batch).
+    pub fn refusals(&self) -> impl Iterator<Item = (usize, &Refusal)> {
+        let place = |r: &Refusal| self.places.get(r.index).copied().unwrap_or(0);
+        self.outcome.refusals.iter().map(move |r| (place(r), r))
+    }
+}
+
+impl<S: RecordSink + Clone + Send + 'static> PlacedBatches<S> {
+    /// Batches written into `sink` on a thread of their own.
+    pub fn new(sink: S) -> Self {
+        PlacedBatches {
+            writer: BatchWriter::new(sink),
+            records: Vec::new(),
+            places: Vec::new(),
+            in_flight: Vec::new(),
+        }
+    }
+
+    /// Adds the record found at `at` to the batch being filled; returns how many it holds.
+    pub fn push(&mut self, input: RecordInput, at: usize) -> usize {
+        self.records.push(input);
+        self.places.push(at);
+        self.records.len()
+    }
+
+    /// Hands the batch being filled over, if it holds any record (it is written in one
+    /// transaction); returns the batch written before it.
+    ///
+    /// # Errors
+    /// The storage error of the batch before; the batch being filled is then not written.
+    pub fn send(&mut self) -> Result<Option<WrittenBatch>, StoreError> {
+        if self.records.is_empty() {
+            return Ok(None);
+        }
+        let previous = self.writer.send(std::mem::take(&mut self.records))?;
+        let places = std::mem::take(&mut self.places);
+        let places = std::mem::replace(&mut self.in_flight, places);
+        Ok(previous.map(|outcome| WrittenBatch { places, outcome }))
+    }
+
+    /// Waits for the batch in flight, if any, and returns it once written.
+    ///
+    /// # Errors
+    /// Its storage error.
+    pub fn wait(&mut self) -> Result<Option<WrittenBatch>, StoreError> {
+        let outcome = self.writer.wait()?;
+        let places = std::mem::take(&mut self.in_flight);
+        Ok(outcome.map(|outcome| WrittenBatch { places, outcome }))
+    }
+}
+
+/// The batches of a file, and the sets it has named so far.
+struct Batches<'a, S: RecordSink + Clone + Send + 'static> {
+    store: &'a S,
+    file: &'a File<'a>,
+    placed: PlacedBatches<S>,
     named: HashSet<String>,
 }
 
@@ -168,11 +238,8 @@ impl<'a, S: RecordSink + Clone + Send + 'static> Batches<'a, S> {
     fn new(store: &'a S, file: &'a File<'a>) -> Self {
         Batches {
             store,
-            writer: BatchWriter::new(store.clone()),
             file,
-            records: Vec::with_capacity(BATCH),
-            places: Vec::with_capacity(BATCH),
-            in_flight: Vec::new(),
+            placed: PlacedBatches::new(store.clone()),
             named: HashSet::new(),
         }
     }
@@ -192,34 +259,26 @@ impl<'a, S: RecordSink + Clone + Send + 'static> Batches<'a, S> {
                 summary.sets += define_named_set(self.store, set)?;
             }
         }
-        self.records.push(input);
-        self.places.push(at);
-        if self.records.len() >= BATCH {
+        if self.placed.push(input, at) >= BATCH {
             self.send(false, summary, report)?;
         }
         Ok(())
     }
 
-    /// Hands the batch over (written in one transaction) and accounts for the one before;
-    /// when it is the `last`, waits for it and accounts for it too.
+    /// Hands the batch over and accounts for the one before; when it is the `last`, waits
+    /// for it and accounts for it too.
     fn send(
         &mut self,
         last: bool,
         summary: &mut ImportSummary,
         report: &mut dyn FnMut(ImportError),
     ) -> Result<(), StoreError> {
-        if !self.records.is_empty() {
-            let previous = self.writer.send(std::mem::take(&mut self.records))?;
-            let places = std::mem::replace(&mut self.places, Vec::with_capacity(BATCH));
-            let places = std::mem::replace(&mut self.in_flight, places);
-            if let Some(outcome) = previous {
-                self.account(&places, &outcome, summary, report);
-            }
+        if let Some(written) = self.placed.send()? {
+            self.account(&written, summary, report);
         }
         if last {
-            if let Some(outcome) = self.writer.wait()? {
-                let places = std::mem::take(&mut self.in_flight);
-                self.account(&places, &outcome, summary, report);
+            if let Some(written) = self.placed.wait()? {
+                self.account(&written, summary, report);
             }
         }
         Ok(())
@@ -228,22 +287,16 @@ impl<'a, S: RecordSink + Clone + Send + 'static> Batches<'a, S> {
     /// Counts a written batch and reports what the store refused in it.
     fn account(
         &self,
-        places: &[usize],
-        outcome: &BatchOutcome,
+        written: &WrittenBatch,
         summary: &mut ImportSummary,
         report: &mut dyn FnMut(ImportError),
     ) {
-        for refusal in &outcome.refusals {
-            let at = places.get(refusal.index).copied().unwrap_or(0);
+        let File { name, placing, .. } = self.file;
+        for (at, refusal) in written.refusals() {
             let message = refusal.to_string();
-            report((self.file.placing.refusal)(
-                self.file.name,
-                at,
-                &refusal.identifier,
-                message,
-            ));
+            report((placing.refusal)(name, at, &refusal.identifier, message));
         }
-        summary.record(outcome);
+        summary.record(written.outcome());
     }
 }
 

@@ -20,15 +20,13 @@ use serde::{Deserialize, Serialize};
 
 use std::path::PathBuf;
 
+use super::batch::{PlacedBatches, WrittenBatch};
 use super::{ImportError, ImportSummary};
 use crate::dc::DcRecord;
 use crate::protocol::types::is_noncharacter;
 use crate::protocol::xml::read::is_xml_language;
 use crate::protocol::{Datestamp, OaiIdentifier, SetInfo, SetSpec};
-use crate::store::pipeline::BatchWriter;
-use crate::store::{
-    BatchOutcome, Origin, RecordInput, RecordSink, Store, StoreError, StoredRecord,
-};
+use crate::store::{Origin, RecordInput, RecordSink, Store, StoreError, StoredRecord};
 
 /// Most per-line messages a [`DcLoader`] keeps when it collects them (the count goes on).
 pub const MAX_KEPT_MESSAGES: usize = 1000;
@@ -237,12 +235,8 @@ pub struct DcLoader<S: RecordSink + Clone + Send + 'static = Store> {
     /// The size of the batch being filled: it starts small and doubles up to `batch_size`, so
     /// that the first records are committed soon, not after a whole large batch.
     filling: usize,
-    batch: Vec<RecordInput>,
-    batch_lines: Vec<usize>,
-    /// Writes each batch while the next one is parsed.
-    writer: BatchWriter<S>,
-    /// The line numbers of the batch the writer has.
-    in_flight_lines: Vec<usize>,
+    /// Written each while the next one is parsed, placed by line.
+    batches: PlacedBatches<S>,
     lines_with_content: u64,
     /// The counts so far.
     pub summary: ImportSummary,
@@ -261,16 +255,13 @@ impl<S: RecordSink + Clone + Send + 'static> DcLoader<S> {
         print: Option<fn(&str)>,
     ) -> DcLoader<S> {
         DcLoader {
-            writer: BatchWriter::new(sink.clone()),
-            in_flight_lines: Vec::new(),
+            batches: PlacedBatches::new(sink.clone()),
             sink,
             name,
             options,
             now: Datestamp::now(),
             batch_size: batch_size.max(1),
             filling: batch_size.clamp(1, FIRST_BATCH),
-            batch: Vec::new(),
-            batch_lines: Vec::new(),
             lines_with_content: 0,
             summary: ImportSummary::default(),
             messages: Vec::new(),
@@ -330,9 +321,7 @@ impl<S: RecordSink + Clone + Send + 'static> DcLoader<S> {
                 if !self.options.keep_datestamps && r.datestamp.take().is_some() {
                     self.summary.ignored_datestamps += 1;
                 }
-                self.batch.push(r);
-                self.batch_lines.push(line_no);
-                if self.batch.len() >= self.filling {
+                if self.batches.push(r, line_no) >= self.filling {
                     self.flush()?;
                 }
             }
@@ -348,27 +337,18 @@ impl<S: RecordSink + Clone + Send + 'static> DcLoader<S> {
 
     /// Hands the batch to the writer thread, and accounts for the one it wrote before.
     fn flush(&mut self) -> Result<(), StoreError> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
         self.filling = (self.filling * 2).min(self.batch_size);
-        let previous = self.writer.send(std::mem::take(&mut self.batch))?;
-        let lines = std::mem::replace(
-            &mut self.in_flight_lines,
-            std::mem::take(&mut self.batch_lines),
-        );
-        if let Some(outcome) = previous {
-            self.account(&lines, &outcome);
+        if let Some(written) = self.batches.send()? {
+            self.account(&written);
         }
         Ok(())
     }
 
-    fn account(&mut self, lines: &[usize], outcome: &BatchOutcome) {
-        for refusal in &outcome.refusals {
-            let line = lines.get(refusal.index).copied().unwrap_or(0);
+    fn account(&mut self, written: &WrittenBatch) {
+        for (line, refusal) in written.refusals() {
             self.message(line, refusal.to_string());
         }
-        self.summary.record(outcome);
+        self.summary.record(written.outcome());
     }
 
     /// Writes what is left and returns the counts and the kept messages.
@@ -377,9 +357,8 @@ impl<S: RecordSink + Clone + Send + 'static> DcLoader<S> {
     /// A storage failure.
     pub fn finish(mut self) -> Result<(ImportSummary, Vec<String>), StoreError> {
         self.flush()?;
-        if let Some(outcome) = self.writer.wait()? {
-            let lines = std::mem::take(&mut self.in_flight_lines);
-            self.account(&lines, &outcome);
+        if let Some(written) = self.batches.wait()? {
+            self.account(&written);
         }
         self.summary.nothing_to_import = self.lines_with_content == 0;
         Ok((self.summary, self.messages))
@@ -610,6 +589,37 @@ mod tests {
         assert_eq!((summary.added, summary.rejected), (2, 1), "{messages:?}");
         assert_eq!(messages, ["f:2: the line is longer than 64 bytes"]);
         assert!(store.get("oai:x:2").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_record_of_another_origin_is_refused_by_its_own_line_whatever_its_batch() {
+        let store = Store::temporary().unwrap();
+        for n in [2, 6] {
+            let mut harvested = RecordInput::dc(
+                OaiIdentifier::parse(&format!("oai:x:{n}")).unwrap(),
+                DcRecord::default(),
+            );
+            harvested.origin = Origin::Source("up".into());
+            store.put(harvested).unwrap();
+        }
+        let mut loader = DcLoader::new(store.clone(), "f".into(), DcOptions::default(), 2, None);
+        let mut lines = LineSplitter::new(MAX_LINE_BYTES);
+        for n in 1..=7 {
+            let line = format!("{{\"id\":\"oai:x:{n}\",\"dc\":{{\"title\":\"t\"}}}}\n");
+            lines.push(line.as_bytes(), &mut loader).unwrap();
+        }
+        lines.finish(&mut loader).unwrap();
+        let (summary, messages) = loader.finish().unwrap();
+        assert_eq!((summary.added, summary.rejected), (5, 2), "{messages:?}");
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(
+            messages[0].starts_with("f:2: oai:x:2 belongs to source:up"),
+            "{messages:?}"
+        );
+        assert!(
+            messages[1].starts_with("f:6: oai:x:6 belongs to source:up"),
+            "{messages:?}"
+        );
     }
 
     #[test]
