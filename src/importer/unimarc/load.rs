@@ -67,21 +67,23 @@ fn items<'a>(
         number += 1;
         match result {
             Ok(Mapped::Skipped(_)) => Item::Skipped,
-            Ok(Mapped::Record(m)) => match record_input(*m, &options.repository_identifier) {
-                // The characters a crosswalk strips are not counted for UNIMARC.
-                Ok((input, sets)) => Item::Record {
-                    input: Box::new(input),
-                    sets,
-                    stripped: 0,
-                    at: number,
-                },
-                Err(message) => Item::Rejected(ImportError::Record {
-                    path: name.to_path_buf(),
-                    record: number,
-                    place: "its 001".into(),
-                    message,
-                }),
-            },
+            Ok(Mapped::Record(m)) => {
+                let stripped = m.stripped_chars;
+                match record_input(*m, &options.repository_identifier) {
+                    Ok((input, sets)) => Item::Record {
+                        input: Box::new(input),
+                        sets,
+                        stripped,
+                        at: number,
+                    },
+                    Err(message) => Item::Rejected(ImportError::Record {
+                        path: name.to_path_buf(),
+                        record: number,
+                        place: "its 001".into(),
+                        message,
+                    }),
+                }
+            }
             Err(e) => Item::Rejected(record_error(name, format, &e)),
         }
     }))
@@ -168,6 +170,30 @@ mod tests {
         assert_eq!(name("lang:fre").as_deref(), Some("Français"));
         let again = load(Some(&store), "n.iso2709", &bytes, &mut |e| panic!("{e}"));
         assert_eq!(again.unchanged, 7, "{again}");
+    }
+
+    #[test]
+    fn the_characters_xml_forbids_are_stripped_and_counted() {
+        let xml = std::fs::read_to_string(format!("{FIXTURES}/unimarc-utf8.xml")).unwrap();
+        // A serial's note (300$a), which only its description takes.
+        let dirty = xml.replacen("Semestriel.", "Semes\u{1}triel\u{FFFE}.", 1);
+        assert_ne!(dirty, xml, "the fixture holds the note");
+        let store = Store::temporary().unwrap();
+        let summary = load(Some(&store), "u.xml", dirty.as_bytes(), &mut |e| {
+            panic!("{e}")
+        });
+        assert_eq!(summary.stripped_characters, 2, "{summary}");
+        assert!(summary
+            .to_string()
+            .contains("2 characters illegal in XML removed"));
+        let clean = load(Some(&store), "u.xml", xml.as_bytes(), &mut |e| {
+            panic!("{e}")
+        });
+        assert_eq!(
+            (clean.stripped_characters, clean.updated),
+            (0, 0),
+            "{clean}"
+        );
     }
 
     #[test]
