@@ -13,14 +13,13 @@ use clap::Subcommand;
 
 use super::{open_store, ExitCode};
 use crate::config::{ConfigError, Settings};
+use crate::importer::batch::{blank_file, is_blank, BATCH};
 use crate::importer::jsonl::{sniff, DcLoader, DcOptions, LineSplitter, Sniff, MAX_LINE_BYTES};
 use crate::importer::pmb::load::{add, PmbOptions};
 use crate::importer::unimarc::load::UnimarcOptions;
-use crate::importer::{FileFormat, ImportError, ImportSummary};
+use crate::importer::{FileFormat, ImportError, ImportSummary, JUDGE_BYTES};
 use crate::store::{is_store, Store, StoreError};
 
-/// Records written per transaction by `import dc`.
-const BATCH: usize = 2000;
 /// Bytes read to judge an input before importing it.
 const SNIFF_BYTES: usize = 8 * 1024;
 /// Bytes read at a time.
@@ -216,14 +215,7 @@ fn run_dc(settings: &Settings, file: &Path, options: DcOptions) -> anyhow::Resul
     let input = DcInput::open(file)?;
     if input.is_blank() {
         // Nothing to write: no store is opened or created, and no running server asked.
-        note!(
-            "moisson: import {}: {}",
-            file.display(),
-            ImportSummary {
-                nothing_to_import: true,
-                ..ImportSummary::default()
-            }
-        );
+        note!("moisson: import {}: {}", file.display(), blank_file());
         return Ok(ExitCode::Ok);
     }
     let dir = &settings.store.data_dir;
@@ -355,9 +347,10 @@ impl Inputs {
     }
 }
 
-/// Judges the files before the store is opened: when none can hold a record (each is empty,
-/// or not of the format at all, such as a README given to `import pmb`), says so for each and
-/// returns the summary, so that neither a store nor a running server is needed for that.
+/// Judges the files before the store is opened, each by its first [`JUDGE_BYTES`]: when none
+/// can hold a record (each is empty, or not of the format at all, such as a README given to
+/// `import pmb`), says so for each and returns the summary, so that neither a store nor a
+/// running server is needed for that.
 fn judged_without_store(
     files: &[PathBuf],
     format: &FileFormat,
@@ -369,15 +362,12 @@ fn judged_without_store(
         if file.as_os_str() == "-" {
             return Ok(None);
         }
-        let bytes = std::fs::read(file).map_err(|source| ImportError::Read {
-            path: file.clone(),
-            source,
-        })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        let (head, whole) = read_head(file)?;
+        if whole && is_blank(&head) {
             empty.push(file);
             continue;
         }
-        match format.check(&bytes) {
+        match format.check(&head, whole) {
             Ok(()) => return Ok(None),
             Err(message) => refusals.push(ImportError::NotFormat {
                 path: file.clone(),
@@ -398,6 +388,23 @@ fn judged_without_store(
         nothing_to_import: refusals.is_empty(),
         ..ImportSummary::default()
     }))
+}
+
+/// The first [`JUDGE_BYTES`] of `file`, and whether they are the whole file.
+fn read_head(file: &Path) -> Result<(Vec<u8>, bool), ImportError> {
+    let error = |source| ImportError::Read {
+        path: file.to_path_buf(),
+        source,
+    };
+    let mut head = Vec::new();
+    // One byte more than is judged says whether the file goes on.
+    let limit = JUDGE_BYTES as u64 + 1;
+    std::fs::File::open(file)
+        .and_then(|f| f.take(limit).read_to_end(&mut head))
+        .map_err(error)?;
+    let whole = head.len() <= JUDGE_BYTES;
+    head.truncate(JUDGE_BYTES);
+    Ok((head, whole))
 }
 
 /// Says that `file`, one of several, is empty.

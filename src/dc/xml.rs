@@ -46,7 +46,7 @@ pub enum ParseError {
 /// and drops every character XML 1.0 forbids, so that no text written can break a document.
 pub fn escape_text(s: &str) -> Cow<'_, str> {
     let bytes = s.as_bytes();
-    if !super::any_byte(bytes, needs_care) {
+    if !super::any_illegal_xml_or(bytes, true, MARKUP) {
         return Cow::Borrowed(s);
     }
     // Every byte that needs care is ASCII or the lead byte `EF`, so the runs copied between
@@ -105,13 +105,13 @@ pub fn escape_attribute(s: &str) -> Cow<'_, str> {
     quick_xml::escape::escape(s)
 }
 
+/// The markup [`escape_text`] escapes.
+const MARKUP: [u8; 3] = [b'&', b'<', b'>'];
+
 /// 1 for a byte that starts something [`escape_text`] changes: markup, CR or another C0
 /// control but tab and LF, or the lead byte of U+FFFE/U+FFFF (`EF BF BE`, `EF BF BF`).
-/// Branch-free, so that [`super::any_byte`] vectorises.
 fn needs_care(b: u8) -> u8 {
-    let markup = u8::from(b == b'&') | u8::from(b == b'<') | u8::from(b == b'>');
-    let control = u8::from(b < 0x20) & u8::from(b != b'\t') & u8::from(b != b'\n');
-    markup | control | u8::from(b == 0xEF)
+    super::illegal_xml_or(b, true, MARKUP)
 }
 
 /// Writes a text node with [`escape_text`].

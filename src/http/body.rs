@@ -28,6 +28,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
 use super::error::ServerError;
+use crate::protocol::RESPONSE_CAPACITY;
 
 /// Bytes handed to the connection at a time.
 const CHUNK: usize = 16 * 1024;
@@ -38,8 +39,6 @@ const POOL_BUFFERS: usize = 8;
 const POOL_MIN_CAPACITY: usize = 64 * 1024;
 /// The largest buffer kept (a page of 100 records of 4 KB is 450 KB).
 const POOL_MAX_CAPACITY: usize = 1 << 20;
-/// The capacity of a new buffer.
-const FIRST_CAPACITY: usize = 16 * 1024;
 
 /// The memory all response bodies not yet handed to their sockets may hold together, and the
 /// buffers of sent responses kept for reuse.
@@ -103,7 +102,7 @@ impl ResponseBudget {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop()
-            .unwrap_or_else(|| Vec::with_capacity(FIRST_CAPACITY))
+            .unwrap_or_else(|| Vec::with_capacity(RESPONSE_CAPACITY))
     }
 
     /// Bytes held now by responses waiting for their clients.
@@ -134,7 +133,7 @@ impl ResponseBudget {
         // pooled buffer (an error, a short last page) is sent from a copy of its length, and
         // the buffer goes back to the pool at once; a buffer too large to be pooled is shrunk
         // to its length. A pooled buffer holding a page is kept whole for the next page.
-        if bytes.capacity() > bytes.len().saturating_mul(2).max(FIRST_CAPACITY) {
+        if bytes.capacity() > bytes.len().saturating_mul(2).max(RESPONSE_CAPACITY) {
             if bytes.len() < POOL_MIN_CAPACITY {
                 let small = bytes.as_slice().to_vec();
                 give_back(&self.pool, std::mem::replace(&mut bytes, small));

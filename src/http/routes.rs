@@ -72,7 +72,7 @@ async fn answer(state: web::Data<AppState>, raw: RawRequest) -> Result<HttpRespo
     let buffer = if permit.is_some() {
         state.responses.buffer()
     } else {
-        Vec::with_capacity(16 * 1024)
+        Vec::with_capacity(protocol::RESPONSE_CAPACITY)
     };
     // Every verb, GetRecord included, reads sled and the value log, which may wait on the disk.
     let response =

@@ -3,10 +3,9 @@
 //! classified), and every rejection and refusal reported by file and place. What differs
 //! between the two formats (where a record is, how a refusal is worded) is a [`Placing`].
 //!
-//! Batches are written in the importing thread ([`write_items`], for any sink) or, for a sink
-//! that can be sent to another thread, by a [`BatchWriter`] while the next batch is read and
-//! mapped ([`write_items_pipelined`], as `import pmb|unimarc` and the admin API do). Either
-//! way a batch's refusals are placed with the places of that batch.
+//! Batches are written by a [`BatchWriter`] while the next batch is read and mapped
+//! ([`write_items_pipelined`], as `import pmb|unimarc` and the admin API do); a batch's
+//! refusals are placed with the places of that batch.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -14,7 +13,7 @@ use std::path::Path;
 use super::pmb::load::{define_named_set, NamedSet};
 use super::{ImportError, ImportSummary};
 use crate::store::pipeline::BatchWriter;
-use crate::store::{BatchOutcome, PutOutcome, RecordInput, RecordSink, StoreError};
+use crate::store::{BatchOutcome, PutOutcome, RecordInput, RecordSink, Refusal, StoreError};
 
 /// Records written per transaction.
 pub const BATCH: usize = 2000;
@@ -84,45 +83,10 @@ impl<'a> File<'a> {
     }
 }
 
-/// Loads the file `bytes`: nothing to import when it is blank, else [`write_items`] of the
-/// items `items` reads from it.
-///
-/// # Errors
-/// A storage failure; the batch in flight is then not written.
-pub fn load<S: RecordSink + ?Sized, I: Iterator<Item = Item>>(
-    store: Option<&S>,
-    file: &File<'_>,
-    bytes: &[u8],
-    items: impl FnOnce() -> I,
-    report: &mut dyn FnMut(ImportError),
-) -> Result<ImportSummary, StoreError> {
-    if is_blank(bytes) {
-        return Ok(blank_file());
-    }
-    write_items(store, file, items(), report)
-}
-
 /// Writes (or, in a dry run or with no store, classifies) the `items` of `file`, reporting
 /// each rejection and refusal through `report`. With no store (a dry run before the store
-/// exists), every record counts as added. Batches are written in this thread.
-///
-/// # Errors
-/// A storage failure; the batch in flight is then not written.
-pub fn write_items<S: RecordSink + ?Sized>(
-    store: Option<&S>,
-    file: &File<'_>,
-    items: impl Iterator<Item = Item>,
-    report: &mut dyn FnMut(ImportError),
-) -> Result<ImportSummary, StoreError> {
-    let here = |store| Here { store, last: None };
-    let batches = store
-        .filter(|_| !file.dry_run)
-        .map(|s| Batches::new(s, here(s), file));
-    write_with(store, batches, file, items, report)
-}
-
-/// [`write_items`], each batch written on a thread of its own (a [`BatchWriter`]) while the
-/// next one is read and mapped.
+/// exists), every record counts as added. Each batch is written on a thread of its own (a
+/// [`BatchWriter`]) while the next one is read and mapped.
 ///
 /// # Errors
 /// A storage failure; the batch in flight and those after it are then not written.
@@ -132,20 +96,9 @@ pub fn write_items_pipelined<S: RecordSink + Clone + Send + 'static>(
     items: impl Iterator<Item = Item>,
     report: &mut dyn FnMut(ImportError),
 ) -> Result<ImportSummary, StoreError> {
-    let thread = |store: &S| BatchWriter::new(store.clone());
-    let batches = store
+    let mut batches = store
         .filter(|_| !file.dry_run)
-        .map(|s| Batches::new(s, thread(s), file));
-    write_with(store, batches, file, items, report)
-}
-
-fn write_with<S: RecordSink + ?Sized, W: Writes>(
-    store: Option<&S>,
-    mut batches: Option<Batches<'_, S, W>>,
-    file: &File<'_>,
-    items: impl Iterator<Item = Item>,
-    report: &mut dyn FnMut(ImportError),
-) -> Result<ImportSummary, StoreError> {
+        .map(|s| Batches::new(s, file));
     let mut summary = ImportSummary::default();
     for item in items {
         let (input, sets, stripped, at) = match item {
@@ -177,42 +130,6 @@ fn write_with<S: RecordSink + ?Sized, W: Writes>(
     Ok(summary)
 }
 
-/// Where full batches go. A batch's outcome comes back when the next one is handed over, or
-/// at [`Writes::wait`].
-trait Writes {
-    /// Hands over a batch; returns the outcome of the one before it, if any.
-    fn send(&mut self, records: Vec<RecordInput>) -> Result<Option<BatchOutcome>, StoreError>;
-    /// The outcome of the last batch handed over, once it is written.
-    fn wait(&mut self) -> Result<Option<BatchOutcome>, StoreError>;
-}
-
-/// Writes each batch in the importing thread, keeping its outcome for the next call.
-struct Here<'a, S: ?Sized> {
-    store: &'a S,
-    last: Option<BatchOutcome>,
-}
-
-impl<S: RecordSink + ?Sized> Writes for Here<'_, S> {
-    fn send(&mut self, records: Vec<RecordInput>) -> Result<Option<BatchOutcome>, StoreError> {
-        let outcome = self.store.put_batch(records)?;
-        Ok(self.last.replace(outcome))
-    }
-
-    fn wait(&mut self) -> Result<Option<BatchOutcome>, StoreError> {
-        Ok(self.last.take())
-    }
-}
-
-impl<S: RecordSink + Clone + Send + 'static> Writes for BatchWriter<S> {
-    fn send(&mut self, records: Vec<RecordInput>) -> Result<Option<BatchOutcome>, StoreError> {
-        BatchWriter::send(self, records)
-    }
-
-    fn wait(&mut self) -> Result<Option<BatchOutcome>, StoreError> {
-        BatchWriter::wait(self)
-    }
-}
-
 /// Counts what writing `input` would do, reporting a record another origin holds.
 fn classify<S: RecordSink + ?Sized>(
     store: Option<&S>,
@@ -235,27 +152,94 @@ fn classify<S: RecordSink + ?Sized>(
     Ok(())
 }
 
-/// The batch being filled, with the place of each of its records, and the places of the
-/// batch being written.
-struct Batches<'a, S: ?Sized, W> {
-    store: &'a S,
-    writer: W,
-    file: &'a File<'a>,
+/// Records handed to a [`BatchWriter`] batch by batch, each with its place (a line or a
+/// record number): the batch being filled, and the places of the one in flight, so that a
+/// refusal, which the store gives by index in its batch, is placed in its own batch.
+pub struct PlacedBatches<S: RecordSink + Clone + Send + 'static> {
+    writer: BatchWriter<S>,
     records: Vec<RecordInput>,
     places: Vec<usize>,
     in_flight: Vec<usize>,
+}
+
+/// A written batch: its outcome, and the places of its records.
+pub struct WrittenBatch {
+    places: Vec<usize>,
+    outcome: BatchOutcome,
+}
+
+impl WrittenBatch {
+    /// What the store did with the batch.
+    pub fn outcome(&self) -> &BatchOutcome {
+        &self.outcome
+    }
+
+    /// Each record the store refused, with its place (0 if the store named no record of the
+    /// batch).
+    pub fn refusals(&self) -> impl Iterator<Item = (usize, &Refusal)> {
+        let place = |r: &Refusal| self.places.get(r.index).copied().unwrap_or(0);
+        self.outcome.refusals.iter().map(move |r| (place(r), r))
+    }
+}
+
+impl<S: RecordSink + Clone + Send + 'static> PlacedBatches<S> {
+    /// Batches written into `sink` on a thread of their own.
+    pub fn new(sink: S) -> Self {
+        PlacedBatches {
+            writer: BatchWriter::new(sink),
+            records: Vec::new(),
+            places: Vec::new(),
+            in_flight: Vec::new(),
+        }
+    }
+
+    /// Adds the record found at `at` to the batch being filled; returns how many it holds.
+    pub fn push(&mut self, input: RecordInput, at: usize) -> usize {
+        self.records.push(input);
+        self.places.push(at);
+        self.records.len()
+    }
+
+    /// Hands the batch being filled over, if it holds any record (it is written in one
+    /// transaction); returns the batch written before it.
+    ///
+    /// # Errors
+    /// The storage error of the batch before; the batch being filled is then not written.
+    pub fn send(&mut self) -> Result<Option<WrittenBatch>, StoreError> {
+        if self.records.is_empty() {
+            return Ok(None);
+        }
+        let previous = self.writer.send(std::mem::take(&mut self.records))?;
+        let places = std::mem::take(&mut self.places);
+        let places = std::mem::replace(&mut self.in_flight, places);
+        Ok(previous.map(|outcome| WrittenBatch { places, outcome }))
+    }
+
+    /// Waits for the batch in flight, if any, and returns it once written.
+    ///
+    /// # Errors
+    /// Its storage error.
+    pub fn wait(&mut self) -> Result<Option<WrittenBatch>, StoreError> {
+        let outcome = self.writer.wait()?;
+        let places = std::mem::take(&mut self.in_flight);
+        Ok(outcome.map(|outcome| WrittenBatch { places, outcome }))
+    }
+}
+
+/// The batches of a file, and the sets it has named so far.
+struct Batches<'a, S: RecordSink + Clone + Send + 'static> {
+    store: &'a S,
+    file: &'a File<'a>,
+    placed: PlacedBatches<S>,
     named: HashSet<String>,
 }
 
-impl<'a, S: RecordSink + ?Sized, W: Writes> Batches<'a, S, W> {
-    fn new(store: &'a S, writer: W, file: &'a File<'a>) -> Self {
+impl<'a, S: RecordSink + Clone + Send + 'static> Batches<'a, S> {
+    fn new(store: &'a S, file: &'a File<'a>) -> Self {
         Batches {
             store,
-            writer,
             file,
-            records: Vec::with_capacity(BATCH),
-            places: Vec::with_capacity(BATCH),
-            in_flight: Vec::new(),
+            placed: PlacedBatches::new(store.clone()),
             named: HashSet::new(),
         }
     }
@@ -275,34 +259,26 @@ impl<'a, S: RecordSink + ?Sized, W: Writes> Batches<'a, S, W> {
                 summary.sets += define_named_set(self.store, set)?;
             }
         }
-        self.records.push(input);
-        self.places.push(at);
-        if self.records.len() >= BATCH {
+        if self.placed.push(input, at) >= BATCH {
             self.send(false, summary, report)?;
         }
         Ok(())
     }
 
-    /// Hands the batch over (written in one transaction) and accounts for the one before;
-    /// when it is the `last`, waits for it and accounts for it too.
+    /// Hands the batch over and accounts for the one before; when it is the `last`, waits
+    /// for it and accounts for it too.
     fn send(
         &mut self,
         last: bool,
         summary: &mut ImportSummary,
         report: &mut dyn FnMut(ImportError),
     ) -> Result<(), StoreError> {
-        if !self.records.is_empty() {
-            let previous = self.writer.send(std::mem::take(&mut self.records))?;
-            let places = std::mem::replace(&mut self.places, Vec::with_capacity(BATCH));
-            let places = std::mem::replace(&mut self.in_flight, places);
-            if let Some(outcome) = previous {
-                self.account(&places, &outcome, summary, report);
-            }
+        if let Some(written) = self.placed.send()? {
+            self.account(&written, summary, report);
         }
         if last {
-            if let Some(outcome) = self.writer.wait()? {
-                let places = std::mem::take(&mut self.in_flight);
-                self.account(&places, &outcome, summary, report);
+            if let Some(written) = self.placed.wait()? {
+                self.account(&written, summary, report);
             }
         }
         Ok(())
@@ -311,22 +287,16 @@ impl<'a, S: RecordSink + ?Sized, W: Writes> Batches<'a, S, W> {
     /// Counts a written batch and reports what the store refused in it.
     fn account(
         &self,
-        places: &[usize],
-        outcome: &BatchOutcome,
+        written: &WrittenBatch,
         summary: &mut ImportSummary,
         report: &mut dyn FnMut(ImportError),
     ) {
-        for refusal in &outcome.refusals {
-            let at = places.get(refusal.index).copied().unwrap_or(0);
+        let File { name, placing, .. } = self.file;
+        for (at, refusal) in written.refusals() {
             let message = refusal.to_string();
-            report((self.file.placing.refusal)(
-                self.file.name,
-                at,
-                &refusal.identifier,
-                message,
-            ));
+            report((placing.refusal)(name, at, &refusal.identifier, message));
         }
-        summary.record(outcome);
+        summary.record(written.outcome());
     }
 }
 
@@ -372,30 +342,16 @@ mod tests {
     }
 
     #[test]
-    fn refusals_are_placed_in_their_own_batch_whether_written_here_or_on_a_writer_thread() {
-        let mut reports = Vec::new();
-        for pipelined in [false, true] {
-            let (store, items) = harvested_two();
-            let mut messages = Vec::new();
-            let report = &mut |e: ImportError| messages.push(e.to_string());
-            let file = File {
-                name: Path::new("f"),
-                placing: &LINES,
-                dry_run: false,
-            };
-            let summary = if pipelined {
-                write_items_pipelined(Some(&store), &file, items, report)
-            } else {
-                write_items(Some(&store), &file, items, report)
-            }
-            .expect("written");
-            assert_eq!((summary.added, summary.rejected), (2 * BATCH as u64 - 1, 2));
-            assert!(store.get("oai:x.example.org:4000").expect("read").is_some());
-            reports.push(messages);
-        }
-        assert_eq!(reports[0], reports[1]);
-        assert_eq!(reports[0].len(), 2);
-        assert!(reports[0][0].starts_with("f:11: "), "{reports:?}");
-        assert!(reports[0][1].starts_with("f:2510: "), "{reports:?}");
+    fn refusals_are_placed_in_their_own_batch() {
+        let (store, items) = harvested_two();
+        let mut messages = Vec::new();
+        let report = &mut |e: ImportError| messages.push(e.to_string());
+        let file = File::new(Path::new("f"), &LINES, false);
+        let summary = write_items_pipelined(Some(&store), &file, items, report).expect("written");
+        assert_eq!((summary.added, summary.rejected), (2 * BATCH as u64 - 1, 2));
+        assert!(store.get("oai:x.example.org:4000").expect("read").is_some());
+        assert_eq!(messages.len(), 2);
+        assert!(messages[0].starts_with("f:11: "), "{messages:?}");
+        assert!(messages[1].starts_with("f:2510: "), "{messages:?}");
     }
 }

@@ -20,15 +20,13 @@ use serde::{Deserialize, Serialize};
 
 use std::path::PathBuf;
 
+use super::batch::{PlacedBatches, WrittenBatch};
 use super::{ImportError, ImportSummary};
 use crate::dc::DcRecord;
 use crate::protocol::types::is_noncharacter;
 use crate::protocol::xml::read::is_xml_language;
 use crate::protocol::{Datestamp, OaiIdentifier, SetInfo, SetSpec};
-use crate::store::pipeline::BatchWriter;
-use crate::store::{
-    BatchOutcome, Origin, RecordInput, RecordSink, Store, StoreError, StoredRecord,
-};
+use crate::store::{Origin, RecordInput, RecordSink, Store, StoreError, StoredRecord};
 
 /// Most per-line messages a [`DcLoader`] keeps when it collects them (the count goes on).
 pub const MAX_KEPT_MESSAGES: usize = 1000;
@@ -237,12 +235,8 @@ pub struct DcLoader<S: RecordSink + Clone + Send + 'static = Store> {
     /// The size of the batch being filled: it starts small and doubles up to `batch_size`, so
     /// that the first records are committed soon, not after a whole large batch.
     filling: usize,
-    batch: Vec<RecordInput>,
-    batch_lines: Vec<usize>,
-    /// Writes each batch while the next one is parsed.
-    writer: BatchWriter<S>,
-    /// The line numbers of the batch the writer has.
-    in_flight_lines: Vec<usize>,
+    /// Written each while the next one is parsed, placed by line.
+    batches: PlacedBatches<S>,
     lines_with_content: u64,
     /// The counts so far.
     pub summary: ImportSummary,
@@ -261,16 +255,13 @@ impl<S: RecordSink + Clone + Send + 'static> DcLoader<S> {
         print: Option<fn(&str)>,
     ) -> DcLoader<S> {
         DcLoader {
-            writer: BatchWriter::new(sink.clone()),
-            in_flight_lines: Vec::new(),
+            batches: PlacedBatches::new(sink.clone()),
             sink,
             name,
             options,
             now: Datestamp::now(),
             batch_size: batch_size.max(1),
             filling: batch_size.clamp(1, FIRST_BATCH),
-            batch: Vec::new(),
-            batch_lines: Vec::new(),
             lines_with_content: 0,
             summary: ImportSummary::default(),
             messages: Vec::new(),
@@ -330,9 +321,7 @@ impl<S: RecordSink + Clone + Send + 'static> DcLoader<S> {
                 if !self.options.keep_datestamps && r.datestamp.take().is_some() {
                     self.summary.ignored_datestamps += 1;
                 }
-                self.batch.push(r);
-                self.batch_lines.push(line_no);
-                if self.batch.len() >= self.filling {
+                if self.batches.push(r, line_no) >= self.filling {
                     self.flush()?;
                 }
             }
@@ -348,27 +337,18 @@ impl<S: RecordSink + Clone + Send + 'static> DcLoader<S> {
 
     /// Hands the batch to the writer thread, and accounts for the one it wrote before.
     fn flush(&mut self) -> Result<(), StoreError> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
         self.filling = (self.filling * 2).min(self.batch_size);
-        let previous = self.writer.send(std::mem::take(&mut self.batch))?;
-        let lines = std::mem::replace(
-            &mut self.in_flight_lines,
-            std::mem::take(&mut self.batch_lines),
-        );
-        if let Some(outcome) = previous {
-            self.account(&lines, &outcome);
+        if let Some(written) = self.batches.send()? {
+            self.account(&written);
         }
         Ok(())
     }
 
-    fn account(&mut self, lines: &[usize], outcome: &BatchOutcome) {
-        for refusal in &outcome.refusals {
-            let line = lines.get(refusal.index).copied().unwrap_or(0);
+    fn account(&mut self, written: &WrittenBatch) {
+        for (line, refusal) in written.refusals() {
             self.message(line, refusal.to_string());
         }
-        self.summary.record(outcome);
+        self.summary.record(written.outcome());
     }
 
     /// Writes what is left and returns the counts and the kept messages.
@@ -377,9 +357,8 @@ impl<S: RecordSink + Clone + Send + 'static> DcLoader<S> {
     /// A storage failure.
     pub fn finish(mut self) -> Result<(ImportSummary, Vec<String>), StoreError> {
         self.flush()?;
-        if let Some(outcome) = self.writer.wait()? {
-            let lines = std::mem::take(&mut self.in_flight_lines);
-            self.account(&lines, &outcome);
+        if let Some(written) = self.batches.wait()? {
+            self.account(&written);
         }
         self.summary.nothing_to_import = self.lines_with_content == 0;
         Ok((self.summary, self.messages))
@@ -535,6 +514,7 @@ fn record_line(store: &Store, id: String, record: StoredRecord) -> Result<Record
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::importer::testing::SharedSink;
 
     #[test]
     fn a_bad_line_says_why() {
@@ -611,52 +591,40 @@ mod tests {
         assert!(store.get("oai:x:2").unwrap().is_some());
     }
 
-    /// A backend that is not a `Store`: what it was given, shared with the writer thread.
-    #[derive(Clone, Default)]
-    struct MemorySink(std::sync::Arc<std::sync::Mutex<(Vec<String>, Vec<String>)>>);
-
-    impl RecordSink for MemorySink {
-        fn put_batch(&self, records: Vec<RecordInput>) -> Result<BatchOutcome, StoreError> {
-            let mut seen = self.0.lock().unwrap();
-            let outcomes = records
-                .iter()
-                .map(|r| {
-                    seen.0.push(r.identifier.to_string());
-                    crate::store::PutOutcome::Added
-                })
-                .collect();
-            Ok(BatchOutcome {
-                outcomes,
-                ..BatchOutcome::default()
-            })
+    #[test]
+    fn a_record_of_another_origin_is_refused_by_its_own_line_whatever_its_batch() {
+        let store = Store::temporary().unwrap();
+        for n in [2, 6] {
+            let mut harvested = RecordInput::dc(
+                OaiIdentifier::parse(&format!("oai:x:{n}")).unwrap(),
+                DcRecord::default(),
+            );
+            harvested.origin = Origin::Source("up".into());
+            store.put(harvested).unwrap();
         }
-        type Prepared = Vec<RecordInput>;
-        fn prepare_batch(&self, records: Vec<RecordInput>) -> Result<Self::Prepared, StoreError> {
-            Ok(records)
+        let mut loader = DcLoader::new(store.clone(), "f".into(), DcOptions::default(), 2, None);
+        let mut lines = LineSplitter::new(MAX_LINE_BYTES);
+        for n in 1..=7 {
+            let line = format!("{{\"id\":\"oai:x:{n}\",\"dc\":{{\"title\":\"t\"}}}}\n");
+            lines.push(line.as_bytes(), &mut loader).unwrap();
         }
-        fn put_prepared(&self, batch: Self::Prepared) -> Result<BatchOutcome, StoreError> {
-            self.put_batch(batch)
-        }
-        fn classify(&self, _: &RecordInput) -> Result<crate::store::PutOutcome, StoreError> {
-            Ok(crate::store::PutOutcome::Added)
-        }
-        fn set_name(&self, _: &SetSpec) -> Result<Option<String>, StoreError> {
-            Ok(None)
-        }
-        fn define_set(
-            &self,
-            spec: &SetSpec,
-            _: &str,
-            _: Option<&DcRecord>,
-        ) -> Result<(), StoreError> {
-            self.0.lock().unwrap().1.push(spec.to_string());
-            Ok(())
-        }
+        lines.finish(&mut loader).unwrap();
+        let (summary, messages) = loader.finish().unwrap();
+        assert_eq!((summary.added, summary.rejected), (5, 2), "{messages:?}");
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(
+            messages[0].starts_with("f:2: oai:x:2 belongs to source:up"),
+            "{messages:?}"
+        );
+        assert!(
+            messages[1].starts_with("f:6: oai:x:6 belongs to source:up"),
+            "{messages:?}"
+        );
     }
 
     #[test]
     fn any_record_sink_takes_the_records_in_order_and_the_sets() {
-        let sink = MemorySink::default();
+        let sink = SharedSink::default();
         let mut loader = DcLoader::new(sink.clone(), "f".into(), DcOptions::default(), 2, None);
         let mut lines = LineSplitter::new(MAX_LINE_BYTES);
         let input = (1..=5)
@@ -667,12 +635,19 @@ mod tests {
         lines.finish(&mut loader).unwrap();
         let (summary, _) = loader.finish().unwrap();
         assert_eq!((summary.added, summary.sets), (5, 1));
-        let seen = sink.0.lock().unwrap();
+        let seen = sink.sink();
+        let ids: Vec<_> = seen
+            .records
+            .borrow()
+            .iter()
+            .map(|r| r.identifier.to_string())
+            .collect();
         assert_eq!(
-            seen.0,
+            ids,
             (1..=5).map(|n| format!("oai:x:{n}")).collect::<Vec<_>>()
         );
-        assert_eq!(seen.1, ["a"]);
+        let sets: Vec<_> = seen.sets.borrow().keys().cloned().collect();
+        assert_eq!(sets, ["a"]);
     }
 
     #[test]

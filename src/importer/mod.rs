@@ -7,6 +7,8 @@
 pub mod batch;
 pub mod jsonl;
 pub mod pmb;
+#[cfg(test)]
+mod testing;
 pub mod unimarc;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +16,10 @@ use std::path::{Path, PathBuf};
 use crate::store::{RecordSink, StoreError};
 use pmb::load::PmbOptions;
 use unimarc::load::UnimarcOptions;
+
+/// Bytes of a file [`FileFormat::check`] judges it by: a file no larger is judged whole, as
+/// its import would judge it, and a larger one is never held whole only to be judged.
+pub const JUDGE_BYTES: usize = 1 << 20;
 
 /// A format imported file by file (each file read whole), with its options: PMB displays or
 /// PMB UNIMARC exports, which `import pmb`, `import unimarc` and the admin API treat alike.
@@ -53,14 +59,24 @@ impl FileFormat {
         format
     }
 
-    /// Checks, without mapping anything, that a non-empty file may be of this format.
+    /// Checks, without mapping anything, that a non-empty file may be of this format, from
+    /// `head`: the whole file when `whole`, else its first [`JUDGE_BYTES`]. A larger file is
+    /// refused only for what no later byte can redeem (binary data; for UNIMARC, a start that
+    /// is neither XML nor ISO 2709): whatever else its start says, its import judges it.
     ///
     /// # Errors
-    /// Why the whole file is not of this format.
-    pub fn check(&self, bytes: &[u8]) -> Result<(), String> {
-        match self {
-            FileFormat::Pmb(_) => pmb::check_display(bytes).map_err(|e| e.to_string()),
-            FileFormat::Unimarc(_) => unimarc::read(bytes).map(drop).map_err(|e| e.to_string()),
+    /// Why the whole file is not of this format, as its import would say.
+    pub fn check(&self, head: &[u8], whole: bool) -> Result<(), String> {
+        fn said<T, E: std::fmt::Display>(judged: Result<T, E>) -> Result<(), String> {
+            judged.map(drop).map_err(|e| e.to_string())
+        }
+        match (self, whole) {
+            (FileFormat::Pmb(_), true) => said(pmb::check_display(head)),
+            (FileFormat::Pmb(_), false) => said(pmb::check_start(head)),
+            (FileFormat::Unimarc(_), true) => said(unimarc::read(head)),
+            // White space may go on past the start: only what follows it tells.
+            (FileFormat::Unimarc(_), false) if batch::is_blank(head) => Ok(()),
+            (FileFormat::Unimarc(_), false) => said(unimarc::detect(head)),
         }
     }
 
@@ -73,9 +89,9 @@ impl FileFormat {
     }
 
     /// Writes (or, in a dry run, classifies) the records of the file `name`, reporting each
-    /// rejection through `report` (as [`pmb::load::load_file`] and
-    /// [`unimarc::load::load_file`] do), each batch written on a thread of its own while the
-    /// next is read.
+    /// rejection and refusal by file and line or record through `report`, each batch written
+    /// on a thread of its own while the next is read. With no store (a dry run before the
+    /// store exists), every record counts as added; a blank file is "nothing to import".
     ///
     /// # Errors
     /// A storage failure; the batch in flight is then not written.
@@ -238,5 +254,47 @@ impl std::fmt::Display for ImportSummary {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn formats() -> [FileFormat; 2] {
+        let repository_identifier = "x.example.org".to_owned();
+        [
+            FileFormat::Pmb(PmbOptions {
+                repository_identifier: repository_identifier.clone(),
+                dry_run: false,
+            }),
+            FileFormat::Unimarc(UnimarcOptions {
+                repository_identifier,
+                dry_run: false,
+                crosswalk: unimarc::CrosswalkOptions::default(),
+            }),
+        ]
+    }
+
+    #[test]
+    fn the_start_of_a_larger_file_is_refused_only_for_what_no_later_byte_redeems() {
+        let readme = include_bytes!("../../README.md");
+        let mut binary = b"%PDF-1.7\n".to_vec();
+        binary.extend([0u8; 64]);
+        for format in formats() {
+            let whole = format.check(&binary, true).expect_err("binary");
+            assert_eq!(
+                format.check(&binary, false),
+                Err(whole),
+                "{}",
+                format.name()
+            );
+            assert!(format.check(readme, true).is_err(), "{}", format.name());
+            assert!(format.check(b"\n \n", false).is_ok(), "{}", format.name());
+        }
+        // A display's first label may come later, and a UNIMARC export's may not be a README.
+        let [pmb, unimarc] = formats();
+        assert!(pmb.check(readme, false).is_ok());
+        assert!(unimarc.check(readme, false).is_err());
     }
 }

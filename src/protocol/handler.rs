@@ -48,6 +48,9 @@ type Out = Writer<Vec<u8>>;
 /// Responses are written to memory, where a write cannot fail.
 const VEC_WRITE: &str = "Writing to a Vec cannot fail.";
 
+/// The capacity a new response buffer starts with: enough for every answer but a list page.
+pub const RESPONSE_CAPACITY: usize = 16 * 1024;
+
 /// Answers one request.
 ///
 /// # Errors
@@ -58,7 +61,7 @@ pub fn handle<R: Repository>(
     raw: &RawRequest,
     now: Datestamp,
 ) -> Result<Response, R::Error> {
-    handle_in(repo, ctx, raw, now, Vec::with_capacity(16 * 1024))
+    handle_in(repo, ctx, raw, now, Vec::with_capacity(RESPONSE_CAPACITY))
 }
 
 /// Answers one request, writing the response into `buffer` (emptied first): a caller that

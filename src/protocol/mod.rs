@@ -11,7 +11,7 @@ pub mod types;
 pub mod xml;
 
 pub use error::{OaiError, OaiErrors};
-pub use handler::{handle, handle_in, Context, Response};
+pub use handler::{handle, handle_in, Context, Response, RESPONSE_CAPACITY};
 pub use model::{Header, MetadataFormat, RepositoryIdentity, SetInfo};
 pub use repository::{Lookup, PageEnd, Repository};
 pub use request::{RawRequest, Request};

@@ -272,6 +272,30 @@ fn a_file_not_of_the_format_is_refused_before_the_store_is_opened_or_asked_for()
 }
 
 #[test]
+fn a_large_binary_file_is_refused_from_its_first_bytes_before_any_store_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("disk.img");
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.resize(moisson::importer::JUDGE_BYTES * 3, 0);
+    std::fs::write(&image, bytes).unwrap();
+    let fresh = dir.path().join("fresh");
+    for (format, says) in [
+        ("pmb", "NUL byte at byte offset 8"),
+        ("unimarc", "a PNG image"),
+    ] {
+        let out = moisson(&fresh, &["import", format, image.to_str().unwrap()]);
+        let text = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{format}: {text}");
+        assert!(text.contains(says), "{text}");
+        assert!(text.contains("rejected 1"), "{text}");
+        assert!(
+            !fresh.exists(),
+            "{format} created a store for a binary file"
+        );
+    }
+}
+
+#[test]
 fn a_bad_configuration_is_refused_with_exit_code_3() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("m.toml");

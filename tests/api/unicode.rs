@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use moisson::importer::jsonl::{DcLoader, DcOptions, LineSplitter, MAX_LINE_BYTES};
-use moisson::importer::pmb::load::{load_file, PmbOptions};
+use moisson::importer::pmb::load::PmbOptions;
+use moisson::importer::FileFormat;
 use moisson::store::Store;
 use proptest::prelude::*;
 
@@ -150,18 +151,13 @@ fn import(store: &Store, lines: &[u8], display: &[u8]) {
     }
     splitter.finish(&mut loader).unwrap();
     loader.finish().unwrap();
-    let options = PmbOptions {
+    let format = FileFormat::Pmb(PmbOptions {
         repository_identifier: "pmb.example.org".into(),
         dry_run: false,
-    };
-    load_file(
-        Some(store),
-        Path::new("in.txt"),
-        display,
-        &options,
-        &mut |_| {},
-    )
-    .unwrap();
+    });
+    format
+        .load_file(Some(store), Path::new("in.txt"), display, &mut |_| {})
+        .unwrap();
 }
 
 /// Every list page, every set page and each record's GetRecord, checked against the schemas.

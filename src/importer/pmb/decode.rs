@@ -22,13 +22,7 @@ use super::PmbError;
 /// [`PmbError::Binary`] for binary input or UTF-16, [`PmbError::MixedEncoding`] for a mix of
 /// UTF-8 and another encoding, [`PmbError::Mojibake`] for double-encoded UTF-8.
 pub fn decode_input(bytes: &[u8]) -> Result<String, PmbError> {
-    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-        return Err(PmbError::Binary {
-            line: 1,
-            reason: "UTF-16 text (byte-order mark); save the display as UTF-8".into(),
-        });
-    }
-    let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
+    let bytes = without_bom(bytes)?;
     check_not_binary(bytes)?;
     let text = if let Ok(text) = std::str::from_utf8(bytes) {
         text.to_owned()
@@ -39,6 +33,37 @@ pub fn decode_input(bytes: &[u8]) -> Result<String, PmbError> {
     };
     check_not_mojibake(&text)?;
     Ok(text)
+}
+
+/// Refuses the first bytes of a larger display file for what no later byte can redeem: a
+/// UTF-16 byte-order mark or a NUL byte, with the error [`decode_input`] gives the whole file.
+///
+/// # Errors
+/// [`PmbError::Binary`].
+pub fn check_start(head: &[u8]) -> Result<(), PmbError> {
+    no_nul(without_bom(head)?)
+}
+
+/// `bytes` without a UTF-8 byte-order mark; refused with a UTF-16 one.
+fn without_bom(bytes: &[u8]) -> Result<&[u8], PmbError> {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(PmbError::Binary {
+            line: 1,
+            reason: "UTF-16 text (byte-order mark); save the display as UTF-8".into(),
+        });
+    }
+    Ok(bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes))
+}
+
+/// Refuses bytes holding a NUL, by its offset: text never holds one.
+fn no_nul(bytes: &[u8]) -> Result<(), PmbError> {
+    match memchr::memchr(0, bytes) {
+        Some(offset) => Err(PmbError::Binary {
+            line: line_of(bytes, offset),
+            reason: format!("NUL byte at byte offset {offset}"),
+        }),
+        None => Ok(()),
+    }
 }
 
 fn line_of(bytes: &[u8], offset: usize) -> usize {
@@ -52,12 +77,7 @@ fn check_not_binary(bytes: &[u8]) -> Result<(), PmbError> {
     if !any_control {
         return Ok(());
     }
-    if let Some(offset) = memchr::memchr(0, bytes) {
-        return Err(PmbError::Binary {
-            line: line_of(bytes, offset),
-            reason: format!("NUL byte at byte offset {offset}"),
-        });
-    }
+    no_nul(bytes)?;
     let controls = bytes.iter().filter(|&&b| is_control(b)).count();
     // A stray control character in a real display is stripped later and counted; only a
     // density no text has is refused here.

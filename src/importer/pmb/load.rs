@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use super::MappedRecord;
-use crate::importer::batch::{is_blank, load, File, Item, Placing};
+use crate::importer::batch::{is_blank, Item, Placing};
 use crate::importer::{ImportError, ImportSummary};
 use crate::protocol::{OaiIdentifier, SetSpec};
 use crate::store::{RecordInput, RecordSink, StoreError};
@@ -162,24 +162,6 @@ pub fn file_is_clean(bytes: &[u8], repository_identifier: &str) -> bool {
             .is_empty()
 }
 
-/// Writes (or, in a dry run, classifies) the records of one file, reporting each rejection
-/// and each refusal by `name` and line through `report`. With no store (a dry run before the
-/// store exists), every record counts as added.
-///
-/// # Errors
-/// A storage failure; the batch in flight is then not written.
-pub fn load_file<S: RecordSink + ?Sized>(
-    store: Option<&S>,
-    name: &Path,
-    bytes: &[u8],
-    options: &PmbOptions,
-    report: &mut dyn FnMut(ImportError),
-) -> Result<ImportSummary, StoreError> {
-    let file = File::new(name, &PLACING, options.dry_run);
-    let items = || items(name, bytes, &options.repository_identifier);
-    load(store, &file, bytes, items, report)
-}
-
 /// The items of one display file for [`crate::importer::batch`], its rejections first.
 pub fn items<'a>(
     name: &'a Path,
@@ -240,7 +222,9 @@ pub fn add(total: &mut ImportSummary, file: &ImportSummary) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Store, VecSink};
+    use crate::importer::testing::SharedSink;
+    use crate::importer::FileFormat;
+    use crate::store::Store;
 
     const SEED: &[u8] = include_bytes!("../../demo/bulletin-44933.txt");
 
@@ -261,18 +245,23 @@ mod tests {
         assert!(items.rejections[0].1.contains("not a PMB display"));
     }
 
-    #[test]
-    fn a_file_loads_into_any_record_sink_with_its_sets_named() {
-        let sink = VecSink::default();
-        let options = PmbOptions {
+    /// Imports the seed display into `store` as `import pmb` does.
+    fn load_seed<S: RecordSink + Clone + Send + 'static>(store: &S) -> ImportSummary {
+        let format = FileFormat::Pmb(PmbOptions {
             repository_identifier: "x.example.org".into(),
             dry_run: false,
-        };
-        let summary = load_file(Some(&sink), Path::new("seed"), SEED, &options, &mut |e| {
-            panic!("{e}")
-        })
-        .unwrap();
+        });
+        format
+            .load_file(Some(store), Path::new("seed"), SEED, &mut |e| panic!("{e}"))
+            .expect("loaded")
+    }
+
+    #[test]
+    fn a_file_loads_into_any_record_sink_with_its_sets_named() {
+        let shared = SharedSink::default();
+        let summary = load_seed(&shared);
         assert_eq!(summary.added, 1);
+        let sink = shared.sink();
         let records = sink.records.borrow();
         assert_eq!(records.len(), 1);
         assert!(records[0].dc.is_some());
@@ -284,14 +273,7 @@ mod tests {
     #[test]
     fn a_language_set_and_the_parent_sets_are_named_before_the_record() {
         let store = Store::temporary().unwrap();
-        let options = PmbOptions {
-            repository_identifier: "x.example.org".into(),
-            dry_run: false,
-        };
-        let summary = load_file(Some(&store), Path::new("seed"), SEED, &options, &mut |e| {
-            panic!("{e}")
-        })
-        .unwrap();
+        let summary = load_seed(&store);
         assert_eq!(summary.added, 1);
         let name = |s: &str| store.set_name(&SetSpec::parse(s).unwrap()).unwrap();
         assert_eq!(name("lang:fre").as_deref(), Some("Français"));

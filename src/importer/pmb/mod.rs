@@ -19,7 +19,7 @@ pub mod map;
 pub mod parse;
 pub(crate) mod values;
 
-pub use decode::decode_input;
+pub use decode::{check_start, decode_input};
 pub use error::PmbError;
 pub use map::{map_record, MappedRecord, RecordKind, SetDef};
 pub use parse::{parse, FieldKind, Permalink, PmbField, PmbRecord, TextBlock, MAX_VALUE_BYTES};

@@ -10,10 +10,9 @@
 use std::path::Path;
 
 use super::{import_bytes, CrosswalkOptions, Format, Mapped, UnimarcError};
-use crate::importer::batch::{is_blank, load, File, Item, Placing};
+use crate::importer::batch::{is_blank, Item, Placing};
 use crate::importer::pmb::load::record_input;
-use crate::importer::{ImportError, ImportSummary};
-use crate::store::{RecordSink, StoreError};
+use crate::importer::ImportError;
 
 /// How UNIMARC files are loaded.
 #[derive(Debug, Clone)]
@@ -68,21 +67,23 @@ fn items<'a>(
         number += 1;
         match result {
             Ok(Mapped::Skipped(_)) => Item::Skipped,
-            Ok(Mapped::Record(m)) => match record_input(*m, &options.repository_identifier) {
-                // The characters a crosswalk strips are not counted for UNIMARC.
-                Ok((input, sets)) => Item::Record {
-                    input: Box::new(input),
-                    sets,
-                    stripped: 0,
-                    at: number,
-                },
-                Err(message) => Item::Rejected(ImportError::Record {
-                    path: name.to_path_buf(),
-                    record: number,
-                    place: "its 001".into(),
-                    message,
-                }),
-            },
+            Ok(Mapped::Record(m)) => {
+                let stripped = m.stripped_chars;
+                match record_input(*m, &options.repository_identifier) {
+                    Ok((input, sets)) => Item::Record {
+                        input: Box::new(input),
+                        sets,
+                        stripped,
+                        at: number,
+                    },
+                    Err(message) => Item::Rejected(ImportError::Record {
+                        path: name.to_path_buf(),
+                        record: number,
+                        place: "its 001".into(),
+                        message,
+                    }),
+                }
+            }
             Err(e) => Item::Rejected(record_error(name, format, &e)),
         }
     }))
@@ -95,29 +96,6 @@ pub fn file_is_clean(name: &Path, bytes: &[u8], options: &UnimarcOptions) -> boo
     }
     items(name, bytes, options)
         .is_ok_and(|mut items| !items.any(|item| matches!(item, Item::Rejected(_))))
-}
-
-/// Writes (or, in a dry run, classifies) the records of one file, reporting each rejection
-/// by `name` and record through `report`. With no store (a dry run before the store exists),
-/// every record counts as added. An empty file is "nothing to import".
-///
-/// # Errors
-/// A storage failure; the batch in flight is then not written.
-pub fn load_file<S: RecordSink + ?Sized>(
-    store: Option<&S>,
-    name: &Path,
-    bytes: &[u8],
-    options: &UnimarcOptions,
-    report: &mut dyn FnMut(ImportError),
-) -> Result<ImportSummary, StoreError> {
-    let file = File::new(name, &PLACING, options.dry_run);
-    load(
-        store,
-        &file,
-        bytes,
-        || items_or_refusal(name, bytes, options),
-        report,
-    )
 }
 
 /// The items of one UNIMARC file for [`crate::importer::batch`]: its records, or one refusal
@@ -148,6 +126,7 @@ pub const PLACING: Placing = Placing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::importer::{FileFormat, ImportSummary};
     use crate::store::Store;
 
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pmb/export");
@@ -160,18 +139,23 @@ mod tests {
         }
     }
 
+    /// Imports `bytes` as the file `name` as `import unimarc` does, each error to `report`.
+    fn load(
+        store: Option<&Store>,
+        name: &str,
+        bytes: &[u8],
+        report: &mut dyn FnMut(ImportError),
+    ) -> ImportSummary {
+        FileFormat::Unimarc(options(store.is_none()))
+            .load_file(store, Path::new(name), bytes, report)
+            .expect("no storage failure")
+    }
+
     #[test]
     fn an_export_is_loaded_with_named_sets_and_bulletin_identifiers() {
         let store = Store::temporary().unwrap();
         let bytes = std::fs::read(format!("{FIXTURES}/notices-utf8.iso2709")).unwrap();
-        let summary = load_file(
-            Some(&store),
-            Path::new("n.iso2709"),
-            &bytes,
-            &options(false),
-            &mut |e| panic!("{e}"),
-        )
-        .unwrap();
+        let summary = load(Some(&store), "n.iso2709", &bytes, &mut |e| panic!("{e}"));
         assert_eq!((summary.added, summary.rejected), (7, 0), "{summary}");
         assert!(store
             .get("oai:x.example.org:bulletin/44933")
@@ -184,15 +168,32 @@ mod tests {
         };
         assert_eq!(name("periodical").as_deref(), Some("Periodicals"));
         assert_eq!(name("lang:fre").as_deref(), Some("Français"));
-        let again = load_file(
-            Some(&store),
-            Path::new("n.iso2709"),
-            &bytes,
-            &options(false),
-            &mut |e| panic!("{e}"),
-        )
-        .unwrap();
+        let again = load(Some(&store), "n.iso2709", &bytes, &mut |e| panic!("{e}"));
         assert_eq!(again.unchanged, 7, "{again}");
+    }
+
+    #[test]
+    fn the_characters_xml_forbids_are_stripped_and_counted() {
+        let xml = std::fs::read_to_string(format!("{FIXTURES}/unimarc-utf8.xml")).unwrap();
+        // A serial's note (300$a), which only its description takes.
+        let dirty = xml.replacen("Semestriel.", "Semes\u{1}triel\u{FFFE}.", 1);
+        assert_ne!(dirty, xml, "the fixture holds the note");
+        let store = Store::temporary().unwrap();
+        let summary = load(Some(&store), "u.xml", dirty.as_bytes(), &mut |e| {
+            panic!("{e}")
+        });
+        assert_eq!(summary.stripped_characters, 2, "{summary}");
+        assert!(summary
+            .to_string()
+            .contains("2 characters illegal in XML removed"));
+        let clean = load(Some(&store), "u.xml", xml.as_bytes(), &mut |e| {
+            panic!("{e}")
+        });
+        assert_eq!(
+            (clean.stripped_characters, clean.updated),
+            (0, 0),
+            "{clean}"
+        );
     }
 
     #[test]
@@ -200,14 +201,9 @@ mod tests {
         let bytes = std::fs::read(format!("{FIXTURES}/notices-utf8.iso2709")).unwrap();
         let cut = &bytes[..bytes.len() - 40];
         let mut errors = Vec::new();
-        let summary = load_file::<Store>(
-            None,
-            Path::new("cut.iso2709"),
-            cut,
-            &options(true),
-            &mut |e| errors.push(e.to_string()),
-        )
-        .unwrap();
+        let summary = load(None, "cut.iso2709", cut, &mut |e| {
+            errors.push(e.to_string());
+        });
         assert_eq!((summary.added, summary.rejected), (6, 1), "{errors:?}");
         assert!(
             errors[0].starts_with("cut.iso2709:record 7 (byte "),
@@ -219,14 +215,10 @@ mod tests {
     #[test]
     fn a_file_that_is_not_unimarc_is_refused_once() {
         let mut errors = Vec::new();
-        let summary = load_file::<Store>(
-            None,
-            Path::new("README.md"),
-            include_bytes!("../../../README.md"),
-            &options(true),
-            &mut |e| errors.push(e.to_string()),
-        )
-        .unwrap();
+        let readme = include_bytes!("../../../README.md");
+        let summary = load(None, "README.md", readme, &mut |e| {
+            errors.push(e.to_string());
+        });
         assert_eq!(summary.rejected, 1);
         assert_eq!(errors.len(), 1);
         assert!(

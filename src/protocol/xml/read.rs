@@ -245,13 +245,7 @@ fn skips_plain_chunk(b: &[u8], i: usize) -> bool {
         return false;
     };
     b.get(i + PLAIN_CHUNK) != Some(&b'!')
-        && !crate::dc::any_byte(chunk, |c| {
-            let control = u8::from(c < 0x20) & u8::from(c != b'\t') & u8::from(c != b'\n');
-            (control & u8::from(c != b'\r'))
-                | u8::from(c == b'&')
-                | u8::from(c == 0xEF)
-                | u8::from(c == b'!')
-        })
+        && !crate::dc::any_illegal_xml_or(chunk, false, [b'&', b'!'])
 }
 
 /// Removes what XML forbids; `invalid_at` (sorted offsets of replacement characters in `text`)
