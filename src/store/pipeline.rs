@@ -9,10 +9,8 @@
 //! [`RecordSink::put_batch`], once its outcome is returned. A batch handed over after one that
 //! failed is not written.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Mutex, PoisonError};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use super::{BatchOutcome, RecordInput, RecordSink, Store, StoreError};
 
@@ -124,7 +122,7 @@ impl<S: RecordSink + Clone + Send + 'static> BatchWriter<S> {
         let sink = self.sink.clone();
         let thread = std::thread::Builder::new()
             .name("moisson-writer".into())
-            .spawn(move || work(&sink, &jobs, &replies));
+            .spawn(move || prepare_each(&sink, &jobs, replies));
         match thread {
             Ok(thread) => Some(Worker { to, from, thread }),
             Err(error) => {
@@ -135,95 +133,88 @@ impl<S: RecordSink + Clone + Send + 'static> BatchWriter<S> {
     }
 }
 
-/// How long a prepared batch waits for the next one before it is committed alone: until it is,
-/// lists are answered as of its second (see `Store::begin_write`), so it must not wait on a
-/// slow reader for long.
-const WAIT_FOR_NEXT: Duration = Duration::from_secs(1);
+/// A prepared batch (or a flush) on its way to the committing thread.
+enum Ready<P> {
+    Batch(Result<P, StoreError>),
+    Flush,
+}
 
-/// The writer thread: prepares each batch as it comes, while the one before is committed.
-fn work<S: RecordSink + Clone + Send>(sink: &S, jobs: &Receiver<Job>, replies: &SyncSender<Reply>) {
-    let mut ready: Option<Result<S::Prepared, StoreError>> = None;
-    // Set when a batch committed alone failed: the one handed over next is not written.
-    let mut drop_next = false;
-    loop {
-        let job = match ready.take() {
-            Some(batch) => match jobs.recv_timeout(WAIT_FOR_NEXT) {
-                Ok(job) => {
-                    ready = Some(batch);
-                    job
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    let reply = commit(sink, batch);
-                    drop_next = reply.is_err();
-                    if replies.send(reply).is_err() {
-                        return;
-                    }
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    ready = Some(batch);
-                    break;
-                }
-            },
-            None => match jobs.recv() {
-                Ok(job) => job,
-                Err(_) => break,
-            },
-        };
-        ready = match (ready.take(), job) {
-            (None, Job::Batch(_)) if std::mem::take(&mut drop_next) => None,
-            (None, Job::Batch(records)) => Some(sink.prepare_batch(records)),
-            (Some(batch), Job::Batch(records)) => overlap(sink, batch, records, replies),
-            (Some(batch), Job::Flush) => {
-                if replies.send(commit(sink, batch)).is_err() {
+/// The writer thread: prepares each batch as it comes and hands it to a committing thread, so
+/// that a batch is prepared while the one before is committed (and the caller parses the next).
+fn prepare_each<S: RecordSink + Clone + Send + 'static>(
+    sink: &S,
+    jobs: &Receiver<Job>,
+    replies: SyncSender<Reply>,
+) {
+    let prepare = |job| match job {
+        Job::Batch(records) => Ready::Batch(sink.prepare_batch(records)),
+        Job::Flush => Ready::Flush,
+    };
+    let (to_commit, prepared) = mpsc::sync_channel::<Ready<S::Prepared>>(0);
+    let mut committer = Committer {
+        sink: sink.clone(),
+        replies: replies.clone(),
+        drop_next: false,
+    };
+    let committing = std::thread::Builder::new()
+        .name("moisson-commit".into())
+        .spawn(move || {
+            for ready in prepared {
+                if !committer.take(ready) {
                     return;
                 }
-                None
             }
-            (None, Job::Flush) => {
-                drop_next = false;
-                None
-            }
+        });
+    let Ok(committing) = committing else {
+        // No second thread: each batch is committed here once prepared.
+        let mut committer = Committer {
+            sink: sink.clone(),
+            replies,
+            drop_next: false,
         };
-    }
-    // The writer was dropped with a batch handed over: it is written, whole or not at all.
-    if let Some(batch) = ready {
-        let _ = replies.try_send(commit(sink, batch));
-    }
-}
-
-fn commit<S: RecordSink>(sink: &S, batch: Result<S::Prepared, StoreError>) -> Reply {
-    batch.and_then(|b| sink.put_prepared(b))
-}
-
-/// Commits `batch` (and replies) on a thread of its own while `records` are prepared here;
-/// returns them prepared, or nothing when the commit failed (they are then not written).
-fn overlap<S: RecordSink + Clone + Send>(
-    sink: &S,
-    batch: Result<S::Prepared, StoreError>,
-    records: Vec<RecordInput>,
-    replies: &SyncSender<Reply>,
-) -> Option<Result<S::Prepared, StoreError>> {
-    // Shared so that the batch is still here if no thread can be had for it.
-    let batch = Mutex::new(Some(batch));
-    let committed = |sink: &S| {
-        let taken = batch.lock().unwrap_or_else(PoisonError::into_inner).take();
-        let reply = taken.map_or_else(|| Ok(BatchOutcome::default()), |b| commit(sink, b));
-        let ok = reply.is_ok();
-        replies.send(reply).is_ok() && ok
+        for job in jobs {
+            if !committer.take(prepare(job)) {
+                return;
+            }
+        }
+        return;
     };
-    let committer = sink.clone();
-    std::thread::scope(|scope| {
-        let committing = std::thread::Builder::new()
-            .name("moisson-commit".into())
-            .spawn_scoped(scope, move || committed(&committer));
-        let Ok(committing) = committing else {
-            // No second thread: commit first, then prepare.
-            return committed(sink).then(|| sink.prepare_batch(records));
-        };
-        let next = sink.prepare_batch(records);
-        committing.join().unwrap_or(false).then_some(next)
-    })
+    // The caller learns that the committing thread is gone when no sender is left.
+    drop(replies);
+    for job in jobs {
+        if to_commit.send(prepare(job)).is_err() {
+            break;
+        }
+    }
+    drop(to_commit);
+    let _ = committing.join();
+}
+
+/// Commits prepared batches in order and answers for each.
+struct Committer<S: RecordSink> {
+    sink: S,
+    replies: SyncSender<Reply>,
+    /// Set when a batch failed: the one handed over after it is not written (its sender learns
+    /// of the failure instead of its outcome), unless a flush came between.
+    drop_next: bool,
+}
+
+impl<S: RecordSink> Committer<S> {
+    /// Commits a batch or takes a flush; false when nobody waits for replies any more.
+    fn take(&mut self, ready: Ready<S::Prepared>) -> bool {
+        match ready {
+            Ready::Flush => {
+                self.drop_next = false;
+                true
+            }
+            Ready::Batch(_) if std::mem::take(&mut self.drop_next) => true,
+            Ready::Batch(batch) => {
+                let reply = batch.and_then(|b| self.sink.put_prepared(b));
+                self.drop_next = reply.is_err();
+                self.replies.send(reply).is_ok()
+            }
+        }
+    }
 }
 
 impl<S: RecordSink + Clone + Send + 'static> Drop for BatchWriter<S> {
@@ -242,6 +233,7 @@ mod tests {
     use crate::dc::{DcElement, DcRecord};
     use crate::protocol::OaiIdentifier;
     use crate::store::PutOutcome;
+    use std::time::Duration;
 
     fn record(n: usize, title: &str) -> RecordInput {
         let mut dc = DcRecord::default();
@@ -278,7 +270,7 @@ mod tests {
         let started = std::time::Instant::now();
         while store.get("oai:example.org:1").expect("read").is_none() {
             assert!(
-                started.elapsed() < WAIT_FOR_NEXT * 10,
+                started.elapsed() < Duration::from_secs(10),
                 "a prepared batch holds lists back until it is written"
             );
             std::thread::sleep(Duration::from_millis(20));
