@@ -18,9 +18,9 @@ type Reply = Result<BatchOutcome, StoreError>;
 
 /// What the writer thread is asked to do.
 enum Job {
-    /// Prepare these records (and commit the batch prepared before).
+    /// Prepare these records, then commit them after the batches handed over before.
     Batch(Vec<RecordInput>),
-    /// Commit the batch prepared last.
+    /// Nothing more is handed over for now: the caller waits for the batch in flight.
     Flush,
 }
 
@@ -150,30 +150,27 @@ fn prepare_each<S: RecordSink + Clone + Send + 'static>(
         Job::Batch(records) => Ready::Batch(sink.prepare_batch(records)),
         Job::Flush => Ready::Flush,
     };
-    let (to_commit, prepared) = mpsc::sync_channel::<Ready<S::Prepared>>(0);
-    let mut committer = Committer {
+    let committer = |replies| Committer {
         sink: sink.clone(),
-        replies: replies.clone(),
+        replies,
         drop_next: false,
     };
+    let (to_commit, prepared) = mpsc::sync_channel::<Ready<S::Prepared>>(0);
+    let mut committing_one = committer(replies.clone());
     let committing = std::thread::Builder::new()
         .name("moisson-commit".into())
         .spawn(move || {
             for ready in prepared {
-                if !committer.take(ready) {
+                if !committing_one.take(ready) {
                     return;
                 }
             }
         });
     let Ok(committing) = committing else {
         // No second thread: each batch is committed here once prepared.
-        let mut committer = Committer {
-            sink: sink.clone(),
-            replies,
-            drop_next: false,
-        };
+        let mut here = committer(replies);
         for job in jobs {
-            if !committer.take(prepare(job)) {
+            if !here.take(prepare(job)) {
                 return;
             }
         }
@@ -275,14 +272,14 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        let outcome = writer.wait().expect("no error").expect("its outcome");
+        assert_eq!(outcome.outcomes, [PutOutcome::Added]);
         let later = crate::protocol::Datestamp::from_unix(i64::MAX / 2);
         assert_eq!(
             store.visible_until(later),
             later,
             "no batch in flight any more"
         );
-        let outcome = writer.wait().expect("no error").expect("its outcome");
-        assert_eq!(outcome.outcomes, [PutOutcome::Added]);
         writer.send(vec![record(2, "a")]).expect("sent");
         assert_eq!(
             writer
