@@ -23,14 +23,14 @@ impl RecordSink for SharedSink {
         self.sink().put_batch(records)
     }
 
-    type Prepared = Vec<RecordInput>;
+    type Prepared = <VecSink as RecordSink>::Prepared;
 
     fn prepare_batch(&self, records: Vec<RecordInput>) -> Result<Self::Prepared, StoreError> {
-        Ok(records)
+        self.sink().prepare_batch(records)
     }
 
     fn put_prepared(&self, batch: Self::Prepared) -> Result<BatchOutcome, StoreError> {
-        self.put_batch(batch)
+        self.sink().put_prepared(batch)
     }
 
     fn classify(&self, record: &RecordInput) -> Result<PutOutcome, StoreError> {
