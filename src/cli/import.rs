@@ -430,6 +430,7 @@ fn run_files(
         return Ok(exit_code(&summary));
     }
     let dir = &settings.store.data_dir;
+    let fresh = !dir.exists();
     // A dry run never creates the store: without one, every record would be added.
     let store = if format.dry_run() && !is_store(dir) {
         None
@@ -452,6 +453,15 @@ fn run_files(
         store
             .flush()
             .with_context(|| format!("Failed to flush the store at {}", dir.display()))?;
+    }
+    if fresh && summary.added + summary.updated + summary.deleted + summary.sets == 0 {
+        // Files judged by their start alone can still prove not to be of the format (a large
+        // text file given to `import pmb`): the store this command made for them holds nothing
+        // and is not left behind.
+        drop(store);
+        if let Err(error) = std::fs::remove_dir_all(dir) {
+            tracing::warn!(%error, dir = %dir.display(), "Could not remove the empty new store.");
+        }
     }
     print_summary(path, format, &summary, written);
     Ok(exit_code(&summary))

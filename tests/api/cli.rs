@@ -296,6 +296,33 @@ fn a_large_binary_file_is_refused_from_its_first_bytes_before_any_store_is_creat
 }
 
 #[test]
+fn a_large_text_file_of_another_format_leaves_no_store_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.txt");
+    let line = "These are notes, not a catalogue display: no field label here.\n";
+    let text = line.repeat(moisson::importer::JUDGE_BYTES / line.len() * 2);
+    std::fs::write(&notes, text).unwrap();
+    let fresh = dir.path().join("fresh");
+    let out = moisson(&fresh, &["import", "pmb", notes.to_str().unwrap()]);
+    let text = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("not a PMB display"), "{text}");
+    assert!(
+        !fresh.exists(),
+        "a store was left for a file that is no display"
+    );
+    let kept = dir.path().join("kept");
+    std::fs::create_dir(&kept).unwrap();
+    std::fs::write(kept.join("mine.txt"), "x").unwrap();
+    let out = moisson(&kept, &["import", "pmb", notes.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        kept.join("mine.txt").exists(),
+        "a directory that was there is kept"
+    );
+}
+
+#[test]
 fn a_bad_configuration_is_refused_with_exit_code_3() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("m.toml");
