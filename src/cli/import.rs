@@ -454,7 +454,9 @@ fn run_files(
             .flush()
             .with_context(|| format!("Failed to flush the store at {}", dir.display()))?;
     }
-    if fresh && summary.added + summary.updated + summary.deleted + summary.sets == 0 {
+    let wrote_nothing =
+        !written || summary.added + summary.updated + summary.deleted + summary.sets == 0;
+    if fresh && store.is_some() && wrote_nothing {
         // Files judged by their start alone can still prove not to be of the format (a large
         // text file given to `import pmb`): the store this command made for them holds nothing
         // and is not left behind.

@@ -209,8 +209,9 @@ impl<S: RecordSink + Clone + Send + 'static> PlacedBatches<S> {
         if self.records.is_empty() {
             return Ok(None);
         }
-        let previous = self.writer.send(std::mem::take(&mut self.records))?;
+        // Taken with the records, so that a failure leaves no place of them behind.
         let places = std::mem::take(&mut self.places);
+        let previous = self.writer.send(std::mem::take(&mut self.records))?;
         let places = std::mem::replace(&mut self.in_flight, places);
         Ok(previous.map(|outcome| WrittenBatch { places, outcome }))
     }

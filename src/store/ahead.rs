@@ -177,7 +177,8 @@ impl Store {
     }
 
     /// Writes a batch of [`Store::prepare_batch`] as [`Store::put_batch`] writes one; if what
-    /// it was prepared against may have changed since, it is prepared again first.
+    /// it was prepared against may have changed since, or a write stamped later went in first,
+    /// it is stamped and prepared again first.
     ///
     /// # Errors
     /// As [`Store::put_batch`].
@@ -185,21 +186,30 @@ impl Store {
         let mut state = self.lock_write();
         let PreparedBatch {
             mut inputs,
-            prepared,
+            mut prepared,
             stripped,
             now,
             read_at,
             ids,
-            _in_flight,
+            _in_flight: mut mark,
         } = batch;
-        let prepared = if self.inner.writes.still_as_read(read_at, &ids) {
-            prepared
-        } else {
+        // A write stamped later went in first: stamped as it is, the batch would fall behind
+        // the run and be filed out of order.
+        let in_order = state
+            .run_tail
+            .as_ref()
+            .is_none_or(|(d, _)| *d <= now.unix());
+        if !in_order || !self.inner.writes.still_as_read(read_at, &ids) {
             drop(prepared);
+            // The new mark is taken before the old one goes: lists never pass this batch.
+            let (now, fresh) = self.begin_write();
+            mark = fresh;
             // Values were stripped the first time: the count stays the first one's.
-            self.prepare_all(&mut inputs, now)?.0
-        };
-        self.commit(&mut state, prepared, stripped, None)
+            prepared = self.prepare_all(&mut inputs, now)?.0;
+        }
+        let written = self.commit(&mut state, prepared, stripped, None);
+        drop(mark);
+        written
     }
 }
 
@@ -258,6 +268,24 @@ mod tests {
         assert_eq!(store.stats().expect("stats").records, 20);
         assert_eq!(store.check().expect("checked"), Vec::<String>::new());
         assert_eq!(title(&store, "oai:x:15"), "new");
+    }
+
+    #[test]
+    fn a_batch_prepared_before_a_later_stamped_write_is_stamped_again_and_stays_in_order() {
+        let store = Store::temporary().expect("store");
+        // Mine sorts after theirs within a second, so that only a stamp behind theirs would
+        // put it out of order.
+        let ahead = store
+            .prepare_batch(vec![input("oai:x:2", "mine", &[])])
+            .expect("prepared");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        store.put(input("oai:x:1", "theirs", &[])).expect("written");
+        store.put_prepared(ahead).expect("written");
+        assert_eq!(store.stats().expect("stats").out_of_order, 0);
+        let mine = store.get("oai:x:2").expect("read").expect("stored");
+        let theirs = store.get("oai:x:1").expect("read").expect("stored");
+        assert!(mine.datestamp >= theirs.datestamp);
+        assert_eq!(store.check().expect("checked"), Vec::<String>::new());
     }
 
     #[test]

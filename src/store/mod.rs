@@ -76,11 +76,11 @@
 //! nothing acknowledged; a power loss can lose the batches of the last half second, whole and
 //! in order (sled comes back as of its last flush, and the value log is cut back to that
 //! state's end), never leaving a reference to bytes the disk has not got. Importers write
-//! through [`pipeline::BatchWriter`]: while the caller parses a batch, the one before is
-//! rendered and hashed ([`Store::prepare_batch`], without the write lock) and the one before
-//! that committed ([`Store::put_prepared`], which prepares it again if what it read has
-//! changed since: see `ahead.rs`). One fsync per batch of 2,000 records costs little next to
-//! the rest.
+//! through [`pipeline::BatchWriter`]: a batch is rendered and hashed ([`Store::prepare_batch`],
+//! without the write lock) beside the commit of the one before, then committed
+//! ([`Store::put_prepared`], which prepares it again if what it read has changed since: see
+//! `ahead.rs`) while the caller parses the next. One fsync per batch of 2,000 records costs
+//! little next to the rest.
 //!
 //! # Degrade, don't die
 //! When the disk is full (or read-only), open still succeeds in **read-only** mode: reads and
@@ -1318,8 +1318,8 @@ impl Store {
         (Datestamp::now(), mark)
     }
 
-    /// The latest moment a list may be answered as of: `now`, or the second of the batch
-    /// being written if one is.
+    /// The latest moment a list may be answered as of: `now`, or the earliest second of the
+    /// batches being written if any is.
     pub fn visible_until(&self, now: Datestamp) -> Datestamp {
         now.min(Datestamp::from_unix(self.inner.marks.earliest()))
     }

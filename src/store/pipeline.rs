@@ -1,13 +1,14 @@
-//! A writer thread in front of a [`RecordSink`]: an importer parses its next batch while the
-//! sink prepares (renders and hashes) one batch and commits (compresses, syncs and indexes) the
-//! one before, so that on two cores parsing, preparing and committing overlap instead of
-//! taking turns.
+//! Two threads in front of a [`RecordSink`]: one prepares each batch (renders and hashes it),
+//! the other commits it (compresses, syncs and indexes it), so that on two cores parsing,
+//! preparing and committing overlap instead of taking turns.
 //!
-//! At most one batch is prepared and one committed while the caller fills the next, so memory
-//! stays at three batches. A batch's outcome (or its error) comes back when the next batch is
-//! handed over or at [`BatchWriter::wait`]; a batch is acknowledged, as with
-//! [`RecordSink::put_batch`], once its outcome is returned. A batch handed over after one that
-//! failed is not written.
+//! [`BatchWriter::send`] hands batch N over, then waits until batch N-1 is committed: while
+//! it waits, N is prepared beside that commit, and once it returns, the caller parses N+1
+//! while N is finished and committed. At most one batch is prepared and one committed while
+//! the caller fills the next, so memory stays at three batches. A batch's outcome (or its
+//! error) comes back when the next batch is handed over or at [`BatchWriter::wait`]; a batch
+//! is acknowledged, as with [`RecordSink::put_batch`], once its outcome is returned. A batch
+//! handed over after one that failed is not written.
 
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
@@ -30,7 +31,7 @@ struct Worker {
     thread: JoinHandle<()>,
 }
 
-/// Writes batches to a sink on a thread of its own, one batch in flight.
+/// Writes batches to a sink on threads of their own, one outcome outstanding.
 pub struct BatchWriter<S: RecordSink + Clone + Send + 'static = Store> {
     sink: S,
     worker: Option<Worker>,
@@ -72,8 +73,7 @@ impl<S: RecordSink + Clone + Send + 'static> BatchWriter<S> {
                     self.in_flight = previous.is_ok();
                     return previous;
                 }
-                Err(mpsc::SendError(Job::Batch(records))) => records,
-                Err(mpsc::SendError(Job::Flush)) => unreachable!("a batch was sent"),
+                Err(mpsc::SendError(job)) => job.into_records(),
             },
             None => records,
         };
@@ -129,6 +129,16 @@ impl<S: RecordSink + Clone + Send + 'static> BatchWriter<S> {
                 tracing::warn!(%error, "No writer thread: records are written between parsing.");
                 None
             }
+        }
+    }
+}
+
+impl Job {
+    /// The records of a batch (none for a flush).
+    fn into_records(self) -> Vec<RecordInput> {
+        match self {
+            Job::Batch(records) => records,
+            Job::Flush => Vec::new(),
         }
     }
 }
@@ -215,7 +225,8 @@ impl<S: RecordSink> Committer<S> {
 }
 
 impl<S: RecordSink + Clone + Send + 'static> Drop for BatchWriter<S> {
-    /// Lets the batch in flight finish (written whole or not at all) before returning.
+    /// Lets the batches handed over finish (each written whole or not at all) before
+    /// returning.
     fn drop(&mut self) {
         if let Some(worker) = self.worker.take() {
             drop(worker.to);
