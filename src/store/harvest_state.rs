@@ -20,17 +20,12 @@
 //! datestamp), so the date is the record's local datestamp — the moment its content last
 //! changed, which is when it was harvested in this form — unless the content changes now.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
 use super::index::Index;
-use super::write::PENDING;
-use super::{
-    codec, content_hash, par_map, BatchOutcome, Prepared, RecordInput, Store, StoreError,
-    PARALLEL_FROM,
-};
+use super::{codec, content_hash, BatchOutcome, Prepared, RecordInput, Store, StoreError};
 use crate::protocol::Datestamp;
 
 const LIST_PREFIX: &[u8] = b"list\0";
@@ -371,44 +366,18 @@ impl Store {
     }
 }
 
-/// Prepares a page's records against what is stored (see `Store::prepare_all`).
+/// Prepares a page's records against what is stored, each dated by its provenance.
 fn prepare_page(
     index: &Index,
     page: Vec<HarvestedRecord>,
     now: Datestamp,
 ) -> Result<(Vec<Prepared>, usize), StoreError> {
-    let ids: BTreeSet<&str> = page.iter().map(|r| r.input.identifier.as_ref()).collect();
-    if ids.len() == page.len() && page.len() >= PARALLEL_FROM {
-        // Every identifier once: each record is prepared against the stored version alone,
-        // on every core (as `Store::prepare_all` does).
-        let olds = page
-            .iter()
-            .map(|r| Store::current(index, r.input.identifier.as_ref()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let jobs: Vec<_> = page.into_iter().zip(olds).collect();
-        let done = par_map(jobs, |(record, old)| {
-            Store::prepare(&mut dated(record, old.as_ref(), now), old.as_ref(), now)
-        });
-        let stripped = done.iter().map(|(_, s)| s).sum();
-        Ok((done.into_iter().map(|(p, _)| p).collect(), stripped))
-    } else {
-        let mut prepared: Vec<Prepared> = Vec::with_capacity(page.len());
-        let mut overlay: BTreeMap<String, usize> = BTreeMap::new();
-        let mut stripped_total = 0;
-        for record in page {
-            let id = record.input.identifier.as_ref().to_owned();
-            let old = match overlay.get(&id) {
-                Some(&i) => Some((PENDING, 0, prepared[i].new.clone())),
-                None => Store::current(index, &id)?,
-            };
-            let (p, stripped) =
-                Store::prepare(&mut dated(record, old.as_ref(), now), old.as_ref(), now);
-            stripped_total += stripped;
-            overlay.insert(id, prepared.len());
-            prepared.push(p);
-        }
-        Ok((prepared, stripped_total))
-    }
+    super::prepare_each(
+        index,
+        page,
+        |r| r.input.identifier.as_ref(),
+        |record, old| Store::prepare(&mut dated(record, old, now), old, now),
+    )
 }
 
 /// The identifier sweep's keys: `mark \0 source \0 identifier` for each identifier the source

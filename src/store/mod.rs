@@ -1258,39 +1258,12 @@ impl Store {
         records: &mut [RecordInput],
         now: Datestamp,
     ) -> Result<(Vec<Prepared>, usize), StoreError> {
-        let index = self.index();
-        let ids: BTreeSet<&str> = records.iter().map(|r| r.identifier.as_ref()).collect();
-        if ids.len() == records.len() && records.len() >= PARALLEL_FROM {
-            // Every identifier once: each record is rendered against the stored version alone,
-            // so rendering (most of a write's work) can use every core.
-            let olds = records
-                .iter()
-                .map(|r| Store::current(&index, r.identifier.as_ref()))
-                .collect::<Result<Vec<_>, _>>()?;
-            let jobs: Vec<_> = records.iter_mut().zip(olds).collect();
-            let done = par_map(jobs, |(input, old)| {
-                Store::prepare(input, old.as_ref(), now)
-            });
-            let stripped = done.iter().map(|(_, s)| s).sum();
-            return Ok((done.into_iter().map(|(p, _)| p).collect(), stripped));
-        }
-        let mut prepared: Vec<Prepared> = Vec::new();
-        let mut overlay: BTreeMap<String, usize> = BTreeMap::new();
-        let mut stripped_total = 0;
-        for input in records.iter_mut() {
-            let id = input.identifier.as_ref().to_owned();
-            let old = match overlay.get(&id) {
-                // Against the version this batch already wrote (the stored one is the first
-                // write's `old`, which is what the commit replaces).
-                Some(&i) => Some((write::PENDING, 0, prepared[i].new.clone())),
-                None => Store::current(&index, &id)?,
-            };
-            let (p, stripped) = Store::prepare(input, old.as_ref(), now);
-            stripped_total += stripped;
-            overlay.insert(id, prepared.len());
-            prepared.push(p);
-        }
-        Ok((prepared, stripped_total))
+        prepare_each(
+            &self.index(),
+            records.iter_mut().collect(),
+            |r| r.identifier.as_ref(),
+            |input, old| Store::prepare(input, old, now),
+        )
     }
 
     /// Writes records; each one, with all its index entries and counters, lands atomically (an
@@ -1388,6 +1361,52 @@ fn make_reserve(path: &Path) -> std::io::Result<()> {
 
 /// Batches from this size are rendered on every core.
 const PARALLEL_FROM: usize = 16;
+
+/// The stored version of a record: (seq, flags, record).
+type Current = (u64, u8, StoredRecord);
+
+/// Prepares each item with `one`, against the stored version of its record (`id` names it),
+/// or against the version an earlier item of the batch wrote; returns them in order, with
+/// the characters stripped.
+pub(crate) fn prepare_each<T: Send>(
+    index: &Index,
+    items: Vec<T>,
+    id: impl Fn(&T) -> &str,
+    one: impl Fn(T, Option<&Current>) -> (Prepared, usize) + Sync,
+) -> Result<(Vec<Prepared>, usize), StoreError> {
+    let ids: BTreeSet<&str> = items.iter().map(&id).collect();
+    let distinct = ids.len() == items.len();
+    drop(ids);
+    if distinct && items.len() >= PARALLEL_FROM {
+        // Every identifier once: each record is rendered against the stored version alone,
+        // so rendering (most of a write's work) can use every core.
+        let olds = items
+            .iter()
+            .map(|item| Store::current(index, id(item)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let jobs: Vec<_> = items.into_iter().zip(olds).collect();
+        let done = par_map(jobs, |(item, old)| one(item, old.as_ref()));
+        let stripped = done.iter().map(|(_, s)| s).sum();
+        return Ok((done.into_iter().map(|(p, _)| p).collect(), stripped));
+    }
+    let mut prepared: Vec<Prepared> = Vec::with_capacity(items.len());
+    let mut overlay: BTreeMap<String, usize> = BTreeMap::new();
+    let mut stripped_total = 0;
+    for item in items {
+        let key = id(&item).to_owned();
+        let old = match overlay.get(&key) {
+            // Against the version this batch already wrote (the stored one is the first
+            // write's `old`, which is what the commit replaces).
+            Some(&i) => Some((write::PENDING, 0, prepared[i].new.clone())),
+            None => Store::current(index, &key)?,
+        };
+        let (p, stripped) = one(item, old.as_ref());
+        stripped_total += stripped;
+        overlay.insert(key, prepared.len());
+        prepared.push(p);
+    }
+    Ok((prepared, stripped_total))
+}
 
 /// `f` over `items` on every core, results in input order.
 pub(crate) fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
