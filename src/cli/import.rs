@@ -182,7 +182,7 @@ impl DcInput {
 
     /// True when the whole input is blank: it was read to its end in the first bytes.
     fn is_blank(&self) -> bool {
-        self.head.len() < SNIFF_BYTES && self.head.iter().all(u8::is_ascii_whitespace)
+        self.head.len() < SNIFF_BYTES && is_blank(&self.head)
     }
 
     /// The whole input, in chunks, from its first byte.
