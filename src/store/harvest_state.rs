@@ -360,7 +360,8 @@ impl Store {
     ) -> Result<BatchOutcome, StoreError> {
         let mut state = self.lock_write();
         let (now, _in_flight) = self.begin_write();
-        let (prepared, stripped_total) = prepare_page(&self.index(), page, now)?;
+        let compress = self.inner.vlog.compresses();
+        let (prepared, stripped_total) = prepare_page(&self.index(), page, now, compress)?;
         let harvest = Some((key.encode(), codec::encode(state_value)));
         self.commit(&mut state, prepared, stripped_total, harvest)
     }
@@ -371,12 +372,13 @@ fn prepare_page(
     index: &Index,
     page: Vec<HarvestedRecord>,
     now: Datestamp,
+    compress: bool,
 ) -> Result<(Vec<Prepared>, usize), StoreError> {
     super::prepare_each(
         index,
         page,
         |r| r.input.identifier.as_ref(),
-        |record, old| Store::prepare(&mut dated(record, old, now), old, now),
+        |record, old| Store::prepare(&mut dated(record, old, now), old, now, compress),
     )
 }
 

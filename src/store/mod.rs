@@ -406,8 +406,8 @@ pub(crate) struct Prepared {
     /// The record as stored before this write: (seq, flags, record).
     old: Option<(u64, u8, StoredRecord)>,
     new: StoredRecord,
-    /// (format, rendered `<record>`, end of its `<header>`).
-    rendered: Vec<(String, Vec<u8>, u32)>,
+    /// (format, rendered `<record>` as the value log stores it).
+    rendered: Vec<(String, vlog::Stored)>,
     outcome: PutOutcome,
     /// Who wrote it: names the writer when the outcome is [`PutOutcome::Rejected`].
     writer: Origin,
@@ -1130,6 +1130,7 @@ impl Store {
         input: &mut RecordInput,
         old: Option<&(u64, u8, StoredRecord)>,
         now: Datestamp,
+        compress: bool,
     ) -> (Prepared, usize) {
         let mut stripped = 0;
         if let Some(dc) = input.dc.as_mut() {
@@ -1220,7 +1221,7 @@ impl Store {
                 };
                 let r = render_record(&header, payload, &about);
                 let header_end = u32::try_from(r.header.end).unwrap_or(u32::MAX);
-                (f.clone(), r.bytes, header_end)
+                (f.clone(), vlog::pack(&r.bytes, header_end, compress))
             })
             .collect();
         let outcome = match (old_record, input.deleted) {
@@ -1258,11 +1259,12 @@ impl Store {
         records: &mut [RecordInput],
         now: Datestamp,
     ) -> Result<(Vec<Prepared>, usize), StoreError> {
+        let compress = self.inner.vlog.compresses();
         prepare_each(
             &self.index(),
             records.iter_mut().collect(),
             |r| r.identifier.as_ref(),
-            |input, old| Store::prepare(input, old, now),
+            |input, old| Store::prepare(input, old, now, compress),
         )
     }
 
@@ -1301,7 +1303,8 @@ impl Store {
     pub fn classify(&self, record: &RecordInput) -> Result<PutOutcome, StoreError> {
         let old = Store::current(&self.index(), record.identifier.as_ref())?;
         Ok(
-            Store::prepare(&mut record.clone(), old.as_ref(), Datestamp::now())
+            // Only the outcome is wanted: nothing is compressed.
+            Store::prepare(&mut record.clone(), old.as_ref(), Datestamp::now(), false)
                 .0
                 .outcome,
         )

@@ -10,7 +10,7 @@ use sled::Transactional;
 
 use super::index::{self, Index};
 use super::page::{self, SLOTS};
-use super::vlog::BlobRef;
+use super::vlog::{self, BlobRef};
 use super::{
     ahead, codec, counts, expand_sets, keys, refusals, BatchOutcome, Prepared, PutOutcome, State,
     Store, StoreError, StoredRecord, StoredSet, STATE_KEY, STRIPPED_KEY,
@@ -90,7 +90,7 @@ struct Final {
     identifier: String,
     old: Option<(u64, u8, StoredRecord)>,
     new: StoredRecord,
-    rendered: Vec<(String, Vec<u8>, u32)>,
+    rendered: Vec<(String, vlog::Stored)>,
 }
 
 fn finals(prepared: Vec<Prepared>) -> Vec<Final> {
@@ -160,16 +160,16 @@ impl Store {
             return Ok(outcome);
         }
         self.writable()?;
-        let raw: Vec<(&[u8], u32)> = finals
+        let stored: Vec<&vlog::Stored> = finals
             .iter()
-            .flat_map(|f| f.rendered.iter().map(|(_, b, h)| (b.as_slice(), *h)))
+            .flat_map(|f| f.rendered.iter().map(|(_, s)| s))
             .collect();
         let mut next = state.clone();
-        if !raw.is_empty() {
+        if !stored.is_empty() {
             let (refs, end) = self
                 .inner
                 .vlog
-                .append(&raw)
+                .append_stored(&stored)
                 .map_err(|e| self.on_write_error(self.vlog_error(e)))?;
             let mut refs = refs.into_iter();
             for f in &mut finals {
