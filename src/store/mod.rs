@@ -1221,7 +1221,7 @@ impl Store {
                 };
                 let r = render_record(&header, payload, &about);
                 let header_end = u32::try_from(r.header.end).unwrap_or(u32::MAX);
-                (f.clone(), vlog::pack(&r.bytes, header_end, compress))
+                (f.clone(), vlog::pack(r.bytes, header_end, compress))
             })
             .collect();
         let outcome = match (old_record, input.deleted) {

@@ -205,10 +205,10 @@ pub type Stored = (Vec<u8>, u32, u32, u8);
 /// `compress`, else as rendered. Records are packed when they are prepared, so that a batch
 /// prepared ahead is compressed (a tenth of a write's work) beside the previous batch's
 /// commit. A record over 4 GiB is left as rendered, and [`ValueLog::append_stored`] refuses it.
-pub fn pack(raw: &[u8], header_end: u32, compress: bool) -> Stored {
+pub fn pack(raw: Vec<u8>, header_end: u32, compress: bool) -> Stored {
     match u32::try_from(raw.len()) {
-        Ok(raw_len) if compress => (lz4_flex::block::compress(raw), raw_len, header_end, LZ4),
-        raw_len => (raw.to_vec(), raw_len.unwrap_or(u32::MAX), header_end, RAW),
+        Ok(raw_len) if compress => (lz4_flex::block::compress(&raw), raw_len, header_end, LZ4),
+        raw_len => (raw, raw_len.unwrap_or(u32::MAX), header_end, RAW),
     }
 }
 
@@ -310,7 +310,7 @@ impl ValueLog {
     pub fn append(&self, blobs: &[(&[u8], u32)]) -> io::Result<(Vec<BlobRef>, End)> {
         let compress = self.compress;
         let stored: Vec<Stored> = super::par_map(blobs.to_vec(), |(raw, header_end)| {
-            pack(raw, header_end, compress)
+            pack(raw.to_vec(), header_end, compress)
         });
         self.append_stored(&stored)
     }
@@ -741,7 +741,7 @@ mod tests {
         )
         .unwrap();
         let a = record(400);
-        let packed = [pack(&a, 28, true), pack(&a, 28, false)];
+        let packed = [pack(a.clone(), 28, true), pack(a.clone(), 28, false)];
         assert_eq!((packed[0].3, packed[1].3), (LZ4, RAW));
         assert!(packed[0].0.len() < a.len(), "packed compressed");
         assert_eq!(packed[1].0, a);
