@@ -99,7 +99,8 @@ pub struct Sanitized {
 /// # Errors
 /// [`ReadError::Encoding`] when the declared encoding is unknown.
 pub fn sanitize(body: Vec<u8>) -> Result<Sanitized, ReadError> {
-    let (text, invalid_at) = decode(body)?;
+    let (text, invalid_at) = decode(&body)?;
+    drop(body);
     let mut cleaned = clean(text, &invalid_at);
     cleaned.invalid_utf8 = invalid_at.len();
     Ok(cleaned)
@@ -127,46 +128,45 @@ fn declared_encoding(body: &[u8]) -> Option<&str> {
 
 /// The text, and where a U+FFFD replaced bytes that were not in the encoding (for UTF-8;
 /// other encodings only say whether it happened, at offset 0).
-fn decode(body: Vec<u8>) -> Result<(String, Vec<usize>), ReadError> {
+fn decode(body: &[u8]) -> Result<(String, Vec<usize>), ReadError> {
     let some_error = |had: bool| if had { vec![0] } else { Vec::new() };
-    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(&body) {
+    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(body) {
         if encoding == encoding_rs::UTF_8 {
-            return Ok(utf8_lossy(body[bom..].to_vec()));
+            return Ok(utf8_lossy(&body[bom..]));
         }
         let (text, had_errors) = encoding.decode_without_bom_handling(&body[bom..]);
         return Ok((text.into_owned(), some_error(had_errors)));
     }
-    if let Some(label) = declared_encoding(&body) {
+    if let Some(label) = declared_encoding(body) {
         let encoding = encoding_rs::Encoding::for_label(label.trim().as_bytes())
             .ok_or_else(|| ReadError::Encoding(label.to_owned()))?;
         // A declaration readable as ASCII cannot begin a UTF-16 document without a BOM.
         let ascii_compatible =
             encoding != encoding_rs::UTF_16LE && encoding != encoding_rs::UTF_16BE;
         if encoding != encoding_rs::UTF_8 && ascii_compatible {
-            let (text, had_errors) = encoding.decode_without_bom_handling(&body);
+            let (text, had_errors) = encoding.decode_without_bom_handling(body);
             return Ok((text.into_owned(), some_error(had_errors)));
         }
     }
     Ok(utf8_lossy(body))
 }
 
-fn utf8_lossy(body: Vec<u8>) -> (String, Vec<usize>) {
-    match String::from_utf8(body) {
-        Ok(text) => (text, Vec::new()),
-        Err(e) => {
-            let bytes = e.into_bytes();
-            let mut text = String::with_capacity(bytes.len());
-            let mut invalid = Vec::new();
-            for chunk in bytes.utf8_chunks() {
-                text.push_str(chunk.valid());
-                if !chunk.invalid().is_empty() {
-                    invalid.push(text.len());
-                    text.push('\u{FFFD}');
-                }
-            }
-            (text, invalid)
+fn utf8_lossy(body: &[u8]) -> (String, Vec<usize>) {
+    // A vectorised check and a copy cost a fraction of std's validation of the same body,
+    // which ran at under 1 GB/s on text with accented letters: 7% of a harvest's CPU.
+    if let Ok(text) = simdutf8::basic::from_utf8(body) {
+        return (text.to_owned(), Vec::new());
+    }
+    let mut text = String::with_capacity(body.len());
+    let mut invalid = Vec::new();
+    for chunk in body.utf8_chunks() {
+        text.push_str(chunk.valid());
+        if !chunk.invalid().is_empty() {
+            invalid.push(text.len());
+            text.push('\u{FFFD}');
         }
     }
+    (text, invalid)
 }
 
 /// What a `&` at some position starts.
