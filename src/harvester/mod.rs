@@ -508,7 +508,6 @@ struct PageResult {
     outcome: BatchOutcome,
     deleted: Vec<bool>,
     rejections: Vec<Rejection>,
-    flight: InFlight,
     stripped: u64,
     total: Option<u64>,
     /// Records not published on purpose.
@@ -878,11 +877,45 @@ impl<S: HarvestSink> SourceCtx<'_, S> {
             crosswalk,
             run_started: self.written_since,
         });
+        let mut pipe = Pipeline::<S> {
+            preparing: None,
+            committing: None,
+        };
+        let listed = self
+            .list_pages(
+                client,
+                &ctx,
+                resume.map(|f| f.token),
+                &mut flight,
+                &mut pipe,
+                report,
+            )
+            .await;
+        let drained = self
+            .drain(&ctx, &mut pipe, &mut flight, listed.is_ok(), report)
+            .await;
+        let shifted = listed?;
+        drained?;
+        Ok(shifted)
+    }
+
+    /// Requests the pages of a list and hands each to `pipe`, to be prepared and committed,
+    /// until the list ends or fails: true when the list moved under the harvest. The caller
+    /// drains `pipe` in either case.
+    async fn list_pages(
+        &self,
+        client: &mut OaiClient,
+        ctx: &Arc<PageContext<S>>,
+        resume: Option<String>,
+        flight: &mut InFlight,
+        pipe: &mut Pipeline<S>,
+        report: &mut SourceReport,
+    ) -> Result<bool, HarvestError> {
+        let (g, overlap, set) = (ctx.granularity, ctx.overlap, ctx.key.set.clone());
         let mut cursor = pmb::RemainingCursor::default();
-        let mut token: Option<String> = resume.map(|f| f.token);
+        let mut token: Option<String> = resume;
         let mut request_from = flight.from.clone();
         let mut seen: HashSet<String> = HashSet::new();
-        let mut pending: Option<JoinHandle<Result<PageResult, HarvestError>>> = None;
         let mut pages_this_run = 0u64;
         let mut restarts_without_progress = 0u32;
         loop {
@@ -903,10 +936,11 @@ impl<S: HarvestSink> SourceCtx<'_, S> {
             }
             let url = client.url(&args);
             let fetched = client.call(&args).await;
-            // The previous page must be committed before this one is looked at.
-            let settled = self.settle(&mut pending, &mut flight, report).await;
+            // The page before must be prepared (it gives the list's state) and the one before
+            // it committed before this one is looked at.
+            let advanced = self.advance(ctx, pipe, flight, report).await;
             let response = fetched?;
-            settled?;
+            advanced?;
             let mut end_of_list = false;
             if !response.errors.is_empty() {
                 let has = |code: &str| response.errors.iter().any(|e| e.code == code);
@@ -932,8 +966,8 @@ impl<S: HarvestSink> SourceCtx<'_, S> {
                     }
                     flight.restarts += 1;
                     report.restarts += 1;
-                    request_from = restart_from(&flight, g, overlap);
-                    restarted_at(&mut flight, request_from.as_deref());
+                    request_from = restart_from(flight, g, overlap);
+                    restarted_at(flight, request_from.as_deref());
                     tracing::warn!(
                         from = ?request_from,
                         sorted = flight.sorted,
@@ -986,14 +1020,14 @@ impl<S: HarvestSink> SourceCtx<'_, S> {
                         .unwrap_or(ctx.fallback_date),
                 );
             }
-            let page_ctx = Arc::clone(&ctx);
+            let page_ctx = Arc::clone(ctx);
             let page_flight = flight.clone();
             let page_next = next.clone();
             let shifted = cursor.shifted;
             let span = tracing::debug_span!("page", n = flight.pages + 1);
-            pending = Some(tokio::task::spawn_blocking(move || {
+            pipe.preparing = Some(tokio::task::spawn_blocking(move || {
                 let _entered = span.enter();
-                write_page(&page_ctx, response, page_flight, page_next, shifted)
+                prepare_write(&page_ctx, response, page_flight, page_next, shifted)
             }));
             pages_this_run += 1;
             match next {
@@ -1007,15 +1041,63 @@ impl<S: HarvestSink> SourceCtx<'_, S> {
                 }
             }
         }
-        self.settle(&mut pending, &mut flight, report).await?;
         Ok(cursor.shifted)
+    }
+
+    /// Moves the pages in flight on: counts the page committed (if any), then sets the list's
+    /// state from the page prepared (if any) and starts its commit.
+    async fn advance(
+        &self,
+        ctx: &Arc<PageContext<S>>,
+        pipe: &mut Pipeline<S>,
+        flight: &mut InFlight,
+        report: &mut SourceReport,
+    ) -> Result<(), HarvestError> {
+        self.settle(&mut pipe.committing, report).await?;
+        let Some(handle) = pipe.preparing.take() else {
+            return Ok(());
+        };
+        let page = handle
+            .await
+            .map_err(|e| HarvestError::Task(e.to_string()))??;
+        flight.clone_from(&page.flight);
+        let ctx = Arc::clone(ctx);
+        let span = tracing::debug_span!("commit", n = flight.pages);
+        pipe.committing = Some(tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            commit_page(&ctx, page)
+        }));
+        Ok(())
+    }
+
+    /// Ends a list: when it went well, commits the page prepared; in any case waits for the
+    /// page being committed and counts it. A page prepared after a failure is dropped.
+    async fn drain(
+        &self,
+        ctx: &Arc<PageContext<S>>,
+        pipe: &mut Pipeline<S>,
+        flight: &mut InFlight,
+        listed: bool,
+        report: &mut SourceReport,
+    ) -> Result<(), HarvestError> {
+        let advanced = if listed {
+            self.advance(ctx, pipe, flight, report).await
+        } else {
+            Ok(())
+        };
+        if let Some(dropped) = pipe.preparing.take() {
+            // Waited for, so that nothing of the list runs on after it.
+            let _ = dropped.await;
+        }
+        let settled = self.settle(&mut pipe.committing, report).await;
+        advanced?;
+        settled.map(|_| ())
     }
 
     /// Waits for the page being written, if any, and counts it; true when there was one.
     async fn settle(
         &self,
         pending: &mut Option<JoinHandle<Result<PageResult, HarvestError>>>,
-        flight: &mut InFlight,
         report: &mut SourceReport,
     ) -> Result<bool, HarvestError> {
         let Some(handle) = pending.take() else {
@@ -1039,7 +1121,6 @@ impl<S: HarvestSink> SourceCtx<'_, S> {
         report.pages += 1;
         report.upstream_sets |= page.upstream_sets;
         report.stripped_characters += page.stripped;
-        *flight = page.flight;
         let handled =
             report.new + report.updated + report.deleted + report.unchanged + report.rejected;
         self.progress.page(&self.source.name, handled, page.total);
@@ -1423,15 +1504,46 @@ fn repeated<S: HarvestSink>(
     Ok(n)
 }
 
-/// Converts and writes one page with the list's next state (blocking). `shifted` says that
-/// the list moved under the harvest: its completion then keeps the saved `from`.
-fn write_page<S: HarvestSink>(
+/// The pages of a list in flight: one being prepared while the one before is committed.
+struct Pipeline<S: HarvestSink> {
+    preparing: Option<JoinHandle<Result<ReadyPage<S>, HarvestError>>>,
+    committing: Option<JoinHandle<Result<PageResult, HarvestError>>>,
+}
+
+/// A page converted and, when it fits in one batch, prepared: all its commit needs.
+struct ReadyPage<S: HarvestSink> {
+    records: PageRecords<S::PreparedPage>,
+    /// The checkpoint the page's commit writes.
+    state: ListState,
+    /// The checkpoint before the page: written with all but the last batch of a large page.
+    previous_state: ListState,
+    deleted: Vec<bool>,
+    ids: Vec<String>,
+    rejections: Vec<Rejection>,
+    upstream_sets: bool,
+    /// The list's state once the page is written.
+    flight: InFlight,
+    stripped: u64,
+    total: Option<u64>,
+    skipped: u64,
+}
+
+/// A page's records: prepared as one batch, or, more than a batch, to be written in several.
+enum PageRecords<P> {
+    Prepared(P),
+    Batches(Vec<HarvestedRecord>),
+}
+
+/// Converts one page and prepares it against the store (blocking), with the list's next state.
+/// `shifted` says that the list moved under the harvest: its completion then keeps the saved
+/// `from`.
+fn prepare_write<S: HarvestSink>(
     ctx: &PageContext<S>,
     mut response: Response,
     mut flight: InFlight,
     next: Option<String>,
     shifted: bool,
-) -> Result<PageResult, HarvestError> {
+) -> Result<ReadyPage<S>, HarvestError> {
     let before = flight.clone();
     let records = match std::mem::replace(&mut response.payload, Payload::None) {
         Payload::Records(r) => r,
@@ -1460,54 +1572,24 @@ fn write_page<S: HarvestSink>(
     } else {
         ctx.in_flight_state(before)
     };
-    let deleted: Vec<bool> = inputs
-        .iter()
-        .map(|r: &HarvestedRecord| r.input.deleted)
-        .collect();
+    let deleted: Vec<bool> = inputs.iter().map(|r| r.input.deleted).collect();
     let ids: Vec<String> = inputs
         .iter()
         .map(|r| r.input.identifier.as_ref().to_owned())
         .collect();
-    let mut outcome = BatchOutcome::default();
-    let mut rest = inputs;
-    loop {
-        let tail = if rest.len() > ctx.max_batch {
-            rest.split_off(ctx.max_batch)
-        } else {
-            Vec::new()
-        };
-        let last = tail.is_empty();
-        let written = ctx.store.put_harvest_page(
-            rest,
-            &ctx.key,
-            if last { &state } else { &previous_state },
-        )?;
-        let offset = outcome.outcomes.len();
-        outcome.outcomes.extend(written.outcomes);
-        outcome.stripped_characters += written.stripped_characters;
-        outcome
-            .refusals
-            .extend(written.refusals.into_iter().map(|mut r| {
-                r.index += offset;
-                r
-            }));
-        if last {
-            break;
-        }
-        rest = tail;
-    }
-    let repeated = repeated(ctx, &ids, &outcome)?;
-    tracing::debug!(
-        records = deleted.len(),
-        rejected = rejections.len(),
-        more = next.is_some(),
-        "Page committed."
-    );
-    Ok(PageResult {
-        upstream_sets,
-        outcome,
+    let records = if inputs.len() > ctx.max_batch {
+        PageRecords::Batches(inputs)
+    } else {
+        PageRecords::Prepared(ctx.store.prepare_harvest_page(inputs)?)
+    };
+    Ok(ReadyPage {
+        records,
+        state,
+        previous_state,
         deleted,
+        ids,
         rejections,
+        upstream_sets,
         flight: InFlight {
             token: next.unwrap_or_default(),
             ..flight
@@ -1520,8 +1602,76 @@ fn write_page<S: HarvestSink>(
             // PMB sends completeListSize="0" on every token: a size it does not know.
             .filter(|&n| n > 0),
         skipped: page.skipped,
+    })
+}
+
+/// Commits a page of [`prepare_write`] with its checkpoint (blocking).
+fn commit_page<S: HarvestSink>(
+    ctx: &PageContext<S>,
+    page: ReadyPage<S>,
+) -> Result<PageResult, HarvestError> {
+    let outcome = match page.records {
+        PageRecords::Prepared(p) => {
+            ctx.store
+                .put_prepared_harvest_page(p, &ctx.key, &page.state)?
+        }
+        PageRecords::Batches(inputs) => {
+            write_batches(ctx, inputs, &page.state, &page.previous_state)?
+        }
+    };
+    let repeated = repeated(ctx, &page.ids, &outcome)?;
+    tracing::debug!(
+        records = page.deleted.len(),
+        rejected = page.rejections.len(),
+        more = !page.flight.token.is_empty(),
+        "Page committed."
+    );
+    Ok(PageResult {
+        upstream_sets: page.upstream_sets,
+        outcome,
+        deleted: page.deleted,
+        rejections: page.rejections,
+        stripped: page.stripped,
+        total: page.total,
+        skipped: page.skipped,
         repeated,
     })
+}
+
+/// Writes a page larger than a batch in batches; only the last one moves the checkpoint.
+fn write_batches<S: HarvestSink>(
+    ctx: &PageContext<S>,
+    mut rest: Vec<HarvestedRecord>,
+    state: &ListState,
+    previous_state: &ListState,
+) -> Result<BatchOutcome, HarvestError> {
+    let mut outcome = BatchOutcome::default();
+    loop {
+        let tail = if rest.len() > ctx.max_batch {
+            rest.split_off(ctx.max_batch)
+        } else {
+            Vec::new()
+        };
+        let last = tail.is_empty();
+        let written = ctx.store.put_harvest_page(
+            rest,
+            &ctx.key,
+            if last { state } else { previous_state },
+        )?;
+        let offset = outcome.outcomes.len();
+        outcome.outcomes.extend(written.outcomes);
+        outcome.stripped_characters += written.stripped_characters;
+        outcome
+            .refusals
+            .extend(written.refusals.into_iter().map(|mut r| {
+                r.index += offset;
+                r
+            }));
+        if last {
+            return Ok(outcome);
+        }
+        rest = tail;
+    }
 }
 
 /// Runs a store call on the blocking pool: sled may wait on the disk.

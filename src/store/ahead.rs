@@ -137,10 +137,11 @@ pub(crate) fn id_hash(identifier: &str) -> u64 {
     h.finish()
 }
 
-/// A batch rendered ahead of its commit by [`Store::prepare_batch`].
+/// Records rendered ahead of their commit: a batch of [`Store::prepare_batch`] or a harvested
+/// page of [`Store::prepare_harvest_page`]. It keeps its inputs, to be prepared again.
 #[derive(Debug)]
-pub struct PreparedBatch {
-    inputs: Vec<RecordInput>,
+pub struct Ahead<T> {
+    inputs: Vec<T>,
     prepared: Vec<Prepared>,
     stripped: usize,
     now: Datestamp,
@@ -148,6 +149,13 @@ pub struct PreparedBatch {
     ids: HashSet<u64>,
     _in_flight: InFlight,
 }
+
+/// A batch rendered ahead of its commit by [`Store::prepare_batch`].
+pub type PreparedBatch = Ahead<RecordInput>;
+
+/// How records of one kind are prepared, stamped `now`, against what is stored.
+pub(crate) type PrepareFn<T> =
+    fn(&Store, &mut [T], Datestamp) -> Result<(Vec<Prepared>, usize), StoreError>;
 
 impl Store {
     /// Renders and hashes a batch against the stored records without taking the write lock;
@@ -157,15 +165,31 @@ impl Store {
     /// # Errors
     /// A storage failure while reading the stored records.
     pub fn prepare_batch(&self, records: Vec<RecordInput>) -> Result<PreparedBatch, StoreError> {
+        self.prepare_ahead(records, |r| r.identifier.as_ref(), Store::prepare_all)
+    }
+
+    /// Writes a batch of [`Store::prepare_batch`] as [`Store::put_batch`] writes one; if what
+    /// it was prepared against may have changed since, or a write stamped later went in first,
+    /// it is stamped and prepared again first.
+    ///
+    /// # Errors
+    /// As [`Store::put_batch`].
+    pub fn put_prepared(&self, batch: PreparedBatch) -> Result<BatchOutcome, StoreError> {
+        self.put_ahead(batch, None, Store::prepare_all)
+    }
+
+    /// Prepares `inputs` with `prepare` without the write lock (see [`Store::prepare_batch`]).
+    pub(crate) fn prepare_ahead<T>(
+        &self,
+        mut inputs: Vec<T>,
+        id: impl Fn(&T) -> &str,
+        prepare: PrepareFn<T>,
+    ) -> Result<Ahead<T>, StoreError> {
         let read_at = self.inner.writes.count();
         let (now, in_flight) = self.begin_write();
-        let mut inputs = records;
-        let (prepared, stripped) = self.prepare_all(&mut inputs, now)?;
-        let ids = inputs
-            .iter()
-            .map(|r| id_hash(r.identifier.as_ref()))
-            .collect();
-        Ok(PreparedBatch {
+        let (prepared, stripped) = prepare(self, &mut inputs, now)?;
+        let ids = inputs.iter().map(|r| id_hash(id(r))).collect();
+        Ok(Ahead {
             inputs,
             prepared,
             stripped,
@@ -176,15 +200,16 @@ impl Store {
         })
     }
 
-    /// Writes a batch of [`Store::prepare_batch`] as [`Store::put_batch`] writes one; if what
-    /// it was prepared against may have changed since, or a write stamped later went in first,
-    /// it is stamped and prepared again first.
-    ///
-    /// # Errors
-    /// As [`Store::put_batch`].
-    pub fn put_prepared(&self, batch: PreparedBatch) -> Result<BatchOutcome, StoreError> {
+    /// Commits what [`Store::prepare_ahead`] prepared, with the harvest checkpoint if any,
+    /// preparing it again under the lock first when it may be stale (see [`Store::put_prepared`]).
+    pub(crate) fn put_ahead<T>(
+        &self,
+        batch: Ahead<T>,
+        harvest: Option<(Vec<u8>, Vec<u8>)>,
+        prepare: PrepareFn<T>,
+    ) -> Result<BatchOutcome, StoreError> {
         let mut state = self.lock_write();
-        let PreparedBatch {
+        let Ahead {
             mut inputs,
             mut prepared,
             stripped,
@@ -205,9 +230,9 @@ impl Store {
             let (now, fresh) = self.begin_write();
             mark = fresh;
             // Values were stripped the first time: the count stays the first one's.
-            prepared = self.prepare_all(&mut inputs, now)?.0;
+            prepared = prepare(self, &mut inputs, now)?.0;
         }
-        let written = self.commit(&mut state, prepared, stripped, None);
+        let written = self.commit(&mut state, prepared, stripped, harvest);
         drop(mark);
         written
     }

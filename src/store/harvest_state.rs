@@ -24,7 +24,6 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::index::Index;
 use super::{codec, content_hash, BatchOutcome, Prepared, RecordInput, Store, StoreError};
 use crate::protocol::Datestamp;
 
@@ -354,31 +353,70 @@ impl Store {
     #[tracing::instrument(skip_all, fields(source = %key.source, records = page.len()), err)]
     pub fn put_harvest_page(
         &self,
-        page: Vec<HarvestedRecord>,
+        mut page: Vec<HarvestedRecord>,
         key: &ListKey,
         state_value: &ListState,
     ) -> Result<BatchOutcome, StoreError> {
         let mut state = self.lock_write();
         let (now, _in_flight) = self.begin_write();
-        let compress = self.inner.vlog.compresses();
-        let (prepared, stripped_total) = prepare_page(&self.index(), page, now, compress)?;
+        let (prepared, stripped_total) = prepare_page(self, &mut page, now)?;
         let harvest = Some((key.encode(), codec::encode(state_value)));
         self.commit(&mut state, prepared, stripped_total, harvest)
     }
+
+    /// Renders and hashes a harvested page without the write lock, so that it is prepared
+    /// while the page before is committed; [`Store::put_prepared_harvest_page`] writes it.
+    ///
+    /// # Errors
+    /// A storage failure while reading the stored records.
+    pub fn prepare_harvest_page(
+        &self,
+        page: Vec<HarvestedRecord>,
+    ) -> Result<PreparedHarvestPage, StoreError> {
+        self.prepare_ahead(page, |r| r.input.identifier.as_ref(), prepare_page)
+    }
+
+    /// Writes a page of [`Store::prepare_harvest_page`] as [`Store::put_harvest_page`] writes
+    /// one, preparing it again first if it may be stale (see [`Store::put_prepared`]).
+    ///
+    /// # Errors
+    /// As [`Store::put_harvest_page`].
+    #[tracing::instrument(skip_all, fields(source = %key.source), err)]
+    pub fn put_prepared_harvest_page(
+        &self,
+        page: PreparedHarvestPage,
+        key: &ListKey,
+        state_value: &ListState,
+    ) -> Result<BatchOutcome, StoreError> {
+        let harvest = Some((key.encode(), codec::encode(state_value)));
+        self.put_ahead(page, harvest, prepare_page)
+    }
 }
 
-/// Prepares a page's records against what is stored, each dated by its provenance.
+/// A harvested page rendered ahead of its commit by [`Store::prepare_harvest_page`].
+pub type PreparedHarvestPage = super::Ahead<HarvestedRecord>;
+
+/// Prepares a page's records against what is stored, each dated by its provenance. The
+/// records are left as they came, but for the characters XML forbids, stripped: they can be
+/// prepared again.
 fn prepare_page(
-    index: &Index,
-    page: Vec<HarvestedRecord>,
+    store: &Store,
+    page: &mut [HarvestedRecord],
     now: Datestamp,
-    compress: bool,
 ) -> Result<(Vec<Prepared>, usize), StoreError> {
+    let compress = store.inner.vlog.compresses();
     super::prepare_each(
-        index,
-        page,
+        &store.index(),
+        page.iter_mut().collect(),
         |r| r.input.identifier.as_ref(),
-        |record, old| Store::prepare(&mut dated(record, old, now), old, now, compress),
+        |record, old| {
+            let dated = date(record, old, now);
+            let out = Store::prepare(&mut record.input, old, now, compress);
+            if dated {
+                record.input.about.remove(0);
+            }
+            out
+        },
     )
 }
 
@@ -519,17 +557,16 @@ impl Store {
 
 /// The record to write for a harvested one: its provenance dated now, or dated as before when
 /// that leaves the record unchanged (then it keeps its date and datestamp).
-fn dated(
-    record: HarvestedRecord,
+/// Puts the record's provenance, dated, first among its `about` containers; true when it has
+/// one (to be taken out again once the record is prepared).
+fn date(
+    record: &mut HarvestedRecord,
     old: Option<&(u64, u8, super::StoredRecord)>,
     now: Datestamp,
-) -> RecordInput {
-    let HarvestedRecord {
-        mut input,
-        provenance,
-    } = record;
+) -> bool {
+    let HarvestedRecord { input, provenance } = record;
     let Some(provenance) = provenance else {
-        return input;
+        return false;
     };
     input.about.insert(0, provenance.render(now));
     if let Some((_, _, old)) = old.filter(|o| !o.2.deleted && !input.deleted) {
@@ -541,11 +578,11 @@ fn dated(
             }
         }
         let dated_now = std::mem::replace(&mut input.about[0], candidate);
-        if content_hash(&input, &sets) != old.content_hash {
+        if content_hash(input, &sets) != old.content_hash {
             input.about[0] = dated_now;
         }
     }
-    input
+    true
 }
 
 #[cfg(test)]
@@ -647,6 +684,57 @@ mod tests {
             String::from_utf8(store.rendered("oai:x:1", "oai_dc").unwrap().unwrap()).unwrap();
         let date = Datestamp::from_unix(second.datestamp).to_string();
         assert!(rendered.contains(&format!("date=\"{date}\"")), "{rendered}");
+    }
+
+    #[test]
+    fn a_page_prepared_while_the_page_before_rewrote_one_of_its_records_is_prepared_again() {
+        let store = Store::temporary().unwrap();
+        let ahead = store
+            .prepare_harvest_page(vec![record("oai:x:1", "mine"), record("oai:x:2", "b")])
+            .unwrap();
+        let before = ListState::default();
+        store
+            .put_harvest_page(vec![record("oai:x:1", "theirs")], &key(), &before)
+            .unwrap();
+        let after = ListState {
+            next_from: Some("2020-01-01".into()),
+            ..ListState::default()
+        };
+        let out = store
+            .put_prepared_harvest_page(ahead, &key(), &after)
+            .unwrap();
+        assert_eq!(out.outcomes, [PutOutcome::Updated, PutOutcome::Added]);
+        assert_eq!(store.list_state(&key()).unwrap(), Some(after));
+        let rendered =
+            String::from_utf8(store.rendered("oai:x:1", "oai_dc").unwrap().unwrap()).unwrap();
+        assert!(rendered.contains("mine"), "{rendered}");
+        assert_eq!(rendered.matches("<provenance").count(), 1, "{rendered}");
+        let date = Datestamp::from_unix(store.get("oai:x:1").unwrap().unwrap().datestamp);
+        assert!(rendered.contains(&format!("date=\"{date}\"")), "{rendered}");
+        assert!(store.check().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_page_prepared_ahead_of_a_commit_of_other_records_is_written_as_prepared() {
+        let store = Store::temporary().unwrap();
+        let state = ListState::default();
+        store
+            .put_harvest_page(vec![record("oai:x:1", "a")], &key(), &state)
+            .unwrap();
+        let first = store.get("oai:x:1").unwrap().unwrap();
+        let ahead = store
+            .prepare_harvest_page(vec![record("oai:x:1", "a"), record("oai:x:3", "c")])
+            .unwrap();
+        store
+            .put_harvest_page(vec![record("oai:x:2", "b")], &key(), &state)
+            .unwrap();
+        let out = store
+            .put_prepared_harvest_page(ahead, &key(), &state)
+            .unwrap();
+        assert_eq!(out.outcomes, [PutOutcome::Unchanged, PutOutcome::Added]);
+        assert_eq!(store.get("oai:x:1").unwrap().unwrap(), first);
+        assert_eq!(store.stats().unwrap().records, 3);
+        assert!(store.check().unwrap().is_empty());
     }
 
     #[test]

@@ -123,10 +123,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use ahead::PreparedBatch;
+pub use ahead::{Ahead, PreparedBatch};
 pub use codec::StoredRecord;
 pub use compact::{CompactOutcome, SledFiles};
 pub use error::StoreError;
+pub use harvest_state::PreparedHarvestPage;
 pub use origin::{Origin, Refusal};
 #[cfg(test)]
 pub(crate) use sink::VecSink;

@@ -78,6 +78,20 @@ pub trait HarvestSink: RecordSink + Clone + Send + Sync + 'static {
         key: &ListKey,
         state: &ListState,
     ) -> Result<BatchOutcome, StoreError>;
+    /// A page made ready by [`HarvestSink::prepare_harvest_page`].
+    type PreparedPage: Send + 'static;
+    /// See [`Store::prepare_harvest_page`].
+    fn prepare_harvest_page(
+        &self,
+        page: Vec<HarvestedRecord>,
+    ) -> Result<Self::PreparedPage, StoreError>;
+    /// See [`Store::put_prepared_harvest_page`].
+    fn put_prepared_harvest_page(
+        &self,
+        page: Self::PreparedPage,
+        key: &ListKey,
+        state: &ListState,
+    ) -> Result<BatchOutcome, StoreError>;
     /// See [`Store::list_state`].
     fn list_state(&self, key: &ListKey) -> Result<Option<ListState>, StoreError>;
     /// See [`Store::put_source_run`].
@@ -123,6 +137,21 @@ impl HarvestSink for Store {
         state: &ListState,
     ) -> Result<BatchOutcome, StoreError> {
         Store::put_harvest_page(self, page, key, state)
+    }
+    type PreparedPage = super::PreparedHarvestPage;
+    fn prepare_harvest_page(
+        &self,
+        page: Vec<HarvestedRecord>,
+    ) -> Result<Self::PreparedPage, StoreError> {
+        Store::prepare_harvest_page(self, page)
+    }
+    fn put_prepared_harvest_page(
+        &self,
+        page: Self::PreparedPage,
+        key: &ListKey,
+        state: &ListState,
+    ) -> Result<BatchOutcome, StoreError> {
+        Store::put_prepared_harvest_page(self, page, key, state)
     }
     fn list_state(&self, key: &ListKey) -> Result<Option<ListState>, StoreError> {
         Store::list_state(self, key)
