@@ -555,10 +555,9 @@ impl Store {
     }
 }
 
-/// The record to write for a harvested one: its provenance dated now, or dated as before when
-/// that leaves the record unchanged (then it keeps its date and datestamp).
-/// Puts the record's provenance, dated, first among its `about` containers; true when it has
-/// one (to be taken out again once the record is prepared).
+/// Puts the record's provenance first among its `about` containers: dated now, or dated as
+/// before when that leaves the record unchanged (then it keeps its date and datestamp). True
+/// when it has one, to be taken out again once the record is prepared.
 fn date(
     record: &mut HarvestedRecord,
     old: Option<&(u64, u8, super::StoredRecord)>,
