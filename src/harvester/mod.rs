@@ -1515,8 +1515,6 @@ struct ReadyPage<S: HarvestSink> {
     records: PageRecords<S::PreparedPage>,
     /// The checkpoint the page's commit writes.
     state: ListState,
-    /// The checkpoint before the page: written with all but the last batch of a large page.
-    previous_state: ListState,
     deleted: Vec<bool>,
     ids: Vec<String>,
     rejections: Vec<Rejection>,
@@ -1531,7 +1529,11 @@ struct ReadyPage<S: HarvestSink> {
 /// A page's records: prepared as one batch, or, more than a batch, to be written in several.
 enum PageRecords<P> {
     Prepared(P),
-    Batches(Vec<HarvestedRecord>),
+    Batches {
+        records: Vec<HarvestedRecord>,
+        /// The checkpoint before the page: written with all but the last batch.
+        previous_state: Box<ListState>,
+    },
 }
 
 /// Converts one page and prepares it against the store (blocking), with the list's next state.
@@ -1562,30 +1564,31 @@ fn prepare_write<S: HarvestSink>(
         }),
         None => ctx.completed_state(&flight, shifted),
     };
-    // A page larger than a batch is written in several transactions; only the last one moves
-    // the checkpoint, so an interruption in between makes the page be fetched again.
-    let previous_state = if before.token.is_empty() {
-        ListState {
-            in_flight: None,
-            ..ctx.in_flight_state(before)
-        }
-    } else {
-        ctx.in_flight_state(before)
-    };
     let deleted: Vec<bool> = inputs.iter().map(|r| r.input.deleted).collect();
     let ids: Vec<String> = inputs
         .iter()
         .map(|r| r.input.identifier.as_ref().to_owned())
         .collect();
+    // A page larger than a batch is written in several transactions; only the last one moves
+    // the checkpoint, so an interruption in between makes the page be fetched again.
     let records = if inputs.len() > ctx.max_batch {
-        PageRecords::Batches(inputs)
+        PageRecords::Batches {
+            records: inputs,
+            previous_state: Box::new(if before.token.is_empty() {
+                ListState {
+                    in_flight: None,
+                    ..ctx.in_flight_state(before)
+                }
+            } else {
+                ctx.in_flight_state(before)
+            }),
+        }
     } else {
         PageRecords::Prepared(ctx.store.prepare_harvest_page(inputs)?)
     };
     Ok(ReadyPage {
         records,
         state,
-        previous_state,
         deleted,
         ids,
         rejections,
@@ -1615,9 +1618,10 @@ fn commit_page<S: HarvestSink>(
             ctx.store
                 .put_prepared_harvest_page(p, &ctx.key, &page.state)?
         }
-        PageRecords::Batches(inputs) => {
-            write_batches(ctx, inputs, &page.state, &page.previous_state)?
-        }
+        PageRecords::Batches {
+            records,
+            previous_state,
+        } => write_batches(ctx, records, &page.state, &previous_state)?,
     };
     let repeated = repeated(ctx, &page.ids, &outcome)?;
     tracing::debug!(
